@@ -1,0 +1,84 @@
+#include "common/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace vlm::files {
+namespace {
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  VLM_CHECK(fd >= 0, IoError, "cannot open ", path, " to sync it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  VLM_CHECK(rc == 0, IoError, "fsync of ", path, " failed: ", std::strerror(errno));
+}
+
+}  // namespace
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  VLM_CHECK(in, IoError, "cannot open ", path, ": ", std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  VLM_CHECK(!in.bad(), IoError, "cannot read ", path);
+  return buffer.str();
+}
+
+void write_atomically(const std::string& path, std::string_view content) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    VLM_CHECK(out, IoError, "cannot create ", temp, ": ", std::strerror(errno));
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    VLM_CHECK(out, IoError, "cannot write ", temp, ": ", std::strerror(errno));
+  }
+  fsync_path(temp, O_RDONLY);
+  VLM_CHECK(std::rename(temp.c_str(), path.c_str()) == 0, IoError, "cannot rename ", temp, " to ",
+            path, ": ", std::strerror(errno));
+  fsync_path(parent(path), O_RDONLY | O_DIRECTORY);
+}
+
+void make_directories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  VLM_CHECK(!ec, IoError, "cannot create directory ", path, ": ", ec.message());
+}
+
+bool exists(const std::string& path) { return std::filesystem::exists(path); }
+
+std::string parent(const std::string& path) {
+  const auto p = std::filesystem::path(path).parent_path();
+  return p.empty() ? "." : p.string();
+}
+
+std::string join(const std::string& base, const std::string& rest) {
+  return (std::filesystem::path(base) / rest).string();
+}
+
+uint64_t fnv1a64(std::string_view bytes, uint64_t seed) {
+  uint64_t hash = seed;
+  for (const unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+std::string hex64(uint64_t value) {
+  char buffer[17];
+  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(value));
+  return buffer;
+}
+
+}  // namespace vlm::files

@@ -1,0 +1,1 @@
+#include "common/torch_pch.h"

@@ -1,0 +1,31 @@
+// A collated batch, as plain arrays (the data library does not depend on torch; the worker wraps
+// these buffers in tensors).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vlm::data {
+
+struct ImageSpan {
+  int64_t sample = 0;
+  int64_t start = 0;
+  int64_t length = 0;
+};
+
+struct Batch {
+  int64_t batch_size = 0;
+  int64_t seq_len = 0;              // padded length (longest sample)
+  std::vector<int64_t> input_ids;   // [batch_size * seq_len], pad id after each sample's end
+  std::vector<int64_t> labels;      // [batch_size * seq_len], kIgnoreLabel at padding
+  std::vector<int64_t> lengths;     // [batch_size] real tokens per row
+  std::vector<ImageSpan> image_spans;  // one per image, in slot order
+  int64_t num_images = 0;
+  int64_t image_size = 0;
+  std::vector<float> pixels;  // [num_images * 3 * image_size * image_size], normalized
+  std::vector<std::string> sample_ids;
+  int64_t label_tokens = 0;  // number of labels != kIgnoreLabel (after the shift by one)
+};
+
+}  // namespace vlm::data

@@ -1,0 +1,48 @@
+// The data loader: corpus -> deterministic sampler -> tokenize + image preprocessing -> padded
+// batches, prepared by background threads. Its position is one global sample counter.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/tokenizer.h"
+#include "recipes/recipe.h"
+
+namespace vlm::data {
+
+class LoaderImpl;
+
+struct LoaderOptions {
+  recipes::DataSection data;
+  uint64_t seed = 0;
+  int64_t image_size = 0;    // vision.image_size
+  int64_t image_tokens = 0;  // tokens per image after the vision tower
+  int64_t batch_size = 0;    // samples per batch this rank reads (micro batch)
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  bool auto_image = false;   // VDEP mode: "<auto_image>" instead of "<image>" (later)
+};
+
+class Loader {
+ public:
+  Loader(const LoaderOptions& options, std::shared_ptr<const Tokenizer> tokenizer);
+  ~Loader();
+
+  int64_t samples_per_epoch() const;
+  // Starts (or restarts) reading at a global sample counter: the number of samples consumed
+  // by all ranks since the start of the stage. Epoch = counter / samples_per_epoch.
+  void seek(int64_t global_sample);
+  // The next micro batch of this rank. Ranks read interleaved slices of each global batch.
+  Batch next();
+
+ private:
+  std::unique_ptr<LoaderImpl> impl_;
+};
+
+// Resolves a path from the data section: absolute stays, relative goes under corpus_dir.
+std::string resolve(const recipes::DataSection& data, const std::string& path);
+
+}  // namespace vlm::data

@@ -1,0 +1,45 @@
+// Tokenizers. SentencePiece (tokenizer.model, LLaMA/Vicuna format) now; the byte-level BPE of a
+// HF tokenizer.json joins it with the VoRA recipe. Special tokens are matched in the text before
+// the model sees it, so "<image>" or "</s>" typed in a conversation become their ids, not pieces.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vlm::data {
+
+// Text-side marker for an image slot; the model's kImageSlot has the same value.
+constexpr int32_t kImageToken = -200;
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Encodes text, turning special-token strings ("<s>", "</s>", "<image>", "<auto_image>",
+  // "<|im_start|>", ...) into their ids. No BOS is added. add_prefix_space: SentencePiece's dummy
+  // prefix ("▁") at the start; false continues a word.
+  virtual std::vector<int32_t> encode(const std::string& text) const = 0;
+  virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+  // The piece for an id (for tests and debugging).
+  virtual std::string piece(int32_t id) const = 0;
+  virtual int32_t bos_id() const = 0;
+  virtual int32_t eos_id() const = 0;
+  virtual int32_t pad_id() const = 0;
+  // Vocabulary size including added tokens (e.g. <auto_image>): the model's embedding rows.
+  virtual int64_t vocab_size() const = 0;
+  // Id of a special token string; throws ConfigError when it has none.
+  virtual int32_t special_id(const std::string& token) const = 0;
+};
+
+// Loads a SentencePiece model. "<image>" maps to kImageToken; "<auto_image>" is an added token
+// (id = SentencePiece's size); "<s>", "</s>", and any user-defined symbols the model has
+// ("<|im_start|>", "<|im_end|>") map to their SentencePiece ids.
+std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_path);
+
+// Trains a SentencePiece model on lines of text (used by vlm-synth and by tests), writing
+// <model_prefix>.model. user_symbols become single pieces (e.g. "<|im_start|>").
+void train_sentencepiece(const std::vector<std::string>& lines, const std::string& model_prefix,
+                         int vocab_size, const std::vector<std::string>& user_symbols);
+
+}  // namespace vlm::data

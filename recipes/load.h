@@ -1,0 +1,24 @@
+// Loading a recipe: YAML file -> presets applied -> --set overrides -> typed, validated Recipe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "recipes/recipe.h"
+
+namespace vlm::recipes {
+
+// overrides are "a.b.c=value" strings from --set; "stages.1.optimizer.lr=2e-5" indexes lists.
+// Throws ConfigError naming the file, the key and (where known) the line.
+Recipe load(const std::string& path, const std::vector<std::string>& overrides = {});
+// Same, from YAML text (source_name appears in messages).
+Recipe load_text(const std::string& yaml, const std::string& source_name,
+                 const std::vector<std::string>& overrides = {});
+
+// The resolved recipe as YAML (every key, presets expanded); load_text(dump(r)) gives r again.
+std::string dump(const Recipe& recipe);
+
+// Preset model shapes: "tiny", "vicuna-7b+clip-vit-l-336", "qwen2.5-7b+aimv2-huge-448".
+ModelSection preset(const std::string& name);
+
+}  // namespace vlm::recipes
