@@ -21,6 +21,7 @@ struct Conversation {
   std::string id;
   std::vector<std::string> images;  // paths relative to the image root; empty: text-only
   std::vector<Turn> turns;
+  std::string category;  // optional "category" field (eval sets: colour, shape, position)
 };
 
 // A piece of a rendered conversation: text, or one image; trainable pieces carry labels.

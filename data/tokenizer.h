@@ -17,8 +17,8 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   // Encodes text, turning special-token strings ("<s>", "</s>", "<image>", "<auto_image>",
-  // "<|im_start|>", ...) into their ids. No BOS is added. add_prefix_space: SentencePiece's dummy
-  // prefix ("▁") at the start; false continues a word.
+  // "<|im_start|>", ...) into their ids. No BOS is added. Each call starts with SentencePiece's
+  // dummy prefix ("▁"), so encoding segments separately equals encoding them joined by spaces.
   virtual std::vector<int32_t> encode(const std::string& text) const = 0;
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   // The piece for an id (for tests and debugging).
