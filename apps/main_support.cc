@@ -1,0 +1,58 @@
+#include "apps/main_support.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "common/error.h"
+
+namespace vlm::apps {
+namespace {
+
+bool cpu_has_avx512() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) == 0) return line.find(" avx512f") != std::string::npos;
+  }
+  return false;
+}
+
+std::string program_name(char** argv) {
+  const char* slash = std::strrchr(argv[0], '/');
+  return slash ? slash + 1 : argv[0];
+}
+
+}  // namespace
+
+void prefer_fast_blas(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("VLM_NO_REEXEC")) return;
+  if (!cpu_has_avx512()) return;
+  ::setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  ::execv("/proc/self/exe", argv);
+  // execv only returns on failure: carry on with the default kernels.
+}
+
+int run_main(int argc, char** argv, const std::function<int(int, char**)>& body) {
+  prefer_fast_blas(argv);
+  const std::string name = program_name(argv);
+  try {
+    return body(argc, argv);
+  } catch (const ConfigError& e) {
+    std::cerr << name << ": error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const Error& e) {
+    std::cerr << name << ": error: " << e.describe() << "\n";
+    return kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << name << ": error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
+}  // namespace vlm::apps
