@@ -1,0 +1,52 @@
+// vlm-worker --recipe R [--set key=value ...]: trains a recipe, stage by stage.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "apps/main_support.h"
+#include "cluster/world.h"
+#include "common/log.h"
+#include "coordinator/run_setup.h"
+#include "recipes/load.h"
+#include "worker/threads.h"
+#include "worker/trainer.h"
+
+namespace {
+
+int worker_main(int argc, char** argv) {
+  CLI::App app{"vlm-worker: train a vision-language model from a recipe"};
+  std::string recipe_path;
+  std::vector<std::string> overrides;
+  bool dump_only = false;
+  app.add_option("--recipe", recipe_path, "recipe YAML file")->required();
+  app.add_option("--set", overrides, "override a recipe key: --set optimizer.lr=2e-5 (repeatable)");
+  app.add_flag("--dump-recipe", dump_only, "print the resolved recipe as YAML and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  const auto world = vlm::cluster::detect_world();
+  vlm::log::set_rank(world.rank, world.world_size);
+  const auto recipe = vlm::recipes::load(recipe_path, overrides);
+  if (dump_only) {
+    std::cout << recipe.resolved_yaml;
+    return vlm::apps::kExitOk;
+  }
+  vlm::log::info("vlm-worker: recipe {} on {} rank(s); {}", recipe_path, world.world_size,
+                 vlm::worker::blas_description());
+  vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
+  const auto layout = vlm::coordinator::prepare_run(recipe);
+  const auto results = vlm::worker::train(recipe, layout, world);
+  for (const auto& r : results) {
+    vlm::log::info("summary: stage {} {} steps {:.1f} s loss {:.4f} -> {:.4f}", r.stage, r.steps,
+                   r.seconds, r.first_loss, r.last_loss);
+  }
+  vlm::log::info("final model: {}", layout.final_model());
+  return vlm::apps::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return vlm::apps::run_main(argc, argv, worker_main); }

@@ -1,0 +1,19 @@
+// Where a run keeps its files. One definition, so the worker, vlm-eval and the checkpoint code
+// agree on the layout of a run directory.
+#pragma once
+
+#include <string>
+
+namespace vlm::checkpoint {
+
+struct RunLayout {
+  std::string root;
+
+  std::string recipe_yaml() const { return root + "/recipe.yaml"; }        // resolved recipe
+  std::string metrics_jsonl() const { return root + "/metrics.jsonl"; }    // one line per step
+  std::string final_model() const { return root + "/final"; }              // HF-layout export
+  std::string stage_model(const std::string& stage) const { return root + "/stages/" + stage; }
+  std::string checkpoints() const { return root + "/checkpoints"; }
+};
+
+}  // namespace vlm::checkpoint

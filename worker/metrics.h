@@ -1,0 +1,34 @@
+// Per-step metrics as JSON Lines (<run_dir>/metrics.jsonl): one object per optimizer step.
+#pragma once
+
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace vlm::worker {
+
+struct StepMetrics {
+  int64_t step = 0;  // 1-based within the stage
+  std::string stage;
+  double loss = 0.0;
+  std::map<std::string, double> loss_terms;  // named terms, logged as loss/<name>
+  double lr = 0.0;
+  double grad_norm = 0.0;
+  double tokens_per_s = 0.0;
+  double step_time_s = 0.0;
+  int64_t tokens = 0;
+  int64_t samples_seen = 0;  // global sample counter at the end of the step
+};
+
+class MetricsLog {
+ public:
+  // Appends to path (a resumed run continues the same file).
+  explicit MetricsLog(const std::string& path);
+  void write(const StepMetrics& metrics);
+
+ private:
+  std::ofstream out_;
+  std::string path_;
+};
+
+}  // namespace vlm::worker
