@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The mains turn recipe errors into a message naming the key or file, and exit code 2.
+source "$(dirname "$0")/lib.sh"
+recipe=$src_dir/recipes/tiny/llava_two_stage.yaml
+
+expect_usage_error() {  # expect_usage_error TEXT ARGS...: exit 2 and TEXT in stderr
+  local text=$1; shift
+  set +e
+  "$bin/vlm-worker" "$@" > "$work/out.txt" 2> "$work/err.txt"
+  local code=$?
+  set -e
+  [ "$code" -eq 2 ] || fail "exit $code (want 2) for: $*; stderr: $(cat "$work/err.txt")"
+  grep -qF -- "$text" "$work/err.txt" || fail "stderr lacks '$text': $(cat "$work/err.txt")"
+}
+
+expect_usage_error "optimizer.lr" --recipe "$recipe" --set optimizer.lr=-1
+expect_usage_error "optimizer.lrr" --recipe "$recipe" --set optimizer.lrr=1
+expect_usage_error "no_such_recipe.yaml" --recipe "$work/no_such_recipe.yaml"
+
+# A missing corpus says how to make one.
+set +e
+"$bin/vlm-worker" --recipe "$recipe" --set data.corpus_dir="$work/none" --set run_dir="$work/run" \
+  > /dev/null 2> "$work/err.txt"
+code=$?
+set -e
+[ "$code" -ne 0 ] || fail "a missing corpus did not fail"
+grep -q "vlm-synth" "$work/err.txt" || fail "missing-corpus message does not say how to make it: $(cat "$work/err.txt")"
+
+# --dump-recipe prints the resolved recipe, with the override applied.
+"$bin/vlm-worker" --recipe "$recipe" --set training.seed=1234 --dump-recipe > "$work/dump.yaml"
+grep -q "seed: 1234" "$work/dump.yaml" || fail "--dump-recipe lacks the override"
+echo "PASS"
