@@ -28,7 +28,7 @@ struct LlmConfig {
 
 // CLIP-style vision tower. For VoRA it describes the teacher.
 struct VisionConfig {
-  std::string type = "clip";  // clip | none
+  std::string type = "clip";  // clip | aimv2 | none
   int64_t image_size = 32;
   int64_t patch_size = 8;
   int64_t hidden_size = 64;

@@ -1,0 +1,87 @@
+#include "recipes/schema.h"
+
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+namespace vlm::recipes::schema {
+
+bool Range::accepts(double value) const {
+  const bool above_low = low_open ? value > low : value >= low;
+  const bool below_high = high_open ? value < high : value <= high;
+  return above_low && below_high;
+}
+
+std::string Range::requirement() const {
+  if (std::isinf(high)) {
+    if (std::isinf(low)) return "";
+    return std::string(low_open ? "must be > " : "must be >= ") + format_number(low);
+  }
+  return "must be in " + std::string(low_open ? "(" : "[") + format_number(low) + ", " +
+         format_number(high) + (high_open ? ")" : "]");
+}
+
+Range any_number() { return Range{}; }
+
+Range greater_than(double bound) {
+  Range range;
+  range.low = bound;
+  range.low_open = true;
+  return range;
+}
+
+Range at_least(double bound) {
+  Range range;
+  range.low = bound;
+  return range;
+}
+
+Range half_open(double low, double high) {
+  Range range;
+  range.low = low;
+  range.high = high;
+  range.high_open = true;
+  return range;
+}
+
+Range between(double low, double high) {
+  Range range;
+  range.low = low;
+  range.high = high;
+  return range;
+}
+
+Text any_text() { return Text{}; }
+
+Text non_empty() { return Text{{}, true}; }
+
+Text one_of(std::vector<std::string> allowed) { return Text{std::move(allowed), true}; }
+
+std::string format_number(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
+}
+
+std::string format_number(int64_t value) { return std::to_string(value); }
+
+std::string format_number(uint64_t value) { return std::to_string(value); }
+
+std::string join(const std::vector<std::string>& words, const std::string& separator) {
+  std::string joined;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) joined += separator;
+    joined += words[i];
+  }
+  return joined;
+}
+
+std::string child_path(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+std::string index_path(const std::string& path, size_t index) {
+  return path + "[" + std::to_string(index) + "]";
+}
+
+}  // namespace vlm::recipes::schema

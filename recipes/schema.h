@@ -1,0 +1,281 @@
+// The one description of every recipe section: for each field its YAML key, its member and the
+// rule its value must satisfy. The parser, the unknown-key check, validation, dump() and
+// equivalent() all walk these lists, so adding a field is one line here and those five cannot
+// disagree. Internal to recipes/ (and its tests); other libraries use recipe.h and load.h.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "recipes/recipe.h"
+
+namespace vlm::recipes::schema {
+
+// Rules. Each knows the words that complete "<key> ...", e.g. "must be > 0".
+
+// A numeric interval; the default accepts every number.
+struct Range {
+  double low = -std::numeric_limits<double>::infinity();
+  bool low_open = false;
+  double high = std::numeric_limits<double>::infinity();
+  bool high_open = false;
+
+  bool accepts(double value) const;
+  std::string requirement() const;
+};
+Range any_number();
+Range greater_than(double bound);          // (bound, inf)
+Range at_least(double bound);              // [bound, inf)
+Range half_open(double low, double high);  // [low, high)
+Range between(double low, double high);    // [low, high]
+
+// A string: any text, any non-empty text, or one of a fixed set of words.
+struct Text {
+  std::vector<std::string> allowed;  // empty: any text
+  bool required = false;
+};
+Text any_text();
+Text non_empty();
+Text one_of(std::vector<std::string> allowed);
+
+// A list of names: not empty, each one of `allowed`, none twice.
+struct NameList {
+  std::vector<std::string> allowed;
+};
+
+struct AnyBool {};
+// The member is a section of its own, described by its own Fields<>.
+struct Nested {};
+// Recipe::stages: each entry a Stage, inheriting the top-level sections.
+struct StageList {};
+
+// The enumerations, shared with the messages that list them.
+inline const std::vector<std::string> kTrainableParts = {"vision", "projector",    "llm",
+                                                         "lora",   "embed_tokens", "lm_head"};
+inline const std::vector<std::string> kLoraTargets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                      "gate_proj", "up_proj", "down_proj"};
+std::vector<std::string> preset_names();
+
+// Fields<S>::visit(f) calls f(key, &S::member, rule) once per field, in dump order.
+template <typename Section>
+struct Fields;
+
+template <>
+struct Fields<LlmConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("family", &LlmConfig::family, one_of({"llama", "qwen2"}));
+    f("vocab_size", &LlmConfig::vocab_size, at_least(0));
+    f("hidden_size", &LlmConfig::hidden_size, greater_than(0));
+    f("intermediate_size", &LlmConfig::intermediate_size, greater_than(0));
+    f("num_layers", &LlmConfig::num_layers, greater_than(0));
+    f("num_heads", &LlmConfig::num_heads, greater_than(0));
+    f("num_kv_heads", &LlmConfig::num_kv_heads, at_least(0));
+    f("rope_theta", &LlmConfig::rope_theta, greater_than(0));
+    f("rms_norm_eps", &LlmConfig::rms_norm_eps, greater_than(0));
+    f("qkv_bias", &LlmConfig::qkv_bias, AnyBool{});
+    f("max_position", &LlmConfig::max_position, greater_than(0));
+    f("tie_word_embeddings", &LlmConfig::tie_word_embeddings, AnyBool{});
+    f("init_std", &LlmConfig::init_std, greater_than(0));
+    f("hf_path", &LlmConfig::hf_path, any_text());
+  }
+};
+
+template <>
+struct Fields<VisionConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("type", &VisionConfig::type, one_of({"clip", "aimv2", "none"}));
+    f("image_size", &VisionConfig::image_size, greater_than(0));
+    f("patch_size", &VisionConfig::patch_size, greater_than(0));
+    f("hidden_size", &VisionConfig::hidden_size, greater_than(0));
+    f("intermediate_size", &VisionConfig::intermediate_size, greater_than(0));
+    f("num_layers", &VisionConfig::num_layers, greater_than(0));
+    f("num_heads", &VisionConfig::num_heads, greater_than(0));
+    f("feature_layer", &VisionConfig::feature_layer, any_number());  // range checked in validate
+    f("drop_cls", &VisionConfig::drop_cls, AnyBool{});
+    f("position_init", &VisionConfig::position_init, one_of({"learned", "sincos"}));
+    f("layer_norm_eps", &VisionConfig::layer_norm_eps, greater_than(0));
+    f("init_std", &VisionConfig::init_std, greater_than(0));
+    f("hf_path", &VisionConfig::hf_path, any_text());
+  }
+};
+
+template <>
+struct Fields<ProjectorConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("type", &ProjectorConfig::type, one_of({"mlp2x_gelu", "linear", "none"}));
+  }
+};
+
+template <>
+struct Fields<ModelSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("preset", &ModelSection::preset, one_of(preset_names()));
+    f("llm", &ModelSection::llm, Nested{});
+    f("vision", &ModelSection::vision, Nested{});
+    f("projector", &ModelSection::projector, Nested{});
+  }
+};
+
+template <>
+struct Fields<LoraConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("rank", &LoraConfig::rank, at_least(0));
+    f("alpha", &LoraConfig::alpha, greater_than(0));
+    f("dropout", &LoraConfig::dropout, half_open(0, 1));
+    f("targets", &LoraConfig::targets, NameList{kLoraTargets});
+  }
+};
+
+template <>
+struct Fields<DataSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("corpus_dir", &DataSection::corpus_dir, any_text());
+    f("json", &DataSection::json, non_empty());
+    f("image_root", &DataSection::image_root, any_text());
+    f("tokenizer", &DataSection::tokenizer, any_text());
+    f("template", &DataSection::template_name, one_of({"plain", "vicuna_v1", "qwen2"}));
+    f("max_seq_len", &DataSection::max_seq_len, greater_than(0));
+    f("image_aspect", &DataSection::image_aspect, one_of({"square", "pad"}));
+    f("sampler", &DataSection::sampler, one_of({"random", "modality_length"}));
+    f("loader_threads", &DataSection::loader_threads, at_least(0));
+    f("prefetch_batches", &DataSection::prefetch_batches, at_least(0));
+  }
+};
+
+template <>
+struct Fields<OptimizerSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("name", &OptimizerSection::name, one_of({"adamw"}));
+    f("lr", &OptimizerSection::lr, greater_than(0));
+    f("projector_lr", &OptimizerSection::projector_lr, at_least(0));
+    f("beta1", &OptimizerSection::beta1, half_open(0, 1));
+    f("beta2", &OptimizerSection::beta2, half_open(0, 1));
+    f("eps", &OptimizerSection::eps, greater_than(0));
+    f("weight_decay", &OptimizerSection::weight_decay, at_least(0));
+    f("grad_clip", &OptimizerSection::grad_clip, at_least(0));
+  }
+};
+
+template <>
+struct Fields<ScheduleSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("type", &ScheduleSection::type, one_of({"cosine", "constant", "linear"}));
+    f("warmup_ratio", &ScheduleSection::warmup_ratio, half_open(0, 1));
+    f("warmup_steps", &ScheduleSection::warmup_steps, at_least(0));
+    f("min_lr_ratio", &ScheduleSection::min_lr_ratio, between(0, 1));
+  }
+};
+
+template <>
+struct Fields<TrainingSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("seed", &TrainingSection::seed, any_number());
+    f("epochs", &TrainingSection::epochs, greater_than(0));
+    f("max_steps", &TrainingSection::max_steps, at_least(0));
+    f("global_batch_size", &TrainingSection::global_batch_size, greater_than(0));
+    f("micro_batch_size", &TrainingSection::micro_batch_size, at_least(0));
+    f("dtype", &TrainingSection::dtype, one_of({"fp32", "bf16"}));
+    f("log_every", &TrainingSection::log_every, greater_than(0));
+    f("num_threads", &TrainingSection::num_threads, at_least(0));
+  }
+};
+
+template <>
+struct Fields<ShardingSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("stage", &ShardingSection::stage, between(0, 3));
+  }
+};
+
+template <>
+struct Fields<CheckpointSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("dir", &CheckpointSection::dir, any_text());
+    f("every_steps", &CheckpointSection::every_steps, at_least(0));
+    f("keep_last", &CheckpointSection::keep_last, at_least(2));
+  }
+};
+
+template <>
+struct Fields<ClusterSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("backend", &ClusterSection::backend, one_of({"mpi", "nccl"}));
+    f("timeout_s", &ClusterSection::timeout_s, greater_than(0));
+    f("status_port", &ClusterSection::status_port, between(0, 65535));
+  }
+};
+
+template <>
+struct Fields<EvalSection> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("questions", &EvalSection::questions, any_text());
+    f("max_new_tokens", &EvalSection::max_new_tokens, greater_than(0));
+    f("limit", &EvalSection::limit, at_least(0));
+  }
+};
+
+// Every key of a stage except `name` may also stand at the top level, as the default its stages
+// inherit key by key.
+template <>
+struct Fields<Stage> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("name", &Stage::name, non_empty());
+    f("objective", &Stage::objective, one_of({"llava"}));
+    f("trainable", &Stage::trainable, NameList{kTrainableParts});
+    f("data", &Stage::data, Nested{});
+    f("optimizer", &Stage::optimizer, Nested{});
+    f("schedule", &Stage::schedule, Nested{});
+    f("training", &Stage::training, Nested{});
+    f("lora", &Stage::lora, Nested{});
+  }
+};
+
+template <>
+struct Fields<Recipe> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("run_dir", &Recipe::run_dir, non_empty());
+    f("model", &Recipe::model, Nested{});
+    f("sharding", &Recipe::sharding, Nested{});
+    f("checkpoint", &Recipe::checkpoint, Nested{});
+    f("cluster", &Recipe::cluster, Nested{});
+    f("eval", &Recipe::eval, Nested{});
+    f("stages", &Recipe::stages, StageList{});
+  }
+};
+
+// The YAML keys of a section, in schema order.
+template <typename Section>
+std::vector<std::string> keys_of() {
+  std::vector<std::string> keys;
+  Fields<Section>::visit([&](const char* key, auto, const auto&) { keys.emplace_back(key); });
+  return keys;
+}
+
+// Text helpers shared by messages and dump().
+std::string format_number(double value);  // shortest text that reads back as the same double
+std::string format_number(int64_t value);
+std::string format_number(uint64_t value);
+std::string join(const std::vector<std::string>& words, const std::string& separator = ", ");
+// "path.key", or "key" at the top.
+std::string child_path(const std::string& path, const std::string& key);
+// "path[index]".
+std::string index_path(const std::string& path, size_t index);
+
+}  // namespace vlm::recipes::schema

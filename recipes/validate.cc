@@ -1,0 +1,199 @@
+#include "recipes/validate.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "recipes/schema.h"
+
+namespace vlm::recipes {
+namespace {
+
+using schema::child_path;
+using schema::format_number;
+using schema::index_path;
+using schema::join;
+
+bool contains(const std::vector<std::string>& words, const std::string& word) {
+  return std::find(words.begin(), words.end(), word) != words.end();
+}
+
+std::string quoted(const std::string& text) { return "'" + text + "'"; }
+
+// Checks every field against the rule schema.h gives it.
+class FieldChecker {
+ public:
+  explicit FieldChecker(const Origins& origins) : origins_(origins) {}
+
+  template <typename Section>
+  void section(const Section& section, const std::string& path) {
+    schema::Fields<Section>::visit([&](const char* key, auto member, const auto& rule) {
+      value(section.*member, rule, child_path(path, key));
+    });
+  }
+
+ private:
+  template <typename Number>
+  void value(Number number, const schema::Range& range, const std::string& path) {
+    if (!range.accepts(static_cast<double>(number))) {
+      origins_.fail(path, range.requirement() + ", got " + format_number(number));
+    }
+  }
+
+  void value(bool, schema::AnyBool, const std::string&) {}
+
+  void value(const std::string& text, const schema::Text& rule, const std::string& path) {
+    if (rule.allowed.empty()) {
+      if (rule.required && text.empty()) origins_.fail(path, "is required");
+    } else if (!contains(rule.allowed, text)) {
+      origins_.fail(path, "must be one of " + join(rule.allowed) + ", got " + quoted(text));
+    }
+  }
+
+  void value(const std::vector<std::string>& names, const schema::NameList& rule,
+             const std::string& path) {
+    if (names.empty()) origins_.fail(path, "must list at least one of " + join(rule.allowed));
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!contains(rule.allowed, names[i])) {
+        origins_.fail(index_path(path, i),
+                      "must be one of " + join(rule.allowed) + ", got " + quoted(names[i]));
+      }
+      if (std::find(names.begin(), names.begin() + i, names[i]) != names.begin() + i) {
+        origins_.fail(index_path(path, i), "repeats " + quoted(names[i]));
+      }
+    }
+  }
+
+  template <typename Section>
+  void value(const Section& nested, schema::Nested, const std::string& path) {
+    section(nested, path);
+  }
+
+  void value(const std::vector<Stage>& stages, schema::StageList, const std::string& path) {
+    if (stages.empty()) origins_.fail(path, "must list at least one stage");
+    for (size_t i = 0; i < stages.size(); ++i) section(stages[i], index_path(path, i));
+  }
+
+  const Origins& origins_;
+};
+
+// The rules below tie several fields together. Their messages name every key involved, as the
+// user wrote it, and point at whichever of those keys the user set.
+class CrossChecker {
+ public:
+  explicit CrossChecker(const Origins& origins) : origins_(origins) {}
+
+  void model(const ModelSection& model) {
+    llm(model.llm);
+    if (model.vision.type != "none") vision(model.vision);
+  }
+
+  void stage(const Stage& stage, size_t index, const ModelSection& model) {
+    const std::string path = index_path("stages", index);
+    batch_sizes(stage.training, child_path(path, "training"));
+    trainable_parts(stage, path, model);
+  }
+
+  void unique_names(const std::vector<Stage>& stages) {
+    for (size_t i = 0; i < stages.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (stages[i].name == stages[j].name) {
+          const std::string name_path = index_path("stages", i) + ".name";
+          origins_.fail(name_path, quoted(stages[i].name) + " is already the name of " +
+                                       index_path("stages", j));
+        }
+      }
+    }
+  }
+
+ private:
+  void llm(const LlmConfig& llm) {
+    const std::string hidden = "model.llm.hidden_size";
+    const std::string heads = "model.llm.num_heads";
+    const std::string kv_heads = "model.llm.num_kv_heads";
+    divisible(hidden, llm.hidden_size, heads, llm.num_heads);
+    if (llm.num_kv_heads > 0) divisible(heads, llm.num_heads, kv_heads, llm.num_kv_heads);
+    const int64_t head_dim = llm.hidden_size / llm.num_heads;
+    if (head_dim % 2 != 0) {
+      fail({hidden, heads}, shown(hidden) + " / " + shown(heads) +
+                                " (the head dimension) must be even for RoPE, got " +
+                                format_number(head_dim));
+    }
+  }
+
+  void vision(const VisionConfig& vision) {
+    divisible("model.vision.image_size", vision.image_size, "model.vision.patch_size",
+              vision.patch_size);
+    divisible("model.vision.hidden_size", vision.hidden_size, "model.vision.num_heads",
+              vision.num_heads);
+    // Hidden state index: 0 is the embeddings, num_layers the last block, -1 the last as well.
+    // Written so that no sum can overflow, whatever numbers the recipe holds.
+    const int64_t layer = vision.feature_layer;
+    const bool in_range = layer >= 0 ? layer <= vision.num_layers : layer + vision.num_layers >= -1;
+    if (!in_range) {
+      const int64_t lowest = -(vision.num_layers + 1);
+      const std::string path = "model.vision.feature_layer";
+      fail({path, "model.vision.num_layers"},
+           shown(path) + " must be in [" + format_number(lowest) + ", " +
+               format_number(vision.num_layers) + "] for " + format_number(vision.num_layers) +
+               " layers, got " + format_number(vision.feature_layer));
+    }
+  }
+
+  void batch_sizes(const TrainingSection& training, const std::string& path) {
+    if (training.micro_batch_size > 0) {
+      const std::string global = child_path(path, "global_batch_size");
+      const std::string micro = child_path(path, "micro_batch_size");
+      divisible(global, training.global_batch_size, micro, training.micro_batch_size);
+    }
+  }
+
+  void trainable_parts(const Stage& stage, const std::string& path, const ModelSection& model) {
+    const std::string trainable = child_path(path, "trainable");
+    auto requires_setting = [&](const std::string& part, bool present,
+                                const std::string& setting_path, const std::string& setting) {
+      if (contains(stage.trainable, part) && !present) {
+        fail({trainable, setting_path}, shown(trainable) + " has " + quoted(part) + " but " +
+                                            shown(setting_path) + " is " + setting);
+      }
+    };
+    const std::string rank = child_path(path, "lora.rank");
+    requires_setting("lora", stage.lora.rank > 0, rank, format_number(stage.lora.rank));
+    requires_setting("projector", model.projector.type != "none", "model.projector.type", "none");
+    requires_setting("vision", model.vision.type != "none", "model.vision.type", "none");
+  }
+
+  void divisible(const std::string& dividend_path, int64_t dividend,
+                 const std::string& divisor_path, int64_t divisor) {
+    if (dividend % divisor != 0) {
+      fail({divisor_path, dividend_path}, shown(dividend_path) + " (" + format_number(dividend) +
+                                              ") must be divisible by " + shown(divisor_path) +
+                                              " (" + format_number(divisor) + ")");
+    }
+  }
+
+  // The key as the user wrote it ("training.lr" for a value every stage inherits).
+  std::string shown(const std::string& resolved_path) const {
+    return origins_.of(resolved_path).path;
+  }
+
+  [[noreturn]] void fail(const std::vector<std::string>& paths, const std::string& statement) {
+    origins_.fail_about(paths, statement);
+  }
+
+  const Origins& origins_;
+};
+
+}  // namespace
+
+void validate(const Recipe& recipe, const Origins& origins) {
+  // Field rules first: the cross rules below rely on them (positive divisors, known types).
+  FieldChecker(origins).section(recipe, "");
+  CrossChecker cross(origins);
+  cross.model(recipe.model);
+  for (size_t i = 0; i < recipe.stages.size(); ++i) cross.stage(recipe.stages[i], i, recipe.model);
+  cross.unique_names(recipe.stages);
+}
+
+}  // namespace vlm::recipes
