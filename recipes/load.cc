@@ -128,6 +128,9 @@ class OverrideLog {
     where_[path] = where;
   }
 
+  // Each overridden path (as messages print it) and its "--set ..." text.
+  const std::map<std::string, std::string>& paths() const { return where_; }
+
   // The override that wrote `path` or one of its parents, if any.
   const std::string* find(std::string path) const {
     while (true) {
@@ -422,6 +425,23 @@ class Reader {
   Origins& origins_;
 };
 
+// A stage default that every stage sets for itself is overridden in vain: say so, rather than
+// train something other than what was asked for.
+void require_overrides_take_effect(const OverrideLog& log, const Origins& origins,
+                                   size_t stage_count) {
+  if (!origins.explicit_stages()) return;
+  for (const auto& [path, where] : log.paths()) {
+    bool shadowed = true;
+    for (size_t i = 0; i < stage_count && shadowed; ++i) {
+      shadowed = origins.records(child_path(index_path("stages", i), path));
+    }
+    if (shadowed) {
+      throw_at(where, "changes nothing: every stage sets its own " + path + " (use stages.N." +
+                          path + ")");
+    }
+  }
+}
+
 // Only notes where each document starts.
 class DocumentStarts : public YAML::EventHandler {
  public:
@@ -505,6 +525,7 @@ Recipe load_text(const std::string& yaml, const std::string& source_name,
     }
     Origins origins(source_name);
     Recipe recipe = Reader(source_name, override_log, origins).recipe(root);
+    require_overrides_take_effect(override_log, origins, recipe.stages.size());
     validate(recipe, origins);
     recipe.source_path = source_name;
     recipe.resolved_yaml = dump(recipe);

@@ -21,7 +21,10 @@ class Origins {
   const std::string& source() const { return source_; }
   // Whether the recipe lists its stages (else its one stage is the top level itself).
   void set_explicit_stages(bool explicit_stages) { explicit_stages_ = explicit_stages; }
+  bool explicit_stages() const { return explicit_stages_; }
   void record(const std::string& path, const std::string& where) { where_[path] = where; }
+  // Whether the user wrote exactly this key (no inheritance).
+  bool records(const std::string& path) const { return find(path) != nullptr; }
 
   // The origin of a value of the resolved recipe such as "stages[1].optimizer.lr": the stage's own
   // key if it set one, else the top-level key it inherited, else (a default) the stage itself.
