@@ -1,0 +1,384 @@
+// Loading valid recipes: stage inheritance, presets, the shipped recipe files and dump()'s round
+// trip.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "recipes/load.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/recipes/recipe_test_util.h"
+
+namespace vlm::recipes {
+namespace {
+
+using testing::config_error;
+using testing::kSource;
+using testing::kTwoStage;
+using testing::repo_path;
+
+const std::vector<std::string> kProjectorAndLlm = {"projector", "llm"};
+
+TEST(StageInheritance, StagesInheritTheTopLevelSections) {
+  const Recipe recipe = load_text(kTwoStage, kSource);
+  ASSERT_EQ(recipe.stages.size(), 2u);
+  const Stage& pretrain = recipe.stages[0];
+  const Stage& finetune = recipe.stages[1];
+  EXPECT_EQ(pretrain.name, "pretrain");
+  EXPECT_EQ(finetune.name, "finetune");
+  for (const Stage& stage : recipe.stages) {
+    EXPECT_EQ(stage.data.corpus_dir, "corpus/tiny");
+    EXPECT_EQ(stage.data.json, "captions.json");
+    EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.1);
+  }
+  EXPECT_DOUBLE_EQ(pretrain.optimizer.lr, 1e-3);
+  EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_EQ(pretrain.training.max_steps, 0);
+  EXPECT_EQ(pretrain.trainable, std::vector<std::string>{"projector"});
+}
+
+TEST(StageInheritance, TheStageWinsKeyByKey) {
+  const Stage finetune = load_text(kTwoStage, kSource).stages[1];
+  EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);           // the stage's own
+  EXPECT_DOUBLE_EQ(finetune.optimizer.weight_decay, 0.1);  // the same section's other keys
+  EXPECT_EQ(finetune.data.template_name, "vicuna_v1");     // the stage's own
+  EXPECT_EQ(finetune.data.json, "captions.json");          // inherited beside it
+  EXPECT_EQ(finetune.training.max_steps, 7);
+  EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
+}
+
+TEST(StageInheritance, WithoutStagesTheTopLevelIsOneStageNamedTrain) {
+  const std::string text =
+      "data: {json: a.json, template: vicuna_v1}\n"
+      "optimizer: {lr: 3.0e-4}\n"
+      "trainable: [projector, llm]\n";
+  const Recipe recipe = load_text(text, kSource);
+  ASSERT_EQ(recipe.stages.size(), 1u);
+  EXPECT_EQ(recipe.stages[0].name, "train");
+  EXPECT_EQ(recipe.stages[0].objective, "llava");
+  EXPECT_EQ(recipe.stages[0].data.json, "a.json");
+  EXPECT_EQ(recipe.stages[0].data.template_name, "vicuna_v1");
+  EXPECT_DOUBLE_EQ(recipe.stages[0].optimizer.lr, 3e-4);
+  EXPECT_EQ(recipe.stages[0].trainable, kProjectorAndLlm);
+  EXPECT_EQ(recipe.run_dir, "runs/default");
+}
+
+TEST(StageInheritance, ListsAreReplacedNotMerged) {
+  const std::string text =
+      "data: {json: a.json}\n"
+      "trainable: [projector, llm]\n"
+      "lora: {rank: 8, targets: [q_proj, v_proj]}\n"
+      "stages:\n"
+      "  - {name: one}\n"
+      "  - {name: two, trainable: [lora], lora: {targets: [o_proj]}}\n";
+  const Recipe recipe = load_text(text, kSource);
+  EXPECT_EQ(recipe.stages[0].trainable, kProjectorAndLlm);
+  EXPECT_EQ(recipe.stages[0].lora.targets, (std::vector<std::string>{"q_proj", "v_proj"}));
+  EXPECT_EQ(recipe.stages[1].trainable, std::vector<std::string>{"lora"});
+  EXPECT_EQ(recipe.stages[1].lora.targets, std::vector<std::string>{"o_proj"});
+  EXPECT_EQ(recipe.stages[1].lora.rank, 8);
+}
+
+TEST(StageInheritance, EmptySectionsChangeNothing) {
+  const std::string text =
+      "data: {json: a.json}\n"
+      "optimizer:\n"
+      "stages:\n"
+      "  - name: only\n"
+      "    optimizer:\n";
+  const Recipe recipe = load_text(text, kSource);
+  EXPECT_DOUBLE_EQ(recipe.stages[0].optimizer.lr, OptimizerSection{}.lr);
+}
+
+TEST(StageInheritance, EveryRecipeHasTheCommonKeys) {
+  const Recipe recipe = load_text("data: {json: a.json}\n", kSource);
+  EXPECT_EQ(recipe.run_dir, "runs/default");
+  EXPECT_EQ(recipe.sharding.stage, 0);
+  EXPECT_EQ(recipe.stages.at(0).training.seed, 42u);
+  EXPECT_EQ(recipe.stages.at(0).training.max_steps, 0);
+}
+
+void expect_tiny(const ModelSection& model) {
+  EXPECT_EQ(model.preset, "tiny");
+  EXPECT_EQ(model.llm.family, "llama");
+  EXPECT_EQ(model.llm.vocab_size, 0);
+  EXPECT_EQ(model.llm.hidden_size, 128);
+  EXPECT_EQ(model.llm.intermediate_size, 344);
+  EXPECT_EQ(model.llm.num_layers, 4);
+  EXPECT_EQ(model.llm.num_heads, 4);
+  EXPECT_EQ(model.llm.num_kv_heads, 0);
+  EXPECT_DOUBLE_EQ(model.llm.rope_theta, 1e4);
+  EXPECT_DOUBLE_EQ(model.llm.rms_norm_eps, 1e-5);
+  EXPECT_EQ(model.llm.max_position, 512);
+  EXPECT_EQ(model.vision.type, "clip");
+  EXPECT_EQ(model.vision.image_size, 32);
+  EXPECT_EQ(model.vision.patch_size, 8);
+  EXPECT_EQ(model.vision.hidden_size, 64);
+  EXPECT_EQ(model.vision.intermediate_size, 256);
+  EXPECT_EQ(model.vision.num_layers, 2);
+  EXPECT_EQ(model.vision.num_heads, 4);
+  EXPECT_EQ(model.vision.feature_layer, -2);
+  EXPECT_TRUE(model.vision.drop_cls);
+  EXPECT_EQ(model.vision.position_init, "sincos");
+  EXPECT_EQ(model.projector.type, "mlp2x_gelu");
+}
+
+TEST(Presets, Tiny) { expect_tiny(preset("tiny")); }
+
+TEST(Presets, Vicuna7bClipVitL336) {
+  const ModelSection model = preset("vicuna-7b+clip-vit-l-336");
+  EXPECT_EQ(model.preset, "vicuna-7b+clip-vit-l-336");
+  EXPECT_EQ(model.llm.family, "llama");
+  EXPECT_EQ(model.llm.vocab_size, 32000);
+  EXPECT_EQ(model.llm.hidden_size, 4096);
+  EXPECT_EQ(model.llm.intermediate_size, 11008);
+  EXPECT_EQ(model.llm.num_layers, 32);
+  EXPECT_EQ(model.llm.num_heads, 32);
+  EXPECT_EQ(model.llm.num_kv_heads, 32);
+  EXPECT_DOUBLE_EQ(model.llm.rope_theta, 1e4);
+  EXPECT_DOUBLE_EQ(model.llm.rms_norm_eps, 1e-5);
+  EXPECT_EQ(model.llm.max_position, 4096);
+  EXPECT_FALSE(model.llm.qkv_bias);
+  EXPECT_EQ(model.vision.type, "clip");
+  EXPECT_EQ(model.vision.image_size, 336);
+  EXPECT_EQ(model.vision.patch_size, 14);
+  EXPECT_EQ(model.vision.hidden_size, 1024);
+  EXPECT_EQ(model.vision.intermediate_size, 4096);
+  EXPECT_EQ(model.vision.num_layers, 24);
+  EXPECT_EQ(model.vision.num_heads, 16);
+  EXPECT_EQ(model.vision.feature_layer, -2);
+  EXPECT_TRUE(model.vision.drop_cls);
+  EXPECT_EQ(model.projector.type, "mlp2x_gelu");
+}
+
+TEST(Presets, Qwen25_7bAimv2Huge448) {
+  const ModelSection model = preset("qwen2.5-7b+aimv2-huge-448");
+  EXPECT_EQ(model.llm.family, "qwen2");
+  EXPECT_EQ(model.llm.vocab_size, 152064);
+  EXPECT_EQ(model.llm.hidden_size, 3584);
+  EXPECT_EQ(model.llm.intermediate_size, 18944);
+  EXPECT_EQ(model.llm.num_layers, 28);
+  EXPECT_EQ(model.llm.num_heads, 28);
+  EXPECT_EQ(model.llm.num_kv_heads, 4);
+  EXPECT_DOUBLE_EQ(model.llm.rope_theta, 1e6);
+  EXPECT_DOUBLE_EQ(model.llm.rms_norm_eps, 1e-6);
+  EXPECT_TRUE(model.llm.qkv_bias);
+  EXPECT_EQ(model.llm.max_position, 32768);
+  EXPECT_FALSE(model.llm.tie_word_embeddings);
+  EXPECT_EQ(model.vision.type, "aimv2");
+  EXPECT_EQ(model.vision.image_size, 448);
+  EXPECT_EQ(model.vision.patch_size, 14);
+  EXPECT_EQ(model.vision.hidden_size, 1536);
+  EXPECT_EQ(model.vision.intermediate_size, 4096);
+  EXPECT_EQ(model.vision.num_layers, 24);
+  EXPECT_EQ(model.vision.num_heads, 12);
+  EXPECT_EQ(model.vision.feature_layer, -1);
+  EXPECT_FALSE(model.vision.drop_cls);
+}
+
+TEST(Presets, UnknownPresetListsTheKnownOnes) {
+  EXPECT_EQ(config_error([] { preset("llama-70b"); }),
+            "unknown model preset 'llama-70b' (known: tiny, vicuna-7b+clip-vit-l-336, "
+            "qwen2.5-7b+aimv2-huge-448)");
+}
+
+TEST(Presets, EveryPresetPassesValidation) {
+  for (const std::string name : {"tiny", "vicuna-7b+clip-vit-l-336", "qwen2.5-7b+aimv2-huge-448"}) {
+    SCOPED_TRACE(name);
+    const std::string text =
+        "model: {preset: " + name + "}\ndata: {json: a.json, max_seq_len: 256}\n";
+    const Recipe recipe = load_text(text, kSource);
+    const ModelSection expected = preset(name);
+    EXPECT_EQ(recipe.model.preset, name);
+    EXPECT_EQ(recipe.model.llm.hidden_size, expected.llm.hidden_size);
+    EXPECT_EQ(recipe.model.vision.type, expected.vision.type);
+  }
+}
+
+TEST(Presets, NoPresetKeyMeansTiny) {
+  expect_tiny(load_text("data: {json: a.json}\n", kSource).model);
+}
+
+TEST(Presets, KeysBesideThePresetOverrideIt) {
+  const std::string text =
+      "model:\n"
+      "  llm: {num_layers: 2}\n"  // before the preset key: order does not matter
+      "  preset: vicuna-7b+clip-vit-l-336\n"
+      "  vision: {image_size: 224}\n"
+      "data: {json: a.json}\n";
+  const Recipe recipe = load_text(text, kSource);
+  EXPECT_EQ(recipe.model.llm.num_layers, 2);
+  EXPECT_EQ(recipe.model.llm.hidden_size, 4096);
+  EXPECT_EQ(recipe.model.vision.image_size, 224);
+  EXPECT_EQ(recipe.model.vision.patch_size, 14);
+}
+
+TEST(ShippedRecipes, TinyTwoStage) {
+  const std::string path = repo_path("recipes/tiny/llava_two_stage.yaml");
+  const Recipe recipe = load(path);
+  EXPECT_EQ(recipe.source_path, path);
+  EXPECT_EQ(recipe.run_dir, "runs/tiny_llava_two_stage");
+  expect_tiny(recipe.model);
+  EXPECT_EQ(recipe.eval.questions, "eval/questions.json");
+  ASSERT_EQ(recipe.stages.size(), 2u);
+  for (const Stage& stage : recipe.stages) {
+    EXPECT_EQ(stage.data.corpus_dir, "corpus/tiny");
+    EXPECT_EQ(stage.data.tokenizer, "tokenizer.model");
+    EXPECT_EQ(stage.data.max_seq_len, 256);
+    EXPECT_DOUBLE_EQ(stage.optimizer.lr, 1e-3);
+    EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.0);
+    EXPECT_EQ(stage.schedule.type, "cosine");
+    EXPECT_DOUBLE_EQ(stage.schedule.warmup_ratio, 0.03);
+    EXPECT_EQ(stage.training.global_batch_size, 64);
+  }
+  const Stage& pretrain = recipe.stages[0];
+  EXPECT_EQ(pretrain.name, "pretrain");
+  EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_EQ(pretrain.data.json, "blip_laion_cc_sbu_558k.json");
+  EXPECT_EQ(pretrain.trainable, std::vector<std::string>{"projector"});
+  EXPECT_DOUBLE_EQ(pretrain.training.epochs, 1.0);
+  const Stage& finetune = recipe.stages[1];
+  EXPECT_EQ(finetune.name, "finetune");
+  EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
+  EXPECT_EQ(finetune.data.json, "llava_v1_5_mix665k.json");
+  EXPECT_EQ(finetune.data.image_aspect, "pad");
+  EXPECT_EQ(finetune.data.sampler, "modality_length");
+  EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
+  EXPECT_DOUBLE_EQ(finetune.training.epochs, 4.0);
+}
+
+TEST(ShippedRecipes, PublishedLlavaTwoStage) {
+  const Recipe recipe = load(repo_path("recipes/llava_two_stage.yaml"));
+  EXPECT_EQ(recipe.model.preset, "vicuna-7b+clip-vit-l-336");
+  EXPECT_EQ(recipe.model.llm.hidden_size, 4096);
+  ASSERT_EQ(recipe.stages.size(), 2u);
+  const Stage& pretrain = recipe.stages[0];
+  const Stage& finetune = recipe.stages[1];
+  EXPECT_DOUBLE_EQ(pretrain.optimizer.lr, 1e-3);
+  EXPECT_EQ(pretrain.training.global_batch_size, 256);
+  EXPECT_EQ(pretrain.training.micro_batch_size, 32);
+  EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);
+  EXPECT_EQ(finetune.training.global_batch_size, 128);
+  EXPECT_EQ(finetune.training.micro_batch_size, 16);
+  EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
+  EXPECT_EQ(finetune.data.image_aspect, "pad");
+  EXPECT_EQ(finetune.data.sampler, "modality_length");
+  for (const Stage& stage : recipe.stages) {
+    EXPECT_EQ(stage.data.max_seq_len, 2048);
+    EXPECT_DOUBLE_EQ(stage.schedule.warmup_ratio, 0.03);
+    EXPECT_EQ(stage.schedule.type, "cosine");
+    EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.0);
+    EXPECT_DOUBLE_EQ(stage.optimizer.grad_clip, 1.0);
+    EXPECT_DOUBLE_EQ(stage.training.epochs, 1.0);
+  }
+}
+
+TEST(ShippedRecipes, PublishedLoraVariantFromItsComment) {
+  const Recipe recipe =
+      load(repo_path("recipes/llava_two_stage.yaml"),
+           {"stages.1.trainable=[projector,lora]", "stages.1.lora.rank=128",
+            "stages.1.lora.alpha=256", "stages.1.lora.dropout=0.05", "stages.1.optimizer.lr=2e-4",
+            "stages.1.optimizer.projector_lr=2e-5"});
+  const Stage& finetune = recipe.stages.at(1);
+  EXPECT_EQ(finetune.lora.rank, 128);
+  EXPECT_DOUBLE_EQ(finetune.lora.alpha, 256);
+  EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-4);
+  EXPECT_DOUBLE_EQ(finetune.optimizer.projector_lr, 2e-5);
+  EXPECT_EQ(recipe.stages.at(0).lora.rank, 0);
+}
+
+TEST(ShippedRecipes, EveryRecipeFileLoadsAndRoundTrips) {
+  size_t count = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(repo_path("recipes"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    const Recipe recipe = load(entry.path().string());
+    EXPECT_TRUE(equivalent(load_text(recipe.resolved_yaml, "resolved"), recipe));
+    ++count;
+  }
+  EXPECT_GE(count, 2u);
+}
+
+TEST(Dump, RoundTripsTheTinyRecipe) {
+  const Recipe recipe = load(repo_path("recipes/tiny/llava_two_stage.yaml"));
+  const std::string text = dump(recipe);
+  EXPECT_EQ(recipe.resolved_yaml, text);
+  const Recipe again = load_text(text, "resolved.yaml");
+  EXPECT_TRUE(equivalent(again, recipe));
+  EXPECT_EQ(dump(again), text);
+}
+
+TEST(Dump, WritesEveryKeyExpanded) {
+  const std::string text = dump(load_text(kTwoStage, kSource));
+  for (const std::string key :
+       {"run_dir:", "preset: tiny", "hidden_size: 128", "position_init: sincos",
+        "sharding:", "keep_last: 2", "backend: mpi", "max_new_tokens: 8", "- name: pretrain",
+        "- name: finetune", "template: vicuna_v1", "weight_decay: 0.1", "seed: 42", "max_steps: 7",
+        "targets: [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, "
+        "down_proj]"}) {
+    EXPECT_NE(text.find(key), std::string::npos) << key << " missing from\n" << text;
+  }
+  // The inherited json is written into each stage, and nowhere else.
+  size_t json_count = 0;
+  for (size_t at = text.find("json: captions.json"); at != std::string::npos;
+       at = text.find("json: captions.json", at + 1)) {
+    ++json_count;
+  }
+  EXPECT_EQ(json_count, 2u);
+}
+
+TEST(Dump, RoundTripsAwkwardValuesExactly) {
+  Recipe recipe = load_text(kTwoStage, kSource);
+  const std::vector<std::string> awkward = {"~",           "null",        "a: b",      "#x", "",
+                                            " lead",       "true",        "1e-3",      "-",  "[x]",
+                                            "caf\xc3\xa9", "multi\nline", "tab\there", "'q'"};
+  for (const std::string& text : awkward) {
+    SCOPED_TRACE(text);
+    recipe.model.llm.hf_path = text;
+    recipe.stages[1].data.image_root = text;
+    EXPECT_TRUE(equivalent(load_text(dump(recipe), "resolved"), recipe)) << dump(recipe);
+  }
+  for (const double lr : {0.1, 1.0 / 3.0, 2e-5, 1e-300, 123456789.123456789, 5e-324}) {
+    recipe.stages[0].optimizer.lr = lr;
+    const Recipe again = load_text(dump(recipe), "resolved");
+    EXPECT_EQ(again.stages[0].optimizer.lr, lr);
+  }
+  recipe.stages[0].training.seed = std::numeric_limits<uint64_t>::max();
+  recipe.stages[1].training.max_steps = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(equivalent(load_text(dump(recipe), "resolved"), recipe));
+}
+
+TEST(Dump, EquivalentSeesEveryDifference) {
+  const Recipe base = load_text(kTwoStage, kSource);
+  Recipe changed = base;
+  EXPECT_TRUE(equivalent(base, changed));
+  changed.resolved_yaml = "other";
+  changed.source_path = "other";
+  EXPECT_TRUE(equivalent(base, changed));  // not settings
+  changed.stages[1].lora.targets.pop_back();
+  EXPECT_FALSE(equivalent(base, changed));
+  changed = base;
+  changed.model.vision.drop_cls = false;
+  EXPECT_FALSE(equivalent(base, changed));
+  changed = base;
+  changed.stages.pop_back();
+  EXPECT_FALSE(equivalent(base, changed));
+}
+
+TEST(Load, ReadsAFileAndKeepsItsPath) {
+  vlm::testing::TempDir dir;
+  const std::string path = dir.file("r.yaml");
+  std::ofstream(path) << kTwoStage;
+  const Recipe recipe = load(path);
+  EXPECT_EQ(recipe.source_path, path);
+  EXPECT_EQ(recipe.resolved_yaml, dump(recipe));
+  EXPECT_TRUE(equivalent(recipe, load_text(kTwoStage, kSource)));
+}
+
+}  // namespace
+}  // namespace vlm::recipes
