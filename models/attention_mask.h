@@ -16,8 +16,10 @@ struct TokenSpan {
 };
 
 // lengths[b]: real tokens of row b (the rest is right padding). bidirectional: spans (usually
-// each image's tokens) inside which attention goes both ways. A padded query row still sees its
-// real keys, so no row is all -inf. Returns [B, 1, T, T] of dtype.
+// each image's tokens, VoRA) inside which attention goes both ways; they must lie within their
+// row's real tokens. Key k is visible to query q when k <= q or both are in one span, and k is
+// real. A padded query row still sees its real keys, so no row is all -inf (a row with no real
+// token sees only itself). ShapeError for inconsistent arguments. Returns [B, 1, T, T] of dtype.
 at::Tensor build_attention_mask(int64_t batch, int64_t seq_len, const std::vector<int64_t>& lengths,
                                 const std::vector<TokenSpan>& bidirectional,
                                 at::ScalarType dtype = at::kFloat);

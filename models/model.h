@@ -31,7 +31,8 @@ struct ModelOutputs {
   at::Tensor logits;                      // [B, T, V]
   at::Tensor last_hidden;                 // [B, T, d_h], after the final norm (before lm_head)
   std::vector<at::Tensor> block_hiddens;  // each block's output [B, T, d_h], when asked
-  at::Tensor image_embeds;                // projector output [N, P, d_h]
+  at::Tensor image_embeds;                // projector output [N, P, d_h]; undefined: no images
+  at::Tensor input_embeds;                // [B, T, d_h]: token embeddings with images spliced in
 };
 
 // A sharding unit: a group of parameters gathered and freed together (one per transformer
@@ -43,47 +44,96 @@ struct ShardingUnit {
 
 class VisionLanguageModelImpl;
 
-// Owns the three parts. Parameter names (named_parameters()) follow HF:
-//   "llm.model.layers.0.self_attn.q_proj.weight"   (LlamaForCausalLM / Qwen2ForCausalLM under "llm.")
+// Owns the three parts, registered in this order. Parameter names (named_parameters()) follow HF:
 //   "vision.vision_model.encoder.layers.0.mlp.fc1.weight"   (CLIPVisionModel under "vision.")
-//   "projector.0.weight", "projector.2.weight"   (mlp2x_gelu)
+//   "projector.0.weight", "projector.2.weight"   (mlp2x_gelu; linear has "projector.0.*" only)
+//   "llm.model.layers.0.self_attn.q_proj.weight"   (LlamaForCausalLM / Qwen2ForCausalLM under
+//   "llm.") "llm.model.layers.0.self_attn.q_proj.lora_A.weight" ([r, in]) and "...lora_B.weight"
+//   ([out, r]) once add_lora() ran. With tie_word_embeddings there is no "llm.lm_head.weight" (the
+//   head uses "llm.model.embed_tokens.weight"), as in HF's state dict.
+// vision.type none: no tower and no "vision." names; projector.type none: no "projector." names
+// (the image features then go into the LLM as they are and must have its width).
+//
+// Initialisation is a pure function of (config, seed): each part draws from its own stream of a
+// local generator (never torch's global RNG): LLM and vision weights normal(0, init_std), biases
+// zero, norms one (vision position_init sincos: fixed 2-D sin-cos rows, CLS row zero); projector
+// as torch.nn.Linear's default. A part whose hf_path is set is instead built from that folder's
+// config.json and loaded from its weights (see load_hf); config() then reports the file's shapes.
+//
+// Errors: ConfigError for bad configs (naming the model.* key), ShapeError for inputs or weights
+// that do not fit, FormatError / IoError for unreadable files.
 class VisionLanguageModel {
  public:
-  // vocab_size: the tokenizer's size including added tokens (used when config.llm.vocab_size is 0).
+  // vocab_size: the tokenizer's size including added tokens (used when config.llm.vocab_size is 0;
+  // with llm.hf_path the file's vocab_size is used and must not be smaller).
   VisionLanguageModel(const recipes::ModelSection& config, int64_t vocab_size, uint64_t seed);
   ~VisionLanguageModel();
+  VisionLanguageModel(VisionLanguageModel&&) noexcept;
+  VisionLanguageModel& operator=(VisionLanguageModel&&) noexcept;
 
+  // Embeds input_ids, runs the images through the ViT (under no-grad when no vision parameter
+  // requires grad) and the projector, writes the image embeddings into the kImageSlot positions
+  // in order (row-major over the batch; differentiable), then runs the LLM. The number of slots
+  // must equal N * image_tokens_per_image() (ShapeError otherwise). An undefined attention_mask
+  // means plain causal attention; the mask is converted to the model's dtype.
   ModelOutputs forward(const ModelInputs& inputs, bool want_block_hiddens = false);
+  // The ViT's hidden states as HF returns them ([0] = embeddings after pre_layrnorm, [i] = layer
+  // i's output), e.g. for a distillation teacher. Runs with grad as the caller's mode says.
+  std::vector<at::Tensor> vision_hidden_states(const at::Tensor& images);
 
-  // Applies LoRA (rank > 0) to the LLM's Linear layers whose names end in one of config.targets.
+  // Applies LoRA (rank > 0; rank 0 does nothing) to the LLM's Linear layers whose names end in one
+  // of config.targets (lm_head only if named). A-factors come from a generator seeded by seed.
+  // ConfigError if a target matches nothing or LoRA is already applied.
   void add_lora(const recipes::LoraConfig& config, uint64_t seed);
   // Folds LoRA into the base weights (W += scale * B A) and drops the LoRA parameters.
   void merge_lora();
+  bool has_lora() const;
 
-  // Marks parameters trainable by group: vision, projector, llm, lora, embed_tokens, lm_head.
+  // Sets requires_grad by group: exactly the parameters of the named groups train, every other is
+  // frozen. Groups: vision, projector, llm (every LLM parameter except LoRA's), lora, embed_tokens,
+  // lm_head (the embedding when tied). ConfigError for an unknown group or one that selects
+  // nothing.
   void set_trainable(const std::vector<std::string>& groups);
 
-  // Every parameter by its full name ("llm.", "vision.", "projector." prefixes), in a fixed order.
+  // Every parameter by its full name ("vision.", "projector.", "llm." prefixes), in a fixed order
+  // (registration order: vision, projector, llm; within a module, HF's order; LoRA factors right
+  // after the weight they adapt). Tied weights appear once.
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
+  // Forward order: "vision", "projector", "llm.embed_tokens", "llm.layers.0".."llm.layers.N-1"
+  // (with their LoRA factors), "llm.head" (final norm + lm_head). Every parameter is in exactly
+  // one unit; units without parameters are left out. With tied embeddings the head also reads
+  // "llm.model.embed_tokens.weight", which belongs to the "llm.embed_tokens" unit.
   std::vector<ShardingUnit> sharding_units() const;
 
   // Train/eval mode (LoRA dropout).
   void train(bool on);
 
   // HF import/export. A folder holds config.json + model.safetensors (or shards with
-  // model.safetensors.index.json). Part is "llm" or "vision". Import checks names and shapes and
-  // throws ShapeError listing every mismatch.
+  // model.safetensors.index.json). Part is "llm" or "vision". The config.json must agree with the
+  // model on the scalar settings (ConfigError otherwise); tensor names and shapes must agree
+  // exactly (ShapeError listing every missing, unexpected and misshapen name). Known
+  // non-parameters are skipped (rotary inv_freq, position_ids, a whole CLIPModel's text side,
+  // lm_head.weight when tied). Values are converted to the parameters' dtype. LoRA factors, if
+  // any, are left as they are.
   void load_hf(const std::string& part, const std::string& folder);
-  // Writes llm/ (LoRA merged into a copy), vision/ and projector.safetensors under folder.
+  // Writes llm/ (LoRA merged into a copy; the live model keeps its adapters), vision/ and
+  // projector.safetensors (LLaVA's names: "model.mm_projector.0.weight", ...) under folder, in the
+  // parameters' dtype.
   void save_hf(const std::string& folder) const;
-  // Loads what save_hf wrote.
+  // Loads what save_hf wrote. Its LLM weights already contain any LoRA, so live LoRA adapters
+  // are zeroed (B = 0) to compute exactly what was saved.
   void load_saved(const std::string& folder);
 
+  // The effective config (shapes read from hf_path folders, vocab_size filled in).
   const recipes::ModelSection& config() const;
+  // Image tokens each image fills: (image_size / patch_size)^2, + 1 if the CLS token is kept;
+  // 0 without a vision tower.
   int64_t image_tokens_per_image() const;
   int64_t vocab_size() const;
   // The module tree, for code that needs torch::nn access (e.g. to(dtype)).
   torch::nn::Module& module();
+
+  VisionLanguageModelImpl& impl();  // the parts (models/model_impl.h), for tests and tools
 
  private:
   std::unique_ptr<VisionLanguageModelImpl> impl_;

@@ -1,0 +1,36 @@
+// HF config.json <-> our config structs, for LlamaForCausalLM / Qwen2ForCausalLM and
+// CLIPVisionModel (or a whole CLIPModel, whose vision part sits under "vision_config").
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "recipes/recipe.h"
+
+namespace vlm::models {
+
+// Shape fields (hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+// num_key_value_heads, rms_norm_eps, rope_theta, vocab_size, max_position_embeddings,
+// tie_word_embeddings, model_type) come from the file, with HF's defaults where a key is absent;
+// what HF does not describe (init_std, hf_path) is kept from base. qkv_bias follows the family
+// (qwen2: true) unless the file has our "qkv_bias" key. Unsupported variants (rope_scaling,
+// attention_bias, another hidden_act or head_dim) are a ConfigError naming the file and key.
+recipes::LlmConfig llm_config_from_hf(const std::string& config_json_path,
+                                      const recipes::LlmConfig& base);
+recipes::LlmConfig llm_config_from_hf_text(const std::string& json_text, const std::string& source,
+                                           const recipes::LlmConfig& base);
+// Architecture fields from the file; feature_layer, drop_cls, position_init, init_std and hf_path
+// from base.
+recipes::VisionConfig vision_config_from_hf(const std::string& config_json_path,
+                                            const recipes::VisionConfig& base);
+recipes::VisionConfig vision_config_from_hf_text(const std::string& json_text,
+                                                 const std::string& source,
+                                                 const recipes::VisionConfig& base);
+
+// config.json text for HF (plus our "qkv_bias" key, which HF ignores). config.vocab_size must be
+// the real size. dtype becomes torch_dtype.
+std::string llm_config_to_hf(const recipes::LlmConfig& config, at::ScalarType dtype);
+std::string vision_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype);
+
+}  // namespace vlm::models

@@ -1,0 +1,53 @@
+#include "models/init.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+
+#include "common/files.h"
+
+namespace vlm::models::init {
+namespace {
+
+// SplitMix64 finaliser: spreads nearby seeds over the whole 64-bit range.
+uint64_t mix(uint64_t value) {
+  value += 0x9e3779b97f4a7c15ULL;
+  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
+  return value ^ (value >> 31);
+}
+
+}  // namespace
+
+at::Generator generator(uint64_t seed, std::string_view stream) {
+  return at::detail::createCPUGenerator(mix(seed ^ files::fnv1a64(stream)));
+}
+
+void normal(const at::Tensor& tensor, double std, at::Generator& gen) {
+  c10::NoGradGuard no_grad;
+  tensor.normal_(0.0, std, gen);
+}
+
+void ones(const at::Tensor& tensor) {
+  c10::NoGradGuard no_grad;
+  tensor.fill_(1.0);
+}
+
+void zeros(const at::Tensor& tensor) {
+  c10::NoGradGuard no_grad;
+  tensor.zero_();
+}
+
+void kaiming_uniform(const at::Tensor& weight, at::Generator& gen) {
+  const int64_t fan_in = weight.numel() / weight.size(0);
+  linear_bias(weight, fan_in, gen);
+}
+
+void linear_bias(const at::Tensor& bias, int64_t fan_in, at::Generator& gen) {
+  c10::NoGradGuard no_grad;
+  const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+  bias.uniform_(-bound, bound, gen);
+}
+
+}  // namespace vlm::models::init

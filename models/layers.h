@@ -1,0 +1,55 @@
+// Small layers with HF parameter names ("weight", "bias") whose constructors only allocate:
+// torch::nn's own layers initialise from the global RNG, which we must not touch (init.h does).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace vlm::models {
+
+// A module holding just a "weight" (HF's nn.Embedding, Conv2d without bias, LoRA factors).
+class WeightImpl : public torch::nn::Module {
+ public:
+  explicit WeightImpl(at::IntArrayRef shape);
+  explicit WeightImpl(const at::Tensor& value);
+  at::Tensor weight;
+};
+TORCH_MODULE(Weight);
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t count, int64_t dim);
+  at::Tensor forward(const at::Tensor& ids) const;
+  at::Tensor weight;  // [count, dim]
+};
+TORCH_MODULE(Embedding);
+
+// LLaMA's RMSNorm; statistics in at least fp32 as HF does for bf16 runs.
+class RmsNormImpl : public torch::nn::Module {
+ public:
+  RmsNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RmsNorm);
+
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  LayerNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight;
+  at::Tensor bias;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(LayerNorm);
+
+}  // namespace vlm::models

@@ -1,0 +1,129 @@
+#include "models/lora.h"
+
+#include <c10/core/GradMode.h>
+
+#include <set>
+
+#include "common/error.h"
+#include "models/init.h"
+
+namespace vlm::models {
+
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}));
+}
+
+at::Tensor LinearImpl::forward(const at::Tensor& x) const {
+  at::Tensor y = at::linear(x, weight, bias);
+  if (!has_lora()) return y;
+  const bool drop = lora_dropout_ > 0.0 && is_training();
+  const at::Tensor input = drop ? at::dropout(x, lora_dropout_, /*train=*/true) : x;
+  return y + at::linear(at::linear(input, lora_a_), lora_b_) * lora_scale_;
+}
+
+void LinearImpl::init_normal(double std, at::Generator& gen) {
+  init::normal(weight, std, gen);
+  if (bias.defined()) init::zeros(bias);
+}
+
+void LinearImpl::init_torch_default(at::Generator& gen) {
+  init::kaiming_uniform(weight, gen);
+  if (bias.defined()) init::linear_bias(bias, weight.size(1), gen);
+}
+
+void LinearImpl::add_lora(int64_t rank, double alpha, double dropout, at::Generator& gen) {
+  VLM_CHECK(!has_lora(), ConfigError, "LoRA is already applied to this layer");
+  VLM_CHECK(rank > 0, ConfigError, "lora.rank must be positive, got ", rank);
+  const auto options = weight.options().requires_grad(false);
+  auto a = std::make_shared<WeightImpl>(at::empty({rank, weight.size(1)}, options));
+  auto b = std::make_shared<WeightImpl>(at::zeros({weight.size(0), rank}, options));
+  init::kaiming_uniform(a->weight, gen);
+  lora_a_ = register_module("lora_A", a)->weight;
+  lora_b_ = register_module("lora_B", b)->weight;
+  lora_scale_ = alpha / static_cast<double>(rank);
+  lora_dropout_ = dropout;
+}
+
+at::Tensor LinearImpl::merged_weight() const {
+  c10::NoGradGuard no_grad;
+  if (!has_lora()) return weight.detach().clone();
+  return at::addmm(weight.detach(), lora_b_.detach(), lora_a_.detach(), /*beta=*/1.0,
+                   /*alpha=*/lora_scale_);
+}
+
+void LinearImpl::zero_lora_b() {
+  if (has_lora()) init::zeros(lora_b_);
+}
+
+void LinearImpl::merge_lora() {
+  if (!has_lora()) return;
+  {
+    c10::NoGradGuard no_grad;
+    weight.addmm_(lora_b_, lora_a_, /*beta=*/1.0, /*alpha=*/lora_scale_);
+  }
+  unregister_module("lora_A");
+  unregister_module("lora_B");
+  lora_a_ = at::Tensor();
+  lora_b_ = at::Tensor();
+  lora_scale_ = 0.0;
+  lora_dropout_ = 0.0;
+}
+
+namespace {
+
+bool ends_with_component(const std::string& name, const std::string& target) {
+  if (name.size() < target.size()) return false;
+  if (name.compare(name.size() - target.size(), target.size(), target) != 0) return false;
+  return name.size() == target.size() || name[name.size() - target.size() - 1] == '.';
+}
+
+}  // namespace
+
+std::vector<std::string> add_lora(torch::nn::Module& root, const recipes::LoraConfig& config,
+                                  uint64_t seed) {
+  VLM_CHECK(config.rank > 0, ConfigError, "lora.rank must be positive to add LoRA, got ",
+            config.rank);
+  VLM_CHECK(config.dropout >= 0.0 && config.dropout < 1.0, ConfigError,
+            "lora.dropout must be in [0, 1), got ", config.dropout);
+  VLM_CHECK(!config.targets.empty(), ConfigError, "lora.targets is empty");
+  at::Generator gen = init::generator(seed, "lora");
+  std::vector<std::string> adapted;
+  std::set<std::string> matched_targets;
+  for (const auto& item : root.named_modules("", /*include_self=*/false)) {
+    auto* linear = item.value()->as<LinearImpl>();
+    if (linear == nullptr) continue;
+    for (const auto& target : config.targets) {
+      if (!ends_with_component(item.key(), target)) continue;
+      matched_targets.insert(target);
+      VLM_CHECK(!linear->has_lora(), ConfigError, "LoRA is already applied to ", item.key());
+      linear->add_lora(config.rank, config.alpha, config.dropout, gen);
+      adapted.push_back(item.key());
+      break;
+    }
+  }
+  for (const auto& target : config.targets) {
+    VLM_CHECK(matched_targets.count(target) > 0, ConfigError, "lora.targets: '", target,
+              "' matches no Linear layer of the LLM");
+  }
+  return adapted;
+}
+
+int64_t merge_lora(torch::nn::Module& root) {
+  int64_t merged = 0;
+  std::vector<torch::nn::Module*> modules = {&root};
+  for (const auto& child : root.modules(/*include_self=*/false)) modules.push_back(child.get());
+  for (torch::nn::Module* module : modules) {
+    auto* linear = dynamic_cast<LinearImpl*>(module);
+    if (linear == nullptr || !linear->has_lora()) continue;
+    linear->merge_lora();
+    ++merged;
+  }
+  return merged;
+}
+
+bool is_lora_parameter(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+}
+
+}  // namespace vlm::models

@@ -1,0 +1,326 @@
+#include "models/model.h"
+
+#include <c10/core/GradMode.h>
+
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "models/attention_mask.h"
+#include "models/hf_config.h"
+#include "models/init.h"
+#include "models/lora.h"
+#include "models/model_impl.h"
+
+namespace vlm::models {
+namespace {
+
+recipes::LlmConfig effective_llm_config(const recipes::LlmConfig& config, int64_t vocab_size) {
+  if (config.hf_path.empty()) {
+    recipes::LlmConfig out = config;
+    if (out.vocab_size <= 0) out.vocab_size = vocab_size;
+    return out;
+  }
+  recipes::LlmConfig out = llm_config_from_hf(files::join(config.hf_path, "config.json"), config);
+  VLM_CHECK(vocab_size <= out.vocab_size, ConfigError, "the tokenizer has ", vocab_size,
+            " tokens but model.llm.hf_path ", config.hf_path, " has an embedding for ",
+            out.vocab_size);
+  return out;
+}
+
+recipes::VisionConfig effective_vision_config(const recipes::VisionConfig& config) {
+  if (config.hf_path.empty()) return config;
+  return vision_config_from_hf(files::join(config.hf_path, "config.json"), config);
+}
+
+}  // namespace
+
+VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& section,
+                                                 int64_t vocab_size, uint64_t seed)
+    : config(section), root(std::make_shared<torch::nn::Module>()) {
+  const std::string& vision_type = section.vision.type;
+  VLM_CHECK(vision_type == "clip" || vision_type == "none", ConfigError,
+            "model.vision.type must be clip or none, got '", vision_type, "'");
+  const std::string& projector_type = section.projector.type;
+  VLM_CHECK(
+      projector_type == "mlp2x_gelu" || projector_type == "linear" || projector_type == "none",
+      ConfigError, "model.projector.type must be mlp2x_gelu, linear or none, got '", projector_type,
+      "'");
+  VLM_CHECK(vision_type != "none" || projector_type == "none", ConfigError,
+            "model.projector.type is ", projector_type,
+            " but model.vision.type is none: set model.projector.type to none");
+
+  config.llm = effective_llm_config(section.llm, vocab_size);
+  if (vision_type == "clip") {
+    config.vision = effective_vision_config(section.vision);
+    vision = root->register_module("vision", ClipVision(config.vision));
+  }
+  if (projector_type != "none") {
+    projector = root->register_module(
+        "projector", Projector(projector_type, config.vision.hidden_size, config.llm.hidden_size));
+  }
+  llm = root->register_module("llm", CausalLm(config.llm, config.llm.vocab_size));
+
+  if (vision) {
+    if (config.vision.hf_path.empty()) {
+      at::Generator gen = init::generator(seed, "vision");
+      vision->initialize(gen);
+    } else {
+      load_hf_part(*this, "vision", config.vision.hf_path);
+    }
+  }
+  if (projector) {
+    at::Generator gen = init::generator(seed, "projector");
+    projector->initialize(gen);
+  }
+  if (config.llm.hf_path.empty()) {
+    at::Generator gen = init::generator(seed, "llm");
+    llm->initialize(gen);
+  } else {
+    load_hf_part(*this, "llm", config.llm.hf_path);
+  }
+}
+
+bool VisionLanguageModelImpl::vision_trains() const {
+  for (const auto& param : vision->parameters()) {
+    if (param.requires_grad()) return true;
+  }
+  return false;
+}
+
+at::Tensor VisionLanguageModelImpl::encode_images(const at::Tensor& images) {
+  VLM_CHECK(vision, ShapeError, "images were given but model.vision.type is none");
+  const at::Tensor pixels =
+      images.to(vision->vision_model->embeddings->class_embedding.scalar_type());
+  at::Tensor features;
+  {
+    // A frozen tower needs no graph: skipping it saves the activations and the bookkeeping.
+    c10::AutoGradMode grad_mode(c10::GradMode::is_enabled() && vision_trains());
+    features = vision->features(pixels);
+  }
+  if (projector) return projector(features);
+  VLM_CHECK(features.size(-1) == config.llm.hidden_size, ShapeError,
+            "model.projector.type is none but the vision features have width ", features.size(-1),
+            " and the LLM ", config.llm.hidden_size);
+  return features;
+}
+
+at::Tensor VisionLanguageModelImpl::splice(const at::Tensor& embeds, const at::Tensor& slots,
+                                           const at::Tensor& image_embeds) const {
+  const at::Tensor positions = slots.reshape({-1}).nonzero().reshape({-1});
+  const int64_t provided = image_embeds.defined() ? image_embeds.size(0) * image_embeds.size(1) : 0;
+  VLM_CHECK(positions.size(0) == provided, ShapeError, "input_ids hold ", positions.size(0),
+            " image slots but the images give ", provided, " image tokens (",
+            image_embeds.defined() ? image_embeds.size(0) : 0, " images x ",
+            image_embeds.defined() ? image_embeds.size(1) : 0, ")");
+  if (provided == 0) return embeds;
+  const int64_t width = embeds.size(-1);
+  return embeds.reshape({-1, width})
+      .index_copy(0, positions, image_embeds.reshape({-1, width}).to(embeds.scalar_type()))
+      .view(embeds.sizes());
+}
+
+// ---- VisionLanguageModel --------------------------------------------------------------------
+
+VisionLanguageModel::VisionLanguageModel(const recipes::ModelSection& config, int64_t vocab_size,
+                                         uint64_t seed)
+    : impl_(std::make_unique<VisionLanguageModelImpl>(config, vocab_size, seed)) {}
+
+VisionLanguageModel::~VisionLanguageModel() = default;
+VisionLanguageModel::VisionLanguageModel(VisionLanguageModel&&) noexcept = default;
+VisionLanguageModel& VisionLanguageModel::operator=(VisionLanguageModel&&) noexcept = default;
+
+namespace {
+
+void check_inputs(const ModelInputs& inputs) {
+  const at::Tensor& ids = inputs.input_ids;
+  VLM_CHECK(ids.defined() && ids.dim() == 2 && ids.scalar_type() == at::kLong, ShapeError,
+            "input_ids must be a [B, T] int64 tensor");
+  if (inputs.position_ids.defined()) {
+    VLM_CHECK(inputs.position_ids.sizes() == ids.sizes() &&
+                  inputs.position_ids.scalar_type() == at::kLong,
+              ShapeError, "position_ids must be int64 of input_ids' shape ", ids.sizes(), ", got ",
+              inputs.position_ids.sizes());
+  }
+  if (inputs.attention_mask.defined()) {
+    const at::Tensor& mask = inputs.attention_mask;
+    VLM_CHECK(mask.dim() == 4 && (mask.size(0) == ids.size(0) || mask.size(0) == 1) &&
+                  mask.size(1) == 1 && mask.size(2) == ids.size(1) && mask.size(3) == ids.size(1),
+              ShapeError, "attention_mask must be [", ids.size(0), ", 1, ", ids.size(1), ", ",
+              ids.size(1), "], got ", mask.sizes());
+  }
+}
+
+}  // namespace
+
+ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_block_hiddens) {
+  check_inputs(inputs);
+  VisionLanguageModelImpl& m = *impl_;
+  const at::Tensor& ids = inputs.input_ids;
+  const int64_t batch = ids.size(0), seq = ids.size(1);
+
+  const at::Tensor slots = ids == kImageSlot;
+  const at::Tensor token_ids = ids.masked_fill(slots, 0);
+  if (token_ids.numel() > 0) {
+    const int64_t low = token_ids.min().item<int64_t>(), high = token_ids.max().item<int64_t>();
+    VLM_CHECK(low >= 0 && high < m.llm->vocab_size(), ShapeError, "input_ids hold ",
+              low < 0 ? low : high, ", outside the vocabulary [0, ", m.llm->vocab_size(),
+              ") (image slots are ", kImageSlot, ")");
+  }
+
+  ModelOutputs out;
+  if (inputs.images.defined() && inputs.images.size(0) > 0) {
+    out.image_embeds = m.encode_images(inputs.images);
+  }
+  out.input_embeds = m.splice(m.llm->embed(token_ids), slots, out.image_embeds);
+
+  const at::ScalarType dtype = out.input_embeds.scalar_type();
+  at::Tensor mask = inputs.attention_mask;
+  if (!mask.defined()) {
+    mask = build_attention_mask(batch, seq, std::vector<int64_t>(batch, seq), {}, dtype);
+  } else if (mask.scalar_type() != dtype) {
+    mask = mask.to(dtype);
+  }
+  LlmHiddens hiddens = m.llm->run(out.input_embeds, inputs.position_ids, mask, want_block_hiddens);
+  out.logits = m.llm->logits(hiddens.last_hidden);
+  out.last_hidden = std::move(hiddens.last_hidden);
+  out.block_hiddens = std::move(hiddens.block_hiddens);
+  return out;
+}
+
+std::vector<at::Tensor> VisionLanguageModel::vision_hidden_states(const at::Tensor& images) {
+  VLM_CHECK(impl_->vision, ShapeError, "model.vision.type is none: there is no vision tower");
+  return impl_->vision->hidden_states(
+      images.to(impl_->vision->vision_model->embeddings->class_embedding.scalar_type()));
+}
+
+void VisionLanguageModel::add_lora(const recipes::LoraConfig& config, uint64_t seed) {
+  if (config.rank == 0) return;
+  VLM_CHECK(!has_lora(), ConfigError, "LoRA is already applied to this model");
+  models::add_lora(*impl_->llm, config, seed);
+}
+
+void VisionLanguageModel::merge_lora() { models::merge_lora(*impl_->llm); }
+
+bool VisionLanguageModel::has_lora() const {
+  for (const auto& item : impl_->llm->named_parameters()) {
+    if (is_lora_parameter(item.key())) return true;
+  }
+  return false;
+}
+
+namespace {
+
+const std::set<std::string>& known_groups() {
+  static const std::set<std::string> groups = {"vision", "projector",    "llm",
+                                               "lora",   "embed_tokens", "lm_head"};
+  return groups;
+}
+
+bool in_group(const std::string& group, const std::string& name, bool tied) {
+  const bool lora = is_lora_parameter(name);
+  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  if (group == "vision") return starts("vision.");
+  if (group == "projector") return starts("projector.");
+  if (group == "llm") return starts("llm.") && !lora;
+  if (group == "lora") return lora;
+  if (group == "embed_tokens") return name == "llm.model.embed_tokens.weight";
+  if (group == "lm_head") {
+    return name == (tied ? "llm.model.embed_tokens.weight" : "llm.lm_head.weight");
+  }
+  return false;
+}
+
+}  // namespace
+
+void VisionLanguageModel::set_trainable(const std::vector<std::string>& groups) {
+  for (const auto& group : groups) {
+    VLM_CHECK(known_groups().count(group) > 0, ConfigError, "trainable: unknown group '", group,
+              "' (vision, projector, llm, lora, embed_tokens, lm_head)");
+  }
+  const bool tied = impl_->config.llm.tie_word_embeddings;
+  std::map<std::string, int64_t> selected;
+  for (auto& [name, param] : named_parameters()) {
+    bool trains = false;
+    for (const auto& group : groups) {
+      if (in_group(group, name, tied)) {
+        trains = true;
+        ++selected[group];
+      }
+    }
+    param.requires_grad_(trains);
+  }
+  for (const auto& group : groups) {
+    VLM_CHECK(selected[group] > 0, ConfigError, "trainable: group '", group,
+              "' has no parameters in this model",
+              group == "lora" ? " (LoRA is added only when lora.rank > 0)" : "");
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> VisionLanguageModel::named_parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : impl_->root->named_parameters(/*recurse=*/true)) {
+    out.emplace_back(item.key(), item.value());
+  }
+  return out;
+}
+
+namespace {
+
+// "llm.model.layers.12.mlp..." -> "llm.layers.12"; other names to their unit.
+std::string unit_of(const std::string& name) {
+  const auto starts = [&](const std::string& prefix) { return name.rfind(prefix, 0) == 0; };
+  if (starts("vision.")) return "vision";
+  if (starts("projector.")) return "projector";
+  if (starts("llm.model.embed_tokens.")) return "llm.embed_tokens";
+  if (starts("llm.model.norm.") || starts("llm.lm_head.")) return "llm.head";
+  const std::string layers = "llm.model.layers.";
+  if (starts(layers)) {
+    const size_t end = name.find('.', layers.size());
+    return "llm.layers." + name.substr(layers.size(), end - layers.size());
+  }
+  VLM_THROW(InternalError, "parameter ", name, " belongs to no sharding unit");
+}
+
+}  // namespace
+
+std::vector<ShardingUnit> VisionLanguageModel::sharding_units() const {
+  std::vector<ShardingUnit> units;
+  const auto add_unit = [&](const std::string& name) { units.push_back({name, {}}); };
+  add_unit("vision");
+  add_unit("projector");
+  add_unit("llm.embed_tokens");
+  for (size_t i = 0; i < impl_->llm->model->layers.size(); ++i) {
+    add_unit("llm.layers." + std::to_string(i));
+  }
+  add_unit("llm.head");
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < units.size(); ++i) index[units[i].name] = i;
+  for (const auto& [name, param] : named_parameters()) {
+    const auto it = index.find(unit_of(name));
+    VLM_CHECK(it != index.end(), InternalError, "parameter ", name, " belongs to no sharding unit");
+    units[it->second].param_names.push_back(name);
+  }
+  std::vector<ShardingUnit> non_empty;
+  for (auto& unit : units) {
+    if (!unit.param_names.empty()) non_empty.push_back(std::move(unit));
+  }
+  return non_empty;
+}
+
+void VisionLanguageModel::train(bool on) { impl_->root->train(on); }
+
+const recipes::ModelSection& VisionLanguageModel::config() const { return impl_->config; }
+
+int64_t VisionLanguageModel::image_tokens_per_image() const {
+  return impl_->vision ? impl_->vision->tokens_per_image() : 0;
+}
+
+int64_t VisionLanguageModel::vocab_size() const { return impl_->llm->vocab_size(); }
+
+torch::nn::Module& VisionLanguageModel::module() { return *impl_->root; }
+
+VisionLanguageModelImpl& VisionLanguageModel::impl() { return *impl_; }
+
+}  // namespace vlm::models
