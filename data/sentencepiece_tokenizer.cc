@@ -1,0 +1,208 @@
+// SentencePiece behind the Tokenizer interface, plus in-process training.
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "data/sentencepiece_model_info.h"
+#include "data/tokenizer.h"
+
+namespace vlm::data {
+namespace {
+
+constexpr char kMissingHint[] = "run scripts/demo.sh or vlm-synth --out <dir> to make a corpus";
+
+struct SpecialToken {
+  std::string text;
+  int32_t id;
+};
+
+class SentencePieceTokenizer : public Tokenizer {
+ public:
+  explicit SentencePieceTokenizer(const std::string& path) {
+    VLM_CHECK(files::exists(path), IoError, "tokenizer model ", path, " not found (", kMissingHint,
+              ")");
+    const std::string bytes = files::read_all(path);
+    const auto status = processor_.LoadFromSerializedProto(bytes);
+    VLM_CHECK(status.ok(), FormatError, path, " is not a SentencePiece model: ", status.ToString());
+    const SentencePieceModelInfo info = read_model_info(bytes, path);
+    model_adds_prefix_ = info.add_dummy_prefix;
+    auto_image_id_ = processor_.GetPieceSize();
+    add_special("<image>", kImageToken);
+    add_special("<auto_image>", auto_image_id_);
+    if (processor_.bos_id() >= 0) add_special(processor_.IdToPiece(processor_.bos_id()), bos_id());
+    if (processor_.eos_id() >= 0) add_special(processor_.IdToPiece(processor_.eos_id()), eos_id());
+    for (const auto& [text, id] : info.user_defined) add_special(text, id);
+    // Longest first, so a special that is a prefix of another cannot shadow it.
+    std::stable_sort(specials_.begin(), specials_.end(),
+                     [](const auto& a, const auto& b) { return a.text.size() > b.text.size(); });
+  }
+
+  std::vector<int32_t> encode(const std::string& text) const override {
+    std::vector<int32_t> ids;
+    size_t run_start = 0;
+    size_t search = 0;
+    while (true) {
+      const size_t marker = text.find('<', search);
+      const SpecialToken* special = marker == std::string::npos ? nullptr : match(text, marker);
+      if (marker != std::string::npos && special == nullptr) {
+        search = marker + 1;
+        continue;
+      }
+      const size_t run_end = special ? marker : text.size();
+      append_text(text.substr(run_start, run_end - run_start), run_start == 0, ids);
+      if (!special) return ids;
+      ids.push_back(special->id);
+      run_start = search = marker + special->text.size();
+    }
+  }
+
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    std::string text;
+    std::vector<int> run;
+    size_t run_start = 0;
+    for (size_t i = 0; i <= ids.size(); ++i) {
+      const auto special = i < ids.size() ? special_text_.find(ids[i]) : special_text_.end();
+      if (i < ids.size() && special == special_text_.end()) {
+        check_id(ids[i]);
+        if (run.empty()) run_start = i;
+        run.push_back(ids[i]);
+        continue;
+      }
+      text += decode_run(run, run_start == 0);
+      run.clear();
+      if (i < ids.size()) text += special->second;
+    }
+    return text;
+  }
+
+  std::string piece(int32_t id) const override {
+    const auto special = special_text_.find(id);
+    if (special != special_text_.end()) return special->second;
+    check_id(id);
+    return processor_.IdToPiece(id);
+  }
+
+  int32_t bos_id() const override { return processor_.bos_id(); }
+  int32_t eos_id() const override { return processor_.eos_id(); }
+  int32_t pad_id() const override {
+    return processor_.pad_id() >= 0 ? processor_.pad_id() : processor_.eos_id();
+  }
+  int64_t vocab_size() const override { return auto_image_id_ + 1; }
+
+  int32_t special_id(const std::string& token) const override {
+    for (const auto& special : specials_) {
+      if (special.text == token) return special.id;
+    }
+    VLM_THROW(ConfigError, "the tokenizer has no special token ", token);
+  }
+
+ private:
+  void add_special(const std::string& text, int32_t id) {
+    specials_.push_back({text, id});
+    special_text_.emplace(id, text);
+  }
+
+  const SpecialToken* match(const std::string& text, size_t pos) const {
+    for (const auto& special : specials_) {
+      if (text.compare(pos, special.text.size(), special.text) == 0) return &special;
+    }
+    return nullptr;
+  }
+
+  // A run of ordinary text. Our models carry no dummy prefix, so we add it at the start of the
+  // call only; models that add it themselves do so on every run.
+  void append_text(const std::string& run, bool at_start, std::vector<int32_t>& ids) const {
+    if (run.empty()) return;
+    std::vector<int> pieces;
+    const auto status =
+        processor_.Encode(at_start && !model_adds_prefix_ ? " " + run : run, &pieces);
+    VLM_CHECK(status.ok(), InternalError, "SentencePiece encode failed: ", status.ToString());
+    ids.insert(ids.end(), pieces.begin(), pieces.end());
+  }
+
+  std::string decode_run(const std::vector<int>& run, bool at_start) const {
+    if (run.empty()) return {};
+    std::string text = processor_.DecodeIds(run);
+    if (at_start && !model_adds_prefix_ && !text.empty() && text[0] == ' ') text.erase(0, 1);
+    return text;
+  }
+
+  void check_id(int32_t id) const {
+    VLM_CHECK(id >= 0 && id < processor_.GetPieceSize(), InternalError, "token id ", id,
+              " is outside the vocabulary (", vocab_size(), ")");
+  }
+
+  sentencepiece::SentencePieceProcessor processor_;
+  bool model_adds_prefix_ = true;
+  int32_t auto_image_id_ = 0;
+  std::vector<SpecialToken> specials_;
+  std::unordered_map<int32_t, std::string> special_text_;
+};
+
+class LineIterator : public sentencepiece::SentenceIterator {
+ public:
+  explicit LineIterator(const std::vector<std::string>& lines) : lines_(lines) { load(); }
+  bool done() const override { return index_ >= lines_.size(); }
+  void Next() override {
+    ++index_;
+    load();
+  }
+  const std::string& value() const override { return current_; }
+  sentencepiece::util::Status status() const override { return {}; }
+
+ private:
+  // The model has no dummy prefix of its own: give every line the one encode() adds.
+  void load() {
+    if (!done()) current_ = " " + lines_[index_];
+  }
+  const std::vector<std::string>& lines_;
+  size_t index_ = 0;
+  std::string current_;
+};
+
+std::string join_symbols(const std::vector<std::string>& symbols) {
+  std::string joined;
+  for (const auto& symbol : symbols) {
+    VLM_CHECK(!symbol.empty() && symbol.find(',') == std::string::npos, ConfigError,
+              "user symbol '", symbol, "' must be non-empty and contain no comma");
+    joined += (joined.empty() ? "" : ",") + symbol;
+  }
+  return joined;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_path) {
+  return std::make_unique<SentencePieceTokenizer>(model_path);
+}
+
+void train_sentencepiece(const std::vector<std::string>& lines, const std::string& model_prefix,
+                         int vocab_size, const std::vector<std::string>& user_symbols,
+                         bool byte_fallback) {
+  VLM_CHECK(!lines.empty(), ConfigError, "no text to train the tokenizer on");
+  std::unordered_map<std::string, std::string> settings = {
+      {"model_type", "bpe"},
+      {"vocab_size", std::to_string(vocab_size)},
+      {"hard_vocab_limit", "false"},
+      {"byte_fallback", byte_fallback ? "true" : "false"},
+      {"character_coverage", "1.0"},
+      {"normalization_rule_name", "identity"},
+      {"remove_extra_whitespaces", "false"},
+      {"add_dummy_prefix", "false"},
+      {"num_threads", "1"},  // one thread: the same lines give the same model bytes
+      {"minloglevel", "2"},  // errors only: no progress chatter, no "No valid symbol found"
+  };
+  if (!user_symbols.empty()) settings["user_defined_symbols"] = join_symbols(user_symbols);
+  LineIterator iterator(lines);
+  std::string model;
+  const auto status = sentencepiece::SentencePieceTrainer::Train(settings, &iterator, &model);
+  VLM_CHECK(status.ok(), ConfigError, "SentencePiece training for ", model_prefix,
+            ".model failed: ", status.ToString());
+  files::write_atomically(model_prefix + ".model", model);
+}
+
+}  // namespace vlm::data
