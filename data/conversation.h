@@ -24,32 +24,62 @@ struct Conversation {
   std::string category;  // optional "category" field (eval sets: colour, shape, position)
 };
 
-// A piece of a rendered conversation: text, or one image; trainable pieces carry labels.
+// A piece of a rendered conversation: text, one image, BOS or EOS; trainable pieces carry labels.
 struct Segment {
-  enum class Kind { kText, kImage, kBos };
+  enum class Kind { kText, kImage, kBos, kEos };
   Kind kind = Kind::kText;
   std::string text;
   bool trainable = false;
+  // Round (human/gpt pair) the segment belongs to; BOS and the system prompt belong to round 0.
+  // Truncation drops whole rounds.
+  int round = 0;
 };
 
 // Renders a conversation with a template ("plain", "vicuna_v1", "qwen2") into segments, in order.
-// The rules (RECIPES.md): plain = BOS, image, caption, "\n" (loss on caption and "\n");
-// vicuna_v1 = BOS, system prompt, "USER: q ASSISTANT: a</s>" rounds (loss on each a</s>), with
-// "<image>" moved to the front of its turn as "<image>\n"; qwen2 = the im_start/im_end form.
-// Throws FormatError for a conversation the template cannot use (empty, wrong turn order).
+// Text segments are tokenized separately, each with a dummy prefix, so a segment boundary reads
+// as one space. The rules (RECIPES.md):
+//   plain     = BOS, the images, "caption\n" (trainable). One human/gpt pair; its prompt is
+//   dropped. vicuna_v1 = BOS, "SYSTEM USER: q ASSISTANT:", "a" + EOS (trainable), "USER: q2
+//   ASSISTANT:", ... qwen2     =
+//   "<|im_start|>system\nSYSTEM<|im_end|>\n<|im_start|>user\nq<|im_end|>\n
+//               <|im_start|>assistant\n", "a" + EOS (trainable), "<|im_start|>user\nq2...", ...
+//               (no BOS; the EOS closes an answer, so the next round follows it directly).
+// In vicuna_v1 and qwen2, the "<image>" placeholders of a human turn are moved to the front of
+// the turn as "<image>\n" (the image segments, then "\nq ..."). An optional first "system" turn
+// overrides the system prompt (plain ignores it). A first turn from gpt (after the system turn)
+// is skipped, as LLaVA does for the 665K mixture.
+// Throws FormatError for a conversation the template cannot use: no rounds, human/gpt not
+// alternating, a system turn elsewhere than first, a trailing question without an answer, an
+// "<image>" placeholder in an answer, or a placeholder count that differs from images.size().
+// Throws ConfigError for an unknown template name.
 std::vector<Segment> render(const Conversation& conversation, const std::string& template_name);
 
+// The prompt for generation: like render(), but the last answer (if the conversation ends with
+// one) is left out and the segments end where the model starts answering ("... ASSISTANT:",
+// "<|im_start|>assistant\n", or after the images for plain). Its tokens equal the training
+// tokens of the same conversation up to that point.
+std::vector<Segment> render_prompt(const Conversation& conversation,
+                                   const std::string& template_name);
+
+// True for "plain", "vicuna_v1" and "qwen2".
+bool is_known_template(const std::string& template_name);
+
 // A tokenized sample: input ids with image slots, and labels aligned with them (kIgnoreLabel
-// where no loss; the loss shifts by one itself).
+// where no loss; the loss shifts by one itself, so labels[t] is the target of position t - 1).
 struct TokenizedSample {
   std::vector<int32_t> input_ids;  // kImageToken at each image-token position
   std::vector<int32_t> labels;
+  // Images kept: always the first num_images of the conversation's images (truncation drops
+  // rounds from the end, and images come in placeholder order).
   int64_t num_images = 0;
   std::vector<int64_t> image_starts;  // first position of each image's tokens
 };
 
-// Tokenizes segments: each image becomes image_tokens copies of kImageToken. Truncates to
-// max_seq_len by dropping whole rounds from the end (never the first round).
+// Tokenizes segments: each image becomes image_tokens copies of kImageToken (never labelled).
+// Truncates to max_seq_len (0: no limit) by dropping whole rounds from the end, never the first.
+// If the first round alone is too long, it is cut at max_seq_len, which loses the end of its text
+// (typically the answer) but never part of an image: when its images do not fit entirely, this
+// throws FormatError, since max_seq_len is then too small for the model's image tokens.
 TokenizedSample tokenize(const std::vector<Segment>& segments, const Tokenizer& tokenizer,
                          int64_t image_tokens, int64_t max_seq_len);
 
