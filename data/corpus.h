@@ -8,9 +8,14 @@
 
 namespace vlm::data {
 
-// Reads a whole corpus file (JSON array, or JSON Lines when the file ends in .jsonl). Issue 3's
-// shards replace this on the training path; it stays for small corpora, eval sets and vlm-shard.
-// Throws FormatError naming the file and the record.
+// Reads a whole corpus file: a JSON array of records, or JSON Lines (one record per line) when
+// the file name ends in .jsonl. A record is {"id", "image": path or [paths] (LLaVA) or
+// "frames": [paths] (VoRA), "conversations": [{"from", "value"}], "category"}; everything but
+// "conversations" is optional, and no (or an empty) image list marks a text-only sample.
+// Issue 3's shards replace this on the training path; it stays for small corpora, eval sets and
+// vlm-shard. A missing file is an IoError that says how to make a corpus; malformed content is a
+// FormatError naming the file and the record index (JSON array) or line (JSON Lines, and JSON
+// syntax errors).
 std::vector<Conversation> read_corpus(const std::string& path);
 
 }  // namespace vlm::data
