@@ -9,23 +9,25 @@
 namespace vlm::data {
 
 struct ImageSpan {
-  int64_t sample = 0;
-  int64_t start = 0;
-  int64_t length = 0;
+  int64_t sample = 0;  // row in the batch
+  int64_t start = 0;   // first position of the image's tokens
+  int64_t length = 0;  // image tokens (LoaderOptions::image_tokens)
 };
 
 struct Batch {
   int64_t batch_size = 0;
-  int64_t seq_len = 0;              // padded length (longest sample)
-  std::vector<int64_t> input_ids;   // [batch_size * seq_len], pad id after each sample's end
-  std::vector<int64_t> labels;      // [batch_size * seq_len], kIgnoreLabel at padding
-  std::vector<int64_t> lengths;     // [batch_size] real tokens per row
-  std::vector<ImageSpan> image_spans;  // one per image, in slot order
+  int64_t seq_len = 0;                 // padded length (longest sample)
+  std::vector<int64_t> input_ids;      // [batch_size * seq_len], pad id after each sample's end
+  std::vector<int64_t> labels;         // [batch_size * seq_len], kIgnoreLabel at padding
+  std::vector<int64_t> lengths;        // [batch_size] real tokens per row
+  std::vector<ImageSpan> image_spans;  // one per image, in slot order (row-major)
   int64_t num_images = 0;
   int64_t image_size = 0;
-  std::vector<float> pixels;  // [num_images * 3 * image_size * image_size], normalized
+  std::vector<float> pixels;  // [num_images * 3 * image_size * image_size], normalized, CHW
   std::vector<std::string> sample_ids;
-  int64_t label_tokens = 0;  // number of labels != kIgnoreLabel (after the shift by one)
+  // Number of labels != kIgnoreLabel at positions >= 1 (the loss shifts by one, so a label at
+  // position 0 is never predicted): the token count the loss averages over.
+  int64_t label_tokens = 0;
 };
 
 }  // namespace vlm::data

@@ -23,9 +23,22 @@ struct LoaderOptions {
   int64_t batch_size = 0;    // samples per batch this rank reads (micro batch)
   int64_t rank = 0;
   int64_t world_size = 1;
-  bool auto_image = false;   // VDEP mode: "<auto_image>" instead of "<image>" (later)
+  bool auto_image = false;  // VDEP mode: "<auto_image>" instead of "<image>" (not yet: throws)
+  // Samples per optimizer step over all ranks (training.global_batch_size); 0: batch_size *
+  // world_size. Must be a multiple of batch_size * world_size. The modality_length sampler
+  // keeps each global batch to one modality, so the stream stays the same for any world size
+  // and any micro-batch split of the same global batch.
+  int64_t global_batch_size = 0;
 };
 
+// Reads the corpus once at construction (render-checking every record, so a malformed one fails
+// here, naming the file and record). The n-th call to next() on rank r reads the global positions
+// base + n * world_size * batch_size + r * batch_size + [0, batch_size), where base is the last
+// seek() (0 at first); the sample at a position depends only on (seed, position) (and, for
+// modality_length, global_batch_size), so every world
+// size and resume point walks the same stream. data.loader_threads threads (0: prepare in next()
+// itself) keep data.prefetch_batches batches ready ahead; the result does not depend on them.
+// Errors of a sample (missing image, undecodable JPEG) surface from the next() that returns it.
 class Loader {
  public:
   Loader(const LoaderOptions& options, std::shared_ptr<const Tokenizer> tokenizer);

@@ -1,0 +1,24 @@
+// One prepared sample (tokens + pixels) and the collation of samples into a padded Batch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/conversation.h"
+
+namespace vlm::data {
+
+struct PreparedSample {
+  std::string id;
+  TokenizedSample tokens;
+  std::vector<float> pixels;  // tokens.num_images * 3 * image_size * image_size, normalized
+};
+
+// Right-pads every row to the longest sample with pad_id (labels kIgnoreLabel there), lists the
+// image spans in slot order and concatenates the pixels.
+Batch collate(const std::vector<PreparedSample>& samples, int32_t pad_id, int64_t image_size,
+              int64_t image_tokens);
+
+}  // namespace vlm::data

@@ -1,0 +1,90 @@
+#include "data/sampler.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "data/rng.h"
+
+namespace vlm::data {
+namespace {
+
+constexpr uint64_t kRandomStream = 0x72616e646f6dULL;   // "random"
+constexpr uint64_t kModalityStream = 0x6d6f64616cULL;   // "modal"
+constexpr uint64_t kMegabatchStream = 0x6d65676155ULL;  // megabatch order
+
+int64_t round_up(int64_t value, int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+}  // namespace
+
+Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
+                 std::vector<SampleTraits> traits)
+    : kind_(kind), seed_(seed), group_size_(group_size), traits_(std::move(traits)) {
+  VLM_CHECK(kind_ == "random" || kind_ == "modality_length", ConfigError, "data.sampler: unknown '",
+            kind_, "' (random or modality_length)");
+  VLM_CHECK(!traits_.empty(), ConfigError, "the corpus has no samples");
+  VLM_CHECK(group_size_ > 0, InternalError, "sampler group size must be positive");
+  if (kind_ == "random") {
+    samples_per_epoch_ = static_cast<int64_t>(traits_.size());
+    return;
+  }
+  const auto images = std::count_if(traits_.begin(), traits_.end(),
+                                    [](const SampleTraits& t) { return t.has_image; });
+  const auto texts = static_cast<int64_t>(traits_.size()) - images;
+  samples_per_epoch_ = round_up(images, group_size_) + round_up(texts, group_size_);
+}
+
+int64_t Sampler::at(int64_t position) {
+  VLM_CHECK(position >= 0, InternalError, "negative sample position ", position);
+  const int64_t epoch = position / samples_per_epoch_;
+  if (epoch != cached_epoch_) {
+    cached_order_ = epoch_order(epoch);
+    cached_epoch_ = epoch;
+  }
+  return cached_order_[static_cast<size_t>(position % samples_per_epoch_)];
+}
+
+std::vector<int64_t> Sampler::epoch_order(int64_t epoch) const {
+  const uint64_t epoch_seed = derive_seed(seed_, static_cast<uint64_t>(epoch));
+  return kind_ == "random" ? random_order(epoch_seed) : modality_order(epoch_seed);
+}
+
+std::vector<int64_t> Sampler::random_order(uint64_t seed) const {
+  std::vector<int64_t> order(traits_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  Rng(derive_seed(seed, kRandomStream)).shuffle(order);
+  return order;
+}
+
+std::vector<int64_t> Sampler::modality_order(uint64_t seed) const {
+  std::vector<std::vector<int64_t>> megabatches;
+  for (const bool image : {true, false}) {
+    std::vector<int64_t> members;
+    for (size_t i = 0; i < traits_.size(); ++i) {
+      if (traits_[i].has_image == image) members.push_back(static_cast<int64_t>(i));
+    }
+    if (members.empty()) continue;
+    Rng(derive_seed(seed, kModalityStream, image ? 1 : 0)).shuffle(members);
+    const auto real = static_cast<int64_t>(members.size());
+    for (int64_t k = real; k < round_up(real, group_size_); ++k) {
+      members.push_back(members[static_cast<size_t>(k % real)]);
+    }
+    for (size_t start = 0; start < members.size(); start += static_cast<size_t>(group_size_)) {
+      std::vector<int64_t> group(
+          members.begin() + static_cast<std::ptrdiff_t>(start),
+          members.begin() + static_cast<std::ptrdiff_t>(start) + group_size_);
+      std::stable_sort(group.begin(), group.end(), [&](int64_t a, int64_t b) {
+        return traits_[static_cast<size_t>(a)].length > traits_[static_cast<size_t>(b)].length;
+      });
+      megabatches.push_back(std::move(group));
+    }
+  }
+  Rng(derive_seed(seed, kMegabatchStream)).shuffle(megabatches);
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(samples_per_epoch_));
+  for (const auto& group : megabatches) order.insert(order.end(), group.begin(), group.end());
+  return order;
+}
+
+}  // namespace vlm::data

@@ -1,0 +1,50 @@
+// The order in which a stage reads its corpus: a pure function of (seed, epoch), so any world
+// size, any rank split and any resume point walk the same stream of samples.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vlm::data {
+
+struct SampleTraits {
+  bool has_image = false;
+  int64_t length = 0;  // a cheap length estimate (words), for length grouping
+};
+
+class Sampler {
+ public:
+  // kind "random": each epoch is a fresh permutation of the corpus.
+  // kind "modality_length" (LLaVA's group_by_modality_length): image and text-only samples are
+  // shuffled separately and cut into megabatches of group_size samples of one modality, each
+  // sorted by length (longest first) so the micro batches inside a global batch hold similar
+  // lengths; the megabatch order is shuffled. A modality's last megabatch is filled up with its
+  // first samples of the epoch, so every megabatch is pure and full, and with group_size equal to
+  // the global batch every batch is all-image or all-text. samples_per_epoch() then counts those
+  // repeats.
+  Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
+          std::vector<SampleTraits> traits);
+
+  int64_t samples_per_epoch() const { return samples_per_epoch_; }
+  // The corpus index at a global position (epoch = position / samples_per_epoch). Caches the
+  // current epoch's order; not thread-safe.
+  int64_t at(int64_t position);
+  // The whole order of one epoch.
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  std::vector<int64_t> random_order(uint64_t seed) const;
+  std::vector<int64_t> modality_order(uint64_t seed) const;
+
+  std::string kind_;
+  uint64_t seed_;
+  int64_t group_size_;
+  std::vector<SampleTraits> traits_;
+  int64_t samples_per_epoch_ = 0;
+  int64_t cached_epoch_ = -1;
+  std::vector<int64_t> cached_order_;
+};
+
+}  // namespace vlm::data
