@@ -1,0 +1,342 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "data/conversation.h"
+#include "data/corpus.h"
+#include "data/loader.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/data/fixtures.h"
+
+namespace vlm::data {
+namespace {
+
+using vlm::testing::synth_corpus_dir;
+
+constexpr int64_t kImageTokens = 16;
+constexpr char kInstructions[] = "llava_v1_5_mix665k.json";
+
+std::shared_ptr<const Tokenizer> synth_tokenizer() {
+  static const std::shared_ptr<const Tokenizer> tokenizer =
+      load_sentencepiece(synth_corpus_dir() + "/tokenizer.model");
+  return tokenizer;
+}
+
+LoaderOptions instruction_options(int64_t batch, int64_t rank = 0, int64_t world = 1) {
+  LoaderOptions options;
+  options.data.corpus_dir = synth_corpus_dir();
+  options.data.json = kInstructions;
+  options.data.template_name = "vicuna_v1";
+  options.data.image_aspect = "pad";
+  options.data.loader_threads = 1;
+  options.data.prefetch_batches = 2;
+  options.seed = 5;
+  options.image_size = 32;
+  options.image_tokens = kImageTokens;
+  options.batch_size = batch;
+  options.rank = rank;
+  options.world_size = world;
+  return options;
+}
+
+// The global stream of sample ids that `world` ranks read together in `calls` calls each.
+std::vector<std::string> stream(LoaderOptions options, int64_t world, int calls) {
+  std::vector<std::unique_ptr<Loader>> loaders;
+  for (int64_t rank = 0; rank < world; ++rank) {
+    options.rank = rank;
+    options.world_size = world;
+    loaders.push_back(std::make_unique<Loader>(options, synth_tokenizer()));
+  }
+  std::vector<std::string> ids;
+  for (int call = 0; call < calls; ++call) {
+    for (auto& loader : loaders) {
+      const Batch batch = loader->next();
+      ids.insert(ids.end(), batch.sample_ids.begin(), batch.sample_ids.end());
+    }
+  }
+  return ids;
+}
+
+std::multiset<std::string> corpus_ids(const std::string& json) {
+  std::multiset<std::string> ids;
+  for (const auto& conversation : read_corpus(synth_corpus_dir() + "/" + json)) {
+    ids.insert(conversation.id);
+  }
+  return ids;
+}
+
+void expect_same(const Batch& a, const Batch& b) {
+  EXPECT_EQ(a.sample_ids, b.sample_ids);
+  EXPECT_EQ(a.seq_len, b.seq_len);
+  EXPECT_EQ(a.input_ids, b.input_ids);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.lengths, b.lengths);
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(a.num_images, b.num_images);
+  EXPECT_EQ(a.label_tokens, b.label_tokens);
+  ASSERT_EQ(a.image_spans.size(), b.image_spans.size());
+  for (size_t i = 0; i < a.image_spans.size(); ++i) {
+    EXPECT_EQ(a.image_spans[i].sample, b.image_spans[i].sample);
+    EXPECT_EQ(a.image_spans[i].start, b.image_spans[i].start);
+  }
+}
+
+TEST(Loader, SameSeedSameBatchesWhateverTheThreads) {
+  std::vector<std::vector<Batch>> runs;
+  for (const auto& [threads, prefetch] : std::vector<std::pair<int, int>>{{0, 1}, {1, 2}, {3, 4}}) {
+    LoaderOptions options = instruction_options(8);
+    options.data.loader_threads = threads;
+    options.data.prefetch_batches = prefetch;
+    Loader loader(options, synth_tokenizer());
+    runs.emplace_back();
+    for (int call = 0; call < 15; ++call) runs.back().push_back(loader.next());
+  }
+  for (size_t run = 1; run < runs.size(); ++run) {
+    for (size_t call = 0; call < runs[0].size(); ++call)
+      expect_same(runs[run][call], runs[0][call]);
+  }
+  LoaderOptions other_seed = instruction_options(8);
+  other_seed.seed = 6;
+  EXPECT_NE(Loader(other_seed, synth_tokenizer()).next().sample_ids, runs[0][0].sample_ids);
+}
+
+TEST(Loader, AnyWorldSizeWalksTheSameStreamAndCoversEachSampleOncePerEpoch) {
+  const auto all = corpus_ids(kInstructions);
+  const std::vector<std::string> single = stream(instruction_options(6), 1, 20);
+  ASSERT_EQ(single.size(), 120u);
+  const std::multiset<std::string> first_epoch(single.begin(), single.begin() + all.size());
+  EXPECT_EQ(first_epoch, all);
+  EXPECT_EQ(stream(instruction_options(3), 2, 20), single);
+  EXPECT_EQ(stream(instruction_options(2), 3, 20), single);
+  const auto uneven = stream(instruction_options(4), 3, 10);
+  EXPECT_TRUE(std::equal(uneven.begin(), uneven.end(), single.begin()));
+  // The next epoch is another permutation of the corpus.
+  const auto two_epochs = stream(instruction_options(6), 1, 32);
+  const std::multiset<std::string> second_epoch(two_epochs.begin() + all.size(), two_epochs.end());
+  EXPECT_EQ(second_epoch, all);
+  EXPECT_FALSE(std::equal(two_epochs.begin(), two_epochs.begin() + all.size(),
+                          two_epochs.begin() + all.size()));
+}
+
+TEST(Loader, SeekResumesTheSameStream) {
+  LoaderOptions options = instruction_options(4, 1, 2);
+  Loader reader(options, synth_tokenizer());
+  std::vector<Batch> batches;
+  for (int call = 0; call < 30; ++call) batches.push_back(reader.next());
+  Loader resumed(options, synth_tokenizer());
+  resumed.seek(17 * 2 * 4);  // after 17 calls of both ranks
+  for (int call = 17; call < 30; ++call) expect_same(resumed.next(), batches[call]);
+  reader.seek(0);
+  for (int call = 0; call < 3; ++call) expect_same(reader.next(), batches[call]);
+}
+
+TEST(Loader, BatchArraysAreConsistent) {
+  LoaderOptions options = instruction_options(8);
+  Loader loader(options, synth_tokenizer());
+  const auto tokenizer = synth_tokenizer();
+  for (int call = 0; call < 12; ++call) {
+    const Batch batch = loader.next();
+    const auto cells = static_cast<size_t>(batch.batch_size * batch.seq_len);
+    ASSERT_EQ(batch.batch_size, 8);
+    ASSERT_EQ(batch.input_ids.size(), cells);
+    ASSERT_EQ(batch.labels.size(), cells);
+    ASSERT_EQ(batch.lengths.size(), 8u);
+    ASSERT_EQ(batch.sample_ids.size(), 8u);
+    ASSERT_EQ(batch.image_spans.size(), static_cast<size_t>(batch.num_images));
+    ASSERT_EQ(batch.pixels.size(), static_cast<size_t>(batch.num_images * 3 * 32 * 32));
+    EXPECT_EQ(batch.image_size, 32);
+    EXPECT_EQ(*std::max_element(batch.lengths.begin(), batch.lengths.end()), batch.seq_len);
+    int64_t label_tokens = 0;
+    std::vector<int64_t> image_slots(8, 0);
+    for (int64_t row = 0; row < 8; ++row) {
+      const int64_t* ids = &batch.input_ids[row * batch.seq_len];
+      const int64_t* labels = &batch.labels[row * batch.seq_len];
+      EXPECT_EQ(ids[0], tokenizer->bos_id());
+      for (int64_t t = 0; t < batch.seq_len; ++t) {
+        if (t >= batch.lengths[row]) {
+          EXPECT_EQ(ids[t], tokenizer->pad_id());
+          EXPECT_EQ(labels[t], kIgnoreLabel);
+        }
+        if (ids[t] == kImageToken) ++image_slots[row];
+        if (t >= 1 && labels[t] != kIgnoreLabel) {
+          ++label_tokens;
+          EXPECT_EQ(labels[t], ids[t]);
+        }
+      }
+    }
+    EXPECT_EQ(batch.label_tokens, label_tokens);
+    std::vector<int64_t> span_slots(8, 0);
+    for (const ImageSpan& span : batch.image_spans) {
+      EXPECT_EQ(span.length, kImageTokens);
+      span_slots[span.sample] += span.length;
+      for (int64_t t = span.start; t < span.start + span.length; ++t) {
+        EXPECT_EQ(batch.input_ids[span.sample * batch.seq_len + t], kImageToken);
+        EXPECT_EQ(batch.labels[span.sample * batch.seq_len + t], kIgnoreLabel);
+      }
+    }
+    EXPECT_EQ(span_slots, image_slots);
+    for (const float value : batch.pixels) {
+      EXPECT_TRUE(value > -1.8f && value < 2.2f) << value;
+    }
+  }
+}
+
+TEST(Loader, ModalityLengthBatchesArePure) {
+  for (const int64_t global : {0, 12}) {
+    LoaderOptions options = instruction_options(3);
+    options.data.sampler = "modality_length";
+    options.global_batch_size = global;
+    std::vector<std::unique_ptr<Loader>> ranks;
+    for (int64_t rank = 0; rank < 2; ++rank) {
+      options.rank = rank;
+      options.world_size = 2;
+      ranks.push_back(std::make_unique<Loader>(options, synth_tokenizer()));
+    }
+    const int64_t per_epoch = ranks[0]->samples_per_epoch();
+    const int64_t group = global ? global : 6;
+    EXPECT_EQ(per_epoch % group, 0);
+    EXPECT_GE(per_epoch, 96);
+    std::set<std::string> seen;
+    int image_batches = 0, text_batches = 0;
+    for (int64_t call = 0; call < 2 * per_epoch / 6; ++call) {
+      for (auto& rank : ranks) {
+        const Batch batch = rank->next();
+        EXPECT_TRUE(batch.num_images == 0 || batch.num_images == batch.batch_size)
+            << "mixed batch at call " << call << ": " << batch.num_images << " images";
+        (batch.num_images ? image_batches : text_batches)++;
+        if (call < per_epoch / 6) seen.insert(batch.sample_ids.begin(), batch.sample_ids.end());
+      }
+    }
+    EXPECT_GT(image_batches, 0);
+    EXPECT_GT(text_batches, 0);
+    const auto all = corpus_ids(kInstructions);
+    EXPECT_EQ(seen, std::set<std::string>(all.begin(), all.end()));  // every sample each epoch
+  }
+}
+
+TEST(Loader, ReadsEveryCorpusOfTheGenerator) {
+  struct Case {
+    const char* json;
+    const char* image_root;
+    const char* template_name;
+  };
+  for (const Case& c :
+       {Case{"blip_laion_cc_sbu_558k.json", "images", "plain"}, Case{"vora_30m.jsonl", "", "qwen2"},
+        Case{"eval/questions.json", "", "vicuna_v1"}}) {
+    LoaderOptions options = instruction_options(5);
+    options.data.json = c.json;
+    options.data.image_root = c.image_root;
+    options.data.template_name = c.template_name;
+    Loader loader(options, synth_tokenizer());
+    for (int call = 0; call < 4; ++call) {
+      const Batch batch = loader.next();
+      EXPECT_EQ(batch.batch_size, 5) << c.json;
+      EXPECT_GT(batch.label_tokens, 0) << c.json;
+    }
+  }
+}
+
+TEST(Loader, TruncatesToMaxSeqLen) {
+  LoaderOptions options = instruction_options(8);
+  options.data.max_seq_len = 80;
+  Loader loader(options, synth_tokenizer());
+  for (int call = 0; call < 5; ++call) EXPECT_LE(loader.next().seq_len, 80);
+}
+
+TEST(Loader, MissingCorpusSaysHowToMakeOne) {
+  LoaderOptions options = instruction_options(2);
+  options.data.json = "missing.json";
+  try {
+    Loader loader(options, synth_tokenizer());
+    FAIL() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("vlm-synth --out <dir>"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Loader, BadImagesSurfaceFromNextNamingTheFile) {
+  vlm::testing::TempDir dir;
+  std::ofstream(dir.file("corrupt.jpg")) << "not a jpeg";
+  std::ofstream(dir.file("bad.json")) << R"([
+    {"id": "gone", "image": "missing.jpg", "conversations": [{"from": "human", "value": "<image>\nHi"}, {"from": "gpt", "value": "red"}]},
+    {"id": "broken", "image": "corrupt.jpg", "conversations": [{"from": "human", "value": "<image>\nHi"}, {"from": "gpt", "value": "red"}]}
+  ])";
+  LoaderOptions options = instruction_options(1);
+  options.data.corpus_dir = dir.path();
+  options.data.json = "bad.json";
+  options.data.sampler = "random";
+  Loader loader(options, synth_tokenizer());
+  int io_errors = 0, format_errors = 0;
+  for (int call = 0; call < 2; ++call) {
+    try {
+      loader.next();
+    } catch (const IoError& e) {
+      ++io_errors;
+      EXPECT_NE(std::string(e.what()).find("missing.jpg"), std::string::npos) << e.what();
+    } catch (const FormatError& e) {
+      ++format_errors;
+      EXPECT_NE(std::string(e.what()).find("corrupt.jpg"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("broken"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(io_errors, 1);
+  EXPECT_EQ(format_errors, 1);
+}
+
+TEST(Loader, MalformedRecordFailsAtConstructionNamingIt) {
+  vlm::testing::TempDir dir;
+  std::ofstream(dir.file("bad.json")) << R"([
+    {"id": "ok", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "red"}]},
+    {"id": "odd", "conversations": [{"from": "human", "value": "Hi"}, {"from": "human", "value": "again"}]}
+  ])";
+  LoaderOptions options = instruction_options(1);
+  options.data.corpus_dir = dir.path();
+  options.data.json = "bad.json";
+  try {
+    Loader loader(options, synth_tokenizer());
+    FAIL() << "no error";
+  } catch (const FormatError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("bad.json"), std::string::npos) << message;
+    EXPECT_NE(message.find("record 1"), std::string::npos) << message;
+    EXPECT_NE(message.find("odd"), std::string::npos) << message;
+  }
+}
+
+TEST(Loader, BadOptionsAreConfigErrors) {
+  const auto expect_config_error = [](LoaderOptions options) {
+    EXPECT_THROW(Loader(options, synth_tokenizer()), ConfigError);
+  };
+  LoaderOptions options = instruction_options(2);
+  options.data.sampler = "sorted";
+  expect_config_error(options);
+  options = instruction_options(2);
+  options.data.template_name = "chatml";
+  expect_config_error(options);
+  options = instruction_options(2);
+  options.data.image_aspect = "crop";
+  expect_config_error(options);
+  options = instruction_options(4, 0, 2);
+  options.global_batch_size = 12;  // not a multiple of 4 x 2
+  expect_config_error(options);
+  options = instruction_options(2);
+  options.image_tokens = 0;
+  expect_config_error(options);
+}
+
+TEST(Loader, ResolveUsesTheCorpusDir) {
+  recipes::DataSection data;
+  data.corpus_dir = "/data/corpus";
+  EXPECT_EQ(resolve(data, "tokenizer.model"), "/data/corpus/tokenizer.model");
+  EXPECT_EQ(resolve(data, "/abs/file.json"), "/abs/file.json");
+  data.corpus_dir.clear();
+  EXPECT_EQ(resolve(data, "rel/file.json"), "rel/file.json");
+}
+
+}  // namespace
+}  // namespace vlm::data
