@@ -27,16 +27,6 @@ struct Question {
   int64_t num_images = 0;
 };
 
-// The conversation up to (not including) its first answer: what the model sees before it speaks.
-std::vector<data::Segment> prompt_segments(const std::vector<data::Segment>& segments) {
-  std::vector<data::Segment> prompt;
-  for (const auto& segment : segments) {
-    if (segment.trainable) break;
-    prompt.push_back(segment);
-  }
-  return prompt;
-}
-
 std::string first_answer(const data::Conversation& conversation) {
   for (const auto& turn : conversation.turns) {
     if (turn.from == "gpt") return turn.value;
@@ -59,7 +49,7 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
     Question q;
     q.category = record.category.empty() ? "all" : record.category;
     q.expected = normalize_answer(first_answer(record));
-    const auto segments = prompt_segments(data::render(record, stage.data.template_name));
+    const auto segments = data::render_prompt(record, stage.data.template_name);
     q.prompt_ids = data::tokenize(segments, tokenizer, model.image_tokens_per_image(),
                                   stage.data.max_seq_len)
                        .input_ids;

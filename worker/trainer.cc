@@ -96,6 +96,7 @@ class StageRunner {
     options.image_size = model_.config().vision.image_size;
     options.image_tokens = model_.image_tokens_per_image();
     options.batch_size = micro_batch_;
+    options.global_batch_size = stage_.training.global_batch_size;
     options.rank = world_.rank;
     options.world_size = world_.world_size;
     return options;
