@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "data/sentencepiece_model_info.h"
+#include "data/sentencepiece/model_info.h"
 #include "data/tokenizer.h"
 
 namespace vlm::data {
@@ -176,13 +176,19 @@ std::string join_symbols(const std::vector<std::string>& symbols) {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_path) {
-  return std::make_unique<SentencePieceTokenizer>(model_path);
+}  // namespace vlm::data
+
+// The plugin's entry points (see data/sentencepiece_plugin.h). Exceptions propagate to the caller.
+extern "C" vlm::data::Tokenizer* vlm_sentencepiece_load(const std::string& model_path) {
+  return new vlm::data::SentencePieceTokenizer(model_path);
 }
 
-void train_sentencepiece(const std::vector<std::string>& lines, const std::string& model_prefix,
-                         int vocab_size, const std::vector<std::string>& user_symbols,
-                         bool byte_fallback) {
+extern "C" void vlm_sentencepiece_train(const std::vector<std::string>& lines,
+                                        const std::string& model_prefix, int vocab_size,
+                                        const std::vector<std::string>& user_symbols,
+                                        bool byte_fallback) {
+  using namespace vlm;
+  using namespace vlm::data;
   VLM_CHECK(!lines.empty(), ConfigError, "no text to train the tokenizer on");
   std::unordered_map<std::string, std::string> settings = {
       {"model_type", "bpe"},
@@ -204,5 +210,3 @@ void train_sentencepiece(const std::vector<std::string>& lines, const std::strin
             ".model failed: ", status.ToString());
   files::write_atomically(model_prefix + ".model", model);
 }
-
-}  // namespace vlm::data

@@ -1,4 +1,4 @@
-#include "data/sentencepiece_model_info.h"
+#include "data/sentencepiece/model_info.h"
 
 #include "common/error.h"
 
