@@ -233,14 +233,15 @@ TEST(ShippedRecipes, TinyTwoStage) {
     EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.0);
     EXPECT_EQ(stage.schedule.type, "cosine");
     EXPECT_DOUBLE_EQ(stage.schedule.warmup_ratio, 0.03);
-    EXPECT_EQ(stage.training.global_batch_size, 64);
   }
   const Stage& pretrain = recipe.stages[0];
   EXPECT_EQ(pretrain.name, "pretrain");
   EXPECT_EQ(pretrain.data.template_name, "plain");
   EXPECT_EQ(pretrain.data.json, "blip_laion_cc_sbu_558k.json");
   EXPECT_EQ(pretrain.trainable, std::vector<std::string>{"projector"});
-  EXPECT_DOUBLE_EQ(pretrain.training.epochs, 1.0);
+  EXPECT_EQ(pretrain.data.image_root, "images");
+  EXPECT_DOUBLE_EQ(pretrain.training.epochs, 0.16);
+  EXPECT_EQ(pretrain.training.global_batch_size, 64);
   const Stage& finetune = recipe.stages[1];
   EXPECT_EQ(finetune.name, "finetune");
   EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
@@ -248,7 +249,8 @@ TEST(ShippedRecipes, TinyTwoStage) {
   EXPECT_EQ(finetune.data.image_aspect, "pad");
   EXPECT_EQ(finetune.data.sampler, "modality_length");
   EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
-  EXPECT_DOUBLE_EQ(finetune.training.epochs, 4.0);
+  EXPECT_DOUBLE_EQ(finetune.training.epochs, 1.0);
+  EXPECT_EQ(finetune.training.global_batch_size, 32);
 }
 
 TEST(ShippedRecipes, PublishedLlavaTwoStage) {

@@ -37,7 +37,7 @@ TEST(Schedule, ConstantAndLinear) {
   schedule.type = "constant";
   EXPECT_DOUBLE_EQ(learning_rate(schedule, 3.0, 50, 100), 3.0);
   schedule.type = "linear";
-  EXPECT_NEAR(learning_rate(schedule, 3.0, 50, 101), 1.5, 1e-12);
+  EXPECT_NEAR(learning_rate(schedule, 3.0, 51, 101), 1.5, 1e-12);  // (51 - 1) / 100 of decay
 }
 
 }  // namespace
