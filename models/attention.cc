@@ -24,8 +24,8 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     VLM_CHECK(mask.dim() == 4 && mask.size(2) == queries && mask.size(3) == keys, ShapeError,
               "attention mask of shape ", mask.sizes(), " does not fit ", queries, " queries and ",
               keys, " keys");
-    scores = (scores.view({batch, kv_heads, group, queries, keys}) + mask.unsqueeze(1))
-                 .view({batch, kv_heads, group * queries, keys});
+    // In place: the product is fresh and matmul's backward does not need it.
+    scores.view({batch, kv_heads, group, queries, keys}).add_(mask.unsqueeze(1));
   }
   const bool low_precision = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
   const at::Tensor probs = low_precision ? at::softmax(scores, -1, at::kFloat).to(q.scalar_type())

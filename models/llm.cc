@@ -130,7 +130,8 @@ at::Tensor CausalLmImpl::embed(const at::Tensor& ids) { return model->embed_toke
 
 LlmHiddens CausalLmImpl::run(const at::Tensor& embeds, const at::Tensor& position_ids,
                              const at::Tensor& mask, bool keep_block_hiddens) {
-  const RotaryAngles angles = rope_.lookup(embeds.size(1), position_ids, embeds.scalar_type());
+  const RotaryAngles angles =
+      rope_.lookup(embeds.size(1), position_ids, embeds.scalar_type(), embeds.device());
   LlmHiddens out;
   at::Tensor h = embeds;
   for (auto& layer : model->layers) {

@@ -20,6 +20,8 @@ recipes::LlmConfig effective_llm_config(const recipes::LlmConfig& config, int64_
   if (config.hf_path.empty()) {
     recipes::LlmConfig out = config;
     if (out.vocab_size <= 0) out.vocab_size = vocab_size;
+    VLM_CHECK(vocab_size <= out.vocab_size, ConfigError, "model.llm.vocab_size ", out.vocab_size,
+              " is smaller than the tokenizer's ", vocab_size, " tokens");
     return out;
   }
   recipes::LlmConfig out = llm_config_from_hf(files::join(config.hf_path, "config.json"), config);
@@ -91,8 +93,7 @@ bool VisionLanguageModelImpl::vision_trains() const {
 
 at::Tensor VisionLanguageModelImpl::encode_images(const at::Tensor& images) {
   VLM_CHECK(vision, ShapeError, "images were given but model.vision.type is none");
-  const at::Tensor pixels =
-      images.to(vision->vision_model->embeddings->class_embedding.scalar_type());
+  const at::Tensor pixels = images.to(vision->vision_model->embeddings->class_embedding.options());
   at::Tensor features;
   {
     // A frozen tower needs no graph: skipping it saves the activations and the bookkeeping.
@@ -175,13 +176,10 @@ ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_b
   }
   out.input_embeds = m.splice(m.llm->embed(token_ids), slots, out.image_embeds);
 
-  const at::ScalarType dtype = out.input_embeds.scalar_type();
-  at::Tensor mask = inputs.attention_mask;
-  if (!mask.defined()) {
-    mask = build_attention_mask(batch, seq, std::vector<int64_t>(batch, seq), {}, dtype);
-  } else if (mask.scalar_type() != dtype) {
-    mask = mask.to(dtype);
-  }
+  at::Tensor mask = inputs.attention_mask.defined()
+                        ? inputs.attention_mask
+                        : build_attention_mask(batch, seq, std::vector<int64_t>(batch, seq), {});
+  mask = mask.to(out.input_embeds.options());  // no copy when dtype and device already agree
   LlmHiddens hiddens = m.llm->run(out.input_embeds, inputs.position_ids, mask, want_block_hiddens);
   out.logits = m.llm->logits(hiddens.last_hidden);
   out.last_hidden = std::move(hiddens.last_hidden);
@@ -192,7 +190,7 @@ ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_b
 std::vector<at::Tensor> VisionLanguageModel::vision_hidden_states(const at::Tensor& images) {
   VLM_CHECK(impl_->vision, ShapeError, "model.vision.type is none: there is no vision tower");
   return impl_->vision->hidden_states(
-      images.to(impl_->vision->vision_model->embeddings->class_embedding.scalar_type()));
+      images.to(impl_->vision->vision_model->embeddings->class_embedding.options()));
 }
 
 void VisionLanguageModel::add_lora(const recipes::LoraConfig& config, uint64_t seed) {

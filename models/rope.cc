@@ -17,14 +17,13 @@ void RotaryTable::grow(int64_t positions) {
           .reciprocal();
   const at::Tensor angles = at::outer(at::arange(positions, options), inv_freq);
   const at::Tensor sin = angles.sin();
-  RotaryAngles exact{at::cat({angles.cos(), angles.cos()}, -1), at::cat({-sin, sin}, -1)};
+  exact_ = {at::cat({angles.cos(), angles.cos()}, -1), at::cat({-sin, sin}, -1)};
   tables_.clear();
-  tables_[at::kDouble] = exact;
   positions_ = positions;
 }
 
 RotaryAngles RotaryTable::lookup(int64_t seq_len, const at::Tensor& position_ids,
-                                 at::ScalarType dtype) {
+                                 at::ScalarType dtype, at::Device device) {
   int64_t needed = seq_len;
   if (position_ids.defined() && position_ids.numel() > 0) {
     VLM_CHECK(position_ids.min().item<int64_t>() >= 0, ShapeError,
@@ -32,11 +31,13 @@ RotaryAngles RotaryTable::lookup(int64_t seq_len, const at::Tensor& position_ids
     needed = std::max(needed, position_ids.max().item<int64_t>() + 1);
   }
   if (needed > positions_) grow(std::max(needed, 2 * positions_));
-  auto found = tables_.find(dtype);
+  const auto key = std::make_pair(dtype, device.str());
+  auto found = tables_.find(key);
   if (found == tables_.end()) {
-    const RotaryAngles& exact = tables_.at(at::kDouble);
+    const auto options = at::TensorOptions().dtype(dtype).device(device);
     found =
-        tables_.emplace(dtype, RotaryAngles{exact.cos.to(dtype), exact.signed_sin.to(dtype)}).first;
+        tables_.emplace(key, RotaryAngles{exact_.cos.to(options), exact_.signed_sin.to(options)})
+            .first;
   }
   const RotaryAngles& table = found->second;
   if (!position_ids.defined()) {

@@ -111,6 +111,7 @@ class MemorySource : public SafetensorsReader::ByteSource {
   uint64_t size() const override { return bytes_.size(); }
   bool read_at(uint64_t offset, uint64_t count, void* destination) const override {
     if (offset > bytes_.size() || count > bytes_.size() - offset) return false;
+    if (count == 0) return true;  // an empty tensor's data pointer may be null
     std::memcpy(destination, bytes_.data() + offset, static_cast<size_t>(count));
     return true;
   }
@@ -348,6 +349,7 @@ std::string safetensors_bytes(const NamedTensors& tensors,
   PreparedTensors prepared = prepare(tensors, metadata);
   std::string bytes = std::move(prepared.header);
   for (const at::Tensor& t : prepared.contiguous) {
+    if (t.numel() == 0) continue;  // its data pointer may be null
     bytes.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   }
   return bytes;

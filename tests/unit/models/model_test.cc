@@ -325,6 +325,9 @@ TEST(Model, ConfigErrorsNameTheKey) {
   config = testkit::small_model();
   config.vision.patch_size = 5;
   EXPECT_NE(message_of(config).find("model.vision.patch_size"), std::string::npos);
+  config = testkit::small_model();
+  config.llm.vocab_size = 8;  // smaller than the tokenizer's 10
+  EXPECT_NE(message_of(config).find("model.llm.vocab_size"), std::string::npos);
   EXPECT_THROW(VisionLanguageModel(testkit::small_model(), 0, 1), ConfigError);
 }
 
