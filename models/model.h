@@ -97,7 +97,8 @@ class VisionLanguageModel {
 
   // Every parameter by its full name ("vision.", "projector.", "llm." prefixes), in a fixed order
   // (registration order: vision, projector, llm; within a module, HF's order; LoRA factors right
-  // after the weight they adapt). Tied weights appear once.
+  // after the weight they adapt). Tied weights appear once. The layers hold these same tensor
+  // handles: change values in place (copy_, set_data), never by swapping in other tensor objects.
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
   // Forward order: "vision", "projector", "llm.embed_tokens", "llm.layers.0".."llm.layers.N-1"
   // (with their LoRA factors), "llm.head" (final norm + lm_head). Every parameter is in exactly
