@@ -190,14 +190,15 @@ std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::
     StageRunner runner(stage, model, tokenizer, world, metrics);
     results.push_back(runner.run());
     if (world.is_coordinator()) {
-      checkpoint::export_model(model, layout.stage_model(stage.name));
+      // The last stage's model is the final model: written once, not twice.
+      const bool last = &stage == &recipe.stages.back();
+      const std::string folder = last ? layout.final_model() : layout.stage_model(stage.name);
+      checkpoint::export_model(model, folder);
       log::info("stage '{}' done in {:.1f} s: loss {:.4f} -> {:.4f}, {:.0f} tokens/s; model at {}",
                 stage.name, results.back().seconds, results.back().first_loss,
-                results.back().last_loss, results.back().tokens_per_s,
-                layout.stage_model(stage.name));
+                results.back().last_loss, results.back().tokens_per_s, folder);
     }
   }
-  if (world.is_coordinator()) checkpoint::export_model(model, layout.final_model());
   return results;
 }
 

@@ -20,7 +20,8 @@ struct StageResult {
   double tokens_per_s = 0.0;
 };
 
-// Runs every stage of the recipe and exports the final model to layout.final_model().
+// Runs every stage of the recipe; exports each earlier stage's model to layout.stage_model() and
+// the last one's to layout.final_model().
 std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
                                const cluster::World& world);
 
