@@ -1,0 +1,90 @@
+#include "cluster/communicator.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace vlm::cluster {
+namespace {
+
+std::string_view as_bytes(const std::vector<int64_t>& values) {
+  return {reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t)};
+}
+
+std::vector<std::vector<int64_t>> as_int64_vectors(const std::vector<std::string>& blobs) {
+  std::vector<std::vector<int64_t>> vectors;
+  vectors.reserve(blobs.size());
+  for (const std::string& blob : blobs) {
+    VLM_CHECK(blob.size() % sizeof(int64_t) == 0, InternalError, "an int64 gather received ",
+              blob.size(), " bytes, not a multiple of 8");
+    std::vector<int64_t> values(blob.size() / sizeof(int64_t));
+    if (!blob.empty()) std::memcpy(values.data(), blob.data(), blob.size());
+    vectors.push_back(std::move(values));
+  }
+  return vectors;
+}
+
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string backend() const override { return "local"; }
+  void barrier() override {}
+  void broadcast(std::string&, int root) override { check_root(root); }
+  std::vector<std::string> gather(std::string_view bytes, int root) override {
+    check_root(root);
+    return {std::string(bytes)};
+  }
+  std::vector<std::string> all_gather(std::string_view bytes) override {
+    return {std::string(bytes)};
+  }
+  void all_reduce(std::vector<int64_t>&, ReduceOp) override {}
+  void all_reduce(std::vector<double>&, ReduceOp) override {}
+
+ private:
+  static void check_root(int root) {
+    VLM_CHECK(root == 0, InternalError, "root rank ", root, " does not exist in a world of 1");
+  }
+};
+
+}  // namespace
+
+int64_t Communicator::all_reduce(int64_t value, ReduceOp op) {
+  std::vector<int64_t> values = {value};
+  all_reduce(values, op);
+  return values[0];
+}
+
+double Communicator::all_reduce(double value, ReduceOp op) {
+  std::vector<double> values = {value};
+  all_reduce(values, op);
+  return values[0];
+}
+
+std::vector<std::vector<int64_t>> Communicator::gather(const std::vector<int64_t>& values,
+                                                       int root) {
+  return as_int64_vectors(gather(as_bytes(values), root));
+}
+
+std::vector<std::vector<int64_t>> Communicator::all_gather(const std::vector<int64_t>& values) {
+  return as_int64_vectors(all_gather(as_bytes(values)));
+}
+
+std::unique_ptr<Communicator> make_local_communicator() {
+  return std::make_unique<LocalCommunicator>();
+}
+
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return true;
+  }
+  return false;
+}
+
+std::unique_ptr<Communicator> open_communicator() {
+  return launched_by_mpi() ? make_mpi_communicator() : make_local_communicator();
+}
+
+}  // namespace vlm::cluster
