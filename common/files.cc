@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -43,6 +45,10 @@ void write_atomically(const std::string& path, std::string_view content) {
     out.flush();
     VLM_CHECK(out, IoError, "cannot write ", temp, ": ", std::strerror(errno));
   }
+  commit_file(temp, path);
+}
+
+void commit_file(const std::string& temp, const std::string& path) {
   fsync_path(temp, O_RDONLY);
   VLM_CHECK(std::rename(temp.c_str(), path.c_str()) == 0, IoError, "cannot rename ", temp, " to ",
             path, ": ", std::strerror(errno));
@@ -79,6 +85,35 @@ std::string hex64(uint64_t value) {
   char buffer[17];
   std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(value));
   return buffer;
+}
+
+void Checksum::update(std::string_view bytes) {
+  // zlib takes uInt lengths: feed very large views in pieces.
+  constexpr size_t kPiece = 1u << 30;
+  for (size_t done = 0; done < bytes.size(); done += kPiece) {
+    const size_t length = std::min(kPiece, bytes.size() - done);
+    crc_ = static_cast<uint32_t>(::crc32(crc_, reinterpret_cast<const Bytef*>(bytes.data() + done),
+                                         static_cast<uInt>(length)));
+  }
+}
+
+std::string Checksum::text() const {
+  char buffer[16];
+  std::snprintf(buffer, sizeof(buffer), "crc32:%08x", static_cast<unsigned>(crc_));
+  return buffer;
+}
+
+std::string checksum_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  VLM_CHECK(in, IoError, "cannot open ", path, ": ", std::strerror(errno));
+  std::string block(1 << 20, '\0');
+  Checksum checksum;
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    checksum.update(std::string_view(block.data(), static_cast<size_t>(in.gcount())));
+  }
+  VLM_CHECK(!in.bad(), IoError, "cannot read ", path);
+  return checksum.text();
 }
 
 }  // namespace vlm::files

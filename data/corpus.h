@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/conversation.h"
@@ -17,5 +18,11 @@ namespace vlm::data {
 // FormatError naming the file and the record index (JSON array) or line (JSON Lines, and JSON
 // syntax errors).
 std::vector<Conversation> read_corpus(const std::string& path);
+
+// Parses one record's JSON text (the schema above) with a streaming (SAX) parser, several times
+// faster than read_corpus's document parse and accepting exactly the same records (tests compare
+// the two). Throws FormatError saying what is wrong, without a file or position (the caller knows
+// them). vlm-shard validates records with it, so a record in a shard is one read_corpus accepts.
+Conversation parse_record(std::string_view json);
 
 }  // namespace vlm::data

@@ -1,0 +1,120 @@
+#include "data/image_root.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stb_image.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace vlm::data {
+namespace {
+
+bool has_signature(std::string_view bytes, std::string_view signature) {
+  return bytes.size() >= signature.size() && bytes.substr(0, signature.size()) == signature;
+}
+
+// Reads size bytes of fd (the size fstat gave) into bytes; false with errno on a read error. A
+// file that changes while it is read is not this function's concern: one read, no probe for more.
+bool read_fd(int fd, size_t size, std::string& bytes) {
+  bytes.resize(size);
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t got = ::read(fd, bytes.data() + done, size - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  bytes.resize(done);
+  return true;
+}
+
+}  // namespace
+
+bool is_path_beneath_root(std::string_view path) {
+  if (path.empty() || path.front() == '/') return false;
+  if (path.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t slash = std::min(path.find('/', start), path.size());
+    if (path.substr(start, slash - start) == "..") return false;
+    start = slash + 1;
+  }
+  return true;
+}
+
+ImageRoot::ImageRoot(const std::string& root) : root_(root) {
+  root_fd_ = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  VLM_CHECK(root_fd_ >= 0, IoError, "image root ", root,
+            " is not a readable directory: ", std::strerror(errno));
+}
+
+ImageRoot::~ImageRoot() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+int ImageRoot::open_beneath(const std::string& path) const {
+  if (kernel_confined_) {
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    const long fd = ::syscall(SYS_openat2, root_fd_, path.c_str(), &how, sizeof(how));
+    if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+    kernel_confined_ = false;  // an old kernel: the lexical check is the guard
+  }
+  return ::openat(root_fd_, path.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+ImageRoot::Status ImageRoot::read(std::string_view path, std::string& bytes,
+                                  std::string& error) const {
+  if (!is_path_beneath_root(path)) {
+    error = "path is absolute, empty or contains '..'";
+    return Status::kOutsideRoot;
+  }
+  const int fd = open_beneath(std::string(path));
+  if (fd < 0) {
+    error = std::strerror(errno);
+    // EXDEV: RESOLVE_BENEATH refused a symlink (or mount crossing) that leaves the root.
+    return errno == EXDEV ? Status::kOutsideRoot : Status::kUnreadable;
+  }
+  struct stat info {};
+  Status status = Status::kOk;
+  if (::fstat(fd, &info) != 0) {
+    error = std::strerror(errno);
+    status = Status::kUnreadable;
+  } else if (!S_ISREG(info.st_mode)) {
+    error = "not a regular file";
+    status = Status::kUnreadable;
+  } else if (!read_fd(fd, static_cast<size_t>(info.st_size), bytes)) {
+    error = std::strerror(errno);
+    status = Status::kUnreadable;
+  }
+  ::close(fd);
+  return status;
+}
+
+bool read_image_header(std::string_view bytes, int& width, int& height) {
+  static constexpr char kJpeg[] = "\xFF\xD8\xFF";
+  static constexpr char kPng[] = "\x89PNG\r\n\x1A\n";
+  if (!has_signature(bytes, std::string_view(kJpeg, 3)) &&
+      !has_signature(bytes, std::string_view(kPng, 8))) {
+    return false;
+  }
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
+  int channels = 0;
+  const int ok = stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                       static_cast<int>(bytes.size()), &width, &height, &channels);
+  return ok != 0 && width > 0 && height > 0;
+}
+
+}  // namespace vlm::data
