@@ -67,7 +67,7 @@ struct Scene {
   int colour = 0;
   int shape = 0;
   int position = 0;  // quadrant, in position_name's order
-  int dx = 0;        // centre jitter in pixels at 32 px (scaled with the size), -2..2
+  int dx = 0;        // centre jitter in pixels at 32 px (scaled with the size), -1..1
   int dy = 0;
   uint64_t noise_seed = 0;  // the background noise
 };

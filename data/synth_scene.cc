@@ -132,8 +132,11 @@ Scene random_scene(uint64_t seed) {
   scene.colour = static_cast<int>(rng.below(kNumColours));
   scene.shape = static_cast<int>(rng.below(kNumShapes));
   scene.position = static_cast<int>(rng.below(kNumPositions));
-  scene.dx = static_cast<int>(rng.between(-2, 2));
-  scene.dy = static_cast<int>(rng.between(-2, 2));
+  // +-1 px: a probe on the frozen random ViT's features separates the shapes 0.99 of the time
+  // at +-1 px and 0.84 at +-2 px (MLP probe, 8000 images), which decides whether the tiny run
+  // learns shapes within its 10 minutes.
+  scene.dx = static_cast<int>(rng.between(-1, 1));
+  scene.dy = static_cast<int>(rng.between(-1, 1));
   scene.noise_seed = rng.next();
   return scene;
 }
