@@ -151,6 +151,24 @@ class OverrideLog {
   std::map<std::string, std::string> where_;
 };
 
+// The data section's other sample source key, for one of them; "" for any other key.
+std::string other_source(const std::string& key) {
+  const auto& keys = schema::kDataSourceKeys;
+  if (!contains(keys, key)) return "";
+  return key == keys[0] ? keys[1] : keys[0];
+}
+
+bool names_something(const YAML::Node& value) {
+  return !value.IsNull() && !(value.IsScalar() && value.Scalar().empty());
+}
+
+// `--set stages.0.data.shards=DIR` switches that stage's source: the json beside it goes, so the
+// switch is one override rather than two. Clearing a source (an empty value) keeps the other.
+void drop_other_source(YAML::Node& data, const std::string& key, const YAML::Node& value) {
+  const std::string other = other_source(key);
+  if (!other.empty() && names_something(value)) data.remove(other);
+}
+
 // Writes one --set into the tree, creating the maps it names that do not exist yet.
 void apply_override(const YAML::Node& root, const Override& change, OverrideLog& log) {
   const std::string where = "--set " + change.text;
@@ -187,6 +205,7 @@ void apply_override(const YAML::Node& root, const Override& change, OverrideLog&
       path = child_path(path, key);
       if (last) {
         node[key] = value;
+        if (i > 0 && change.keys[i - 1] == "data") drop_other_source(node, key, value);
         break;
       }
       const YAML::Node& read_only = node;  // a const lookup adds nothing to the map
@@ -400,9 +419,24 @@ class Reader {
       Stage stage = defaults;
       stage.name.clear();  // each stage names itself
       read_section(node, mark, stage_path, stage);
+      drop_inherited_source(stage_path, stage.data);
       result.push_back(std::move(stage));
     }
     return result;
+  }
+
+  // A stage that names its own sample source (json or shards) does not also inherit the other.
+  void drop_inherited_source(const std::string& stage_path, DataSection& data) const {
+    const std::string data_path = child_path(stage_path, "data");
+    auto names = [&](const std::string& key, const std::string& value) {
+      return origins_.records(child_path(data_path, key)) && !value.empty();
+    };
+    if (names("shards", data.shards) && !origins_.records(child_path(data_path, "json"))) {
+      data.json.clear();
+    }
+    if (names("json", data.json) && !origins_.records(child_path(data_path, "shards"))) {
+      data.shards.clear();
+    }
   }
 
   // A clearer message than "unknown key" for a recipe-wide section put inside a stage.
@@ -425,15 +459,29 @@ class Reader {
   Origins& origins_;
 };
 
+// Whether `path` is data.json or data.shards and the stage names the other one itself (which
+// then wins over the inherited override).
+bool names_other_source(const Origins& origins, const std::string& stage_path,
+                        const DataSection& data, const std::string& path) {
+  const std::string prefix = "data.";
+  if (path.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string other = other_source(path.substr(prefix.size()));
+  if (other.empty()) return false;
+  const std::string& value = other == "json" ? data.json : data.shards;
+  return origins.records(child_path(stage_path, prefix + other)) && !value.empty();
+}
+
 // A stage default that every stage sets for itself is overridden in vain: say so, rather than
 // train something other than what was asked for.
 void require_overrides_take_effect(const OverrideLog& log, const Origins& origins,
-                                   size_t stage_count) {
+                                   const std::vector<Stage>& stages) {
   if (!origins.explicit_stages()) return;
   for (const auto& [path, where] : log.paths()) {
     bool shadowed = true;
-    for (size_t i = 0; i < stage_count && shadowed; ++i) {
-      shadowed = origins.records(child_path(index_path("stages", i), path));
+    for (size_t i = 0; i < stages.size() && shadowed; ++i) {
+      const std::string stage_path = index_path("stages", i);
+      shadowed = origins.records(child_path(stage_path, path)) ||
+                 names_other_source(origins, stage_path, stages[i].data, path);
     }
     if (shadowed) {
       throw_at(where, "changes nothing: every stage sets its own " + path + " (use stages.N." +
@@ -525,7 +573,7 @@ Recipe load_text(const std::string& yaml, const std::string& source_name,
     }
     Origins origins(source_name);
     Recipe recipe = Reader(source_name, override_log, origins).recipe(root);
-    require_overrides_take_effect(override_log, origins, recipe.stages.size());
+    require_overrides_take_effect(override_log, origins, recipe.stages);
     validate(recipe, origins);
     recipe.source_path = source_name;
     recipe.resolved_yaml = dump(recipe);

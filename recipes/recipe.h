@@ -65,8 +65,12 @@ struct LoraConfig {
 
 struct DataSection {
   std::string corpus_dir;  // root of a vlm-synth corpus; relative paths below resolve against it
+  // The sample source, exactly one of the two (the innermost level that names one wins: a stage
+  // naming shards drops an inherited json, and --set of one drops the other at its level).
   std::string json;        // LLaVA-format JSON array (or JSON Lines), relative to corpus_dir
-  std::string image_root;  // folder image paths are relative to; empty: corpus_dir
+  std::string shards;      // a vlm-shard output folder (index.json), relative to corpus_dir
+  std::string image_root;  // json's image paths are relative to it; empty: corpus_dir (shards
+                           // hold their images, so it does not apply to them)
   std::string tokenizer;   // tokenizer.model (SentencePiece); relative to corpus_dir
   std::string template_name = "plain";  // YAML key: template. plain | vicuna_v1 | qwen2
   int64_t max_seq_len = 2048;

@@ -54,6 +54,10 @@ struct StageList {};
 // The enumerations, shared with the messages that list them.
 inline const std::vector<std::string> kTrainableParts = {"vision", "projector",    "llm",
                                                          "lora",   "embed_tokens", "lm_head"};
+// The data section's sample sources (json: a corpus file, shards: a vlm-shard folder): exactly
+// one must be set, and naming one at a level (a stage, or --set) drops the other given above or
+// beside it, so switching a stage to shards takes one key.
+inline const std::vector<std::string> kDataSourceKeys = {"json", "shards"};
 inline const std::vector<std::string> kLoraTargets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                       "gate_proj", "up_proj", "down_proj"};
 std::vector<std::string> preset_names();
@@ -138,7 +142,8 @@ struct Fields<DataSection> {
   template <typename F>
   static void visit(F&& f) {
     f("corpus_dir", &DataSection::corpus_dir, any_text());
-    f("json", &DataSection::json, non_empty());
+    f("json", &DataSection::json, any_text());  // exactly one of json, shards: validate.cc
+    f("shards", &DataSection::shards, any_text());
     f("image_root", &DataSection::image_root, any_text());
     f("tokenizer", &DataSection::tokenizer, any_text());
     f("template", &DataSection::template_name, one_of({"plain", "vicuna_v1", "qwen2"}));

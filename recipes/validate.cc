@@ -91,6 +91,7 @@ class CrossChecker {
 
   void stage(const Stage& stage, size_t index, const ModelSection& model) {
     const std::string path = index_path("stages", index);
+    data_source(stage.data, child_path(path, "data"));
     batch_sizes(stage.training, child_path(path, "training"));
     trainable_parts(stage, path, model);
   }
@@ -138,6 +139,20 @@ class CrossChecker {
            shown(path) + " must be in [" + format_number(lowest) + ", " +
                format_number(vision.num_layers) + "] for " + format_number(vision.num_layers) +
                " layers, got " + format_number(vision.feature_layer));
+    }
+  }
+
+  // Exactly one of data.json and data.shards.
+  void data_source(const DataSection& data, const std::string& path) {
+    const std::string json = child_path(path, "json");
+    const std::string shards = child_path(path, "shards");
+    if (data.json.empty() && data.shards.empty()) {
+      origins_.fail(json, "or " + shown(shards) +
+                              " is required (a corpus file, or a folder vlm-shard wrote)");
+    }
+    if (!data.json.empty() && !data.shards.empty()) {
+      fail({shards, json}, shown(json) + " and " + shown(shards) +
+                               " are both set: a stage reads one of them (set the other to '')");
     }
   }
 

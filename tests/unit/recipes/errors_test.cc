@@ -221,13 +221,15 @@ TEST(RecipeErrors, RulesAcrossFields) {
 
 TEST(RecipeErrors, EveryStageNeedsItsDataAndAUniqueName) {
   EXPECT_EQ(error_after("  json: captions.json\n", ""),
-            "x.yaml:12: stages[0].data.json is required");
+            "x.yaml:12: stages[0].data.json or stages[0].data.shards is required (a corpus file, "
+            "or a folder vlm-shard wrote)");
   EXPECT_EQ(error_after("  - name: finetune", "  - name: pretrain"),
             "x.yaml:15: stages[1].name 'pretrain' is already the name of stages[0]");
   EXPECT_EQ(error_after("  - name: finetune\n", "  - objective: llava\n"),
             "x.yaml:15: stages[1].name is required");
   EXPECT_EQ(config_error([] { load_text("run_dir: r\n", kSource); }),
-            "x.yaml: data.json is required");
+            "x.yaml: data.json or data.shards is required (a corpus file, or a folder vlm-shard "
+            "wrote)");
 }
 
 TEST(RecipeErrors, MalformedOverridesNameTheOverride) {
