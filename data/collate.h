@@ -13,7 +13,8 @@ namespace vlm::data {
 struct PreparedSample {
   std::string id;
   TokenizedSample tokens;
-  std::vector<float> pixels;  // tokens.num_images * 3 * image_size * image_size, normalized
+  std::vector<float> pixels;      // tokens.num_images * 3 * image_size * image_size, normalized
+  std::string dropped_from_loss;  // why, when an image did not decode (the loader's policy)
 };
 
 // Right-pads every row to the longest sample with pad_id (labels kIgnoreLabel there), lists the

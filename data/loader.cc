@@ -1,32 +1,23 @@
 #include "data/loader.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "data/collate.h"
 #include "data/conversation.h"
-#include "data/corpus.h"
 #include "data/image.h"
+#include "data/sample_source.h"
 #include "data/sampler.h"
 
 namespace vlm::data {
 namespace {
-
-int64_t count_words(const Conversation& conversation) {
-  int64_t words = 0;
-  for (const Turn& turn : conversation.turns) {
-    std::istringstream in(turn.value);
-    std::string word;
-    while (in >> word) ++words;
-  }
-  return words;
-}
 
 void check_options(const LoaderOptions& options) {
   const auto& data = options.data;
@@ -53,12 +44,8 @@ class LoaderImpl {
   LoaderImpl(const LoaderOptions& options, std::shared_ptr<const Tokenizer> tokenizer)
       : options_(options),
         tokenizer_(std::move(tokenizer)),
-        corpus_path_(checked_corpus_path(options, tokenizer_.get())),
-        image_root_(options.data.image_root.empty()
-                        ? options.data.corpus_dir
-                        : resolve(options.data, options.data.image_root)),
-        corpus_(read_corpus(corpus_path_)),
-        sampler_(options.data.sampler, options.seed, group_size(options), traits()) {
+        source_(checked_source(options, tokenizer_.get())),
+        sampler_(options.data.sampler, options.seed, group_size(options), source_->traits()) {
     const int64_t threads = options_.data.loader_threads;
     for (int64_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
@@ -74,6 +61,8 @@ class LoaderImpl {
 
   int64_t samples_per_epoch() const { return sampler_.samples_per_epoch(); }
 
+  LoaderStats stats() const { return {undecodable_samples_.load()}; }
+
   void seek(int64_t global_sample) {
     VLM_CHECK(global_sample >= 0, InternalError, "seek to negative sample ", global_sample);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -87,6 +76,7 @@ class LoaderImpl {
     if (workers_.empty()) return next_inline();
     Batch batch;
     std::exception_ptr error;
+    std::vector<std::string> dropped;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       fill_window();
@@ -97,8 +87,10 @@ class LoaderImpl {
       // Moved out under the lock: the worker may still hold the job, never its contents.
       batch = std::move(job->batch);
       error = std::move(job->error);
+      dropped = std::move(job->dropped);
     }
     if (error) std::rethrow_exception(error);
+    report_dropped(dropped);
     return batch;
   }
 
@@ -111,42 +103,34 @@ class LoaderImpl {
     bool done = false;
     std::exception_ptr error;
     Batch batch;
+    std::vector<std::string> dropped;  // why each sample left out of the loss was
   };
   struct Task {
     std::shared_ptr<Job> job;
     size_t slot = 0;
   };
 
-  static std::string checked_corpus_path(const LoaderOptions& options, const Tokenizer* tokenizer) {
+  static std::unique_ptr<SampleSource> checked_source(const LoaderOptions& options,
+                                                      const Tokenizer* tokenizer) {
     check_options(options);
     VLM_CHECK(tokenizer != nullptr, InternalError, "the loader needs a tokenizer");
-    return resolve(options.data, options.data.json);
+    auto source = open_sample_source(options.data);
+    const SampleTraits& traits = *source->traits();
+    bool any_image = false;
+    for (size_t i = 0; i < traits.size() && !any_image; ++i) any_image = traits.has_image(i);
+    VLM_CHECK(!any_image || (options.image_tokens > 0 && options.image_size > 0), ConfigError,
+              source_name(options.data), " has images but the loader was given image_size ",
+              options.image_size, " and image_tokens ", options.image_tokens);
+    return source;
+  }
+
+  static std::string source_name(const recipes::DataSection& data) {
+    return resolve(data, data.shards.empty() ? data.json : data.shards);
   }
 
   static int64_t group_size(const LoaderOptions& options) {
     return options.global_batch_size > 0 ? options.global_batch_size
                                          : options.batch_size * options.world_size;
-  }
-
-  // Renders every record once (a malformed one fails now, not hours into a run) and measures it.
-  std::vector<SampleTraits> traits() const {
-    std::vector<SampleTraits> traits;
-    traits.reserve(corpus_.size());
-    bool any_image = false;
-    for (size_t i = 0; i < corpus_.size(); ++i) {
-      const Conversation& conversation = corpus_[i];
-      try {
-        render(conversation, options_.data.template_name);
-      } catch (const FormatError& e) {
-        VLM_THROW(FormatError, corpus_path_, ": record ", i, ": ", e.what());
-      }
-      traits.push_back({!conversation.images.empty(), count_words(conversation)});
-      any_image = any_image || !conversation.images.empty();
-    }
-    VLM_CHECK(!any_image || (options_.image_tokens > 0 && options_.image_size > 0), ConfigError,
-              corpus_path_, " has images but the loader was given image_size ", options_.image_size,
-              " and image_tokens ", options_.image_tokens);
-    return traits;
   }
 
   // The next call's positions (consumer thread only: the sampler is not thread-safe).
@@ -177,7 +161,9 @@ class LoaderImpl {
     for (size_t slot = 0; slot < job->samples.size(); ++slot) {
       job->samples[slot] = prepare(job->indices[slot]);
     }
-    return collate_job(*job);
+    Batch batch = collate_job(*job);
+    report_dropped(dropped_samples(*job));
+    return batch;
   }
 
   Batch collate_job(const Job& job) const {
@@ -229,39 +215,68 @@ class LoaderImpl {
       job.batch = std::move(batch);
       if (error) job.error = std::move(error);
       job.done = true;
+      job.dropped = dropped_samples(job);
       job.samples.clear();
     }
     job_done_.notify_all();
   }
 
-  // A pure function of the corpus index.
+  // A pure function of the sample index (whatever the rank, thread or resume point).
   PreparedSample prepare(int64_t index) const {
-    const Conversation& conversation = corpus_[static_cast<size_t>(index)];
+    SourceRecord record = source_->read(index);
     PreparedSample sample;
-    sample.id = conversation.id;
+    sample.id = record.conversation.id;
     try {
-      sample.tokens = tokenize(render(conversation, options_.data.template_name), *tokenizer_,
-                               options_.image_tokens, options_.data.max_seq_len);
-      const auto size = static_cast<int>(options_.image_size);
-      for (int64_t i = 0; i < sample.tokens.num_images; ++i) {
-        const std::string path =
-            files::join(image_root_, conversation.images[static_cast<size_t>(i)]);
-        const RgbImage image = decode_image(files::read_all(path), path);
-        preprocess(image, size, options_.data.image_aspect, sample.pixels);
-      }
+      sample.tokens = tokenize(render(record.conversation, options_.data.template_name),
+                               *tokenizer_, options_.image_tokens, options_.data.max_seq_len);
     } catch (const FormatError& e) {
-      VLM_THROW(FormatError, corpus_path_, ": record ", index, " (id ", conversation.id,
-                "): ", e.what());
+      VLM_THROW(FormatError, source_->where(index), ": ", e.what());
+    }
+    const auto size = static_cast<int>(options_.image_size);
+    for (int64_t i = 0; i < sample.tokens.num_images; ++i) {
+      const auto image = static_cast<size_t>(i);
+      try {
+        preprocess(decode_image(record.image_bytes[image], record.conversation.images[image]), size,
+                   options_.data.image_aspect, sample.pixels);
+      } catch (const FormatError& e) {
+        drop_from_loss(sample, index, e.what());
+        break;
+      }
     }
     return sample;
   }
 
+  // An image whose header passed vlm-shard's check but whose data does not decode: the sample
+  // keeps its slot (so no other sample moves, on any rank) with mean-colour pixels (0 after
+  // normalization) and no labels, so it adds nothing to the loss.
+  void drop_from_loss(PreparedSample& sample, int64_t index, const std::string& reason) const {
+    const auto pixels_per_image =
+        static_cast<size_t>(3 * options_.image_size * options_.image_size);
+    sample.pixels.assign(static_cast<size_t>(sample.tokens.num_images) * pixels_per_image, 0.0f);
+    std::fill(sample.tokens.labels.begin(), sample.tokens.labels.end(), kIgnoreLabel);
+    sample.dropped_from_loss = "sample '" + sample.id + "' (" + source_->where(index) +
+                               ") left out of the loss: " + reason;
+  }
+
+  static std::vector<std::string> dropped_samples(const Job& job) {
+    std::vector<std::string> dropped;
+    for (const PreparedSample& sample : job.samples) {
+      if (!sample.dropped_from_loss.empty()) dropped.push_back(sample.dropped_from_loss);
+    }
+    return dropped;
+  }
+
+  // Counted and logged when next() hands the batch out, so prefetching changes neither.
+  void report_dropped(const std::vector<std::string>& dropped) {
+    for (const std::string& message : dropped) log::warn("{}", message);
+    undecodable_samples_ += static_cast<int64_t>(dropped.size());
+  }
+
   const LoaderOptions options_;
   const std::shared_ptr<const Tokenizer> tokenizer_;
-  const std::string corpus_path_;
-  const std::string image_root_;
-  const std::vector<Conversation> corpus_;
+  const std::unique_ptr<SampleSource> source_;
   Sampler sampler_;  // consumer thread only
+  std::atomic<int64_t> undecodable_samples_{0};
 
   std::mutex mutex_;
   std::condition_variable work_ready_;
@@ -280,6 +295,8 @@ Loader::Loader(const LoaderOptions& options, std::shared_ptr<const Tokenizer> to
 Loader::~Loader() = default;
 
 int64_t Loader::samples_per_epoch() const { return impl_->samples_per_epoch(); }
+
+LoaderStats Loader::stats() const { return impl_->stats(); }
 
 void Loader::seek(int64_t global_sample) { impl_->seek(global_sample); }
 

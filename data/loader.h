@@ -1,5 +1,5 @@
-// The data loader: corpus -> deterministic sampler -> tokenize + image preprocessing -> padded
-// batches, prepared by background threads. Its position is one global sample counter.
+// The data loader: corpus file or shards -> deterministic sampler -> tokenize + image preprocessing
+// -> padded batches, prepared by background threads. Its position is one global sample counter.
 #pragma once
 
 #include <cstdint>
@@ -31,20 +31,35 @@ struct LoaderOptions {
   int64_t global_batch_size = 0;
 };
 
-// Reads the corpus once at construction (render-checking every record, so a malformed one fails
-// here, naming the file and record). The n-th call to next() on rank r reads the global positions
-// base + n * world_size * batch_size + r * batch_size + [0, batch_size), where base is the last
-// seek() (0 at first); the sample at a position depends only on (seed, position) (and, for
-// modality_length, global_batch_size), so every world
-// size and resume point walks the same stream. data.loader_threads threads (0: prepare in next()
-// itself) keep data.prefetch_batches batches ready ahead; the result does not depend on them.
-// Errors of a sample (missing image, undecodable JPEG) surface from the next() that returns it.
+// What the batches next() returned on this rank so far held.
+struct LoaderStats {
+  // Samples whose image did not decode, each left out of the loss (see Loader). A sample met in
+  // several epochs counts each time; prefetched batches count once handed out.
+  int64_t undecodable_samples = 0;
+};
+
+// Reads from data.json (a corpus file, parsed whole at construction, every record
+// render-checked so a malformed one fails here naming the file and record) or data.shards (a
+// vlm-shard folder: index.json and the per-sample lengths at construction, samples from the
+// shard files on demand); both feed the same per-sample path (data/sample_source.h), so the two
+// give identical batches for the same corpus. The n-th call to next() on rank r reads the
+// global positions base + n * world_size * batch_size + r * batch_size + [0, batch_size), where
+// base is the last seek() (0 at first); the sample at a position depends only on (seed,
+// position) (and, for modality_length, global_batch_size), so every world size and resume
+// point walks the same stream. data.loader_threads threads (0: prepare in next() itself) keep
+// data.prefetch_batches batches ready ahead; the result does not depend on them.
+// An image that does not decode (vlm-shard checks only headers) never stops the run: its sample
+// keeps its slot, so no other sample moves on any rank, but gets mean-colour pixels and no
+// labels, so it adds nothing to the loss; a warning names the sample and stats() counts it.
+// Other errors of a sample (a missing image file of a JSON corpus, a record the template cannot
+// use) surface from the next() that returns it.
 class Loader {
  public:
   Loader(const LoaderOptions& options, std::shared_ptr<const Tokenizer> tokenizer);
   ~Loader();
 
   int64_t samples_per_epoch() const;
+  LoaderStats stats() const;
   // Starts (or restarts) reading at a global sample counter: the number of samples consumed
   // by all ranks since the start of the stage. Epoch = counter / samples_per_epoch.
   void seek(int64_t global_sample);

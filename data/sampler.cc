@@ -1,6 +1,7 @@
 #include "data/sampler.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/error.h"
 #include "data/rng.h"
@@ -18,20 +19,31 @@ int64_t round_up(int64_t value, int64_t multiple) {
 
 }  // namespace
 
+void SampleTraits::reserve(size_t samples) {
+  length_.reserve(samples);
+  has_image_.reserve(samples);
+}
+
+void SampleTraits::add(bool has_image, int64_t words) {
+  length_.push_back(
+      static_cast<int32_t>(std::clamp<int64_t>(words, 0, std::numeric_limits<int32_t>::max())));
+  has_image_.push_back(has_image);
+}
+
 Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
-                 std::vector<SampleTraits> traits)
+                 std::shared_ptr<const SampleTraits> traits)
     : kind_(kind), seed_(seed), group_size_(group_size), traits_(std::move(traits)) {
   VLM_CHECK(kind_ == "random" || kind_ == "modality_length", ConfigError, "data.sampler: unknown '",
             kind_, "' (random or modality_length)");
-  VLM_CHECK(!traits_.empty(), ConfigError, "the corpus has no samples");
+  VLM_CHECK(traits_ != nullptr && !traits_->empty(), ConfigError, "the corpus has no samples");
   VLM_CHECK(group_size_ > 0, InternalError, "sampler group size must be positive");
   if (kind_ == "random") {
-    samples_per_epoch_ = static_cast<int64_t>(traits_.size());
+    samples_per_epoch_ = static_cast<int64_t>(traits_->size());
     return;
   }
-  const auto images = std::count_if(traits_.begin(), traits_.end(),
-                                    [](const SampleTraits& t) { return t.has_image; });
-  const auto texts = static_cast<int64_t>(traits_.size()) - images;
+  int64_t images = 0;
+  for (size_t i = 0; i < traits_->size(); ++i) images += traits_->has_image(i) ? 1 : 0;
+  const auto texts = static_cast<int64_t>(traits_->size()) - images;
   samples_per_epoch_ = round_up(images, group_size_) + round_up(texts, group_size_);
 }
 
@@ -51,7 +63,7 @@ std::vector<int64_t> Sampler::epoch_order(int64_t epoch) const {
 }
 
 std::vector<int64_t> Sampler::random_order(uint64_t seed) const {
-  std::vector<int64_t> order(traits_.size());
+  std::vector<int64_t> order(traits_->size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
   Rng(derive_seed(seed, kRandomStream)).shuffle(order);
   return order;
@@ -61,8 +73,8 @@ std::vector<int64_t> Sampler::modality_order(uint64_t seed) const {
   std::vector<std::vector<int64_t>> megabatches;
   for (const bool image : {true, false}) {
     std::vector<int64_t> members;
-    for (size_t i = 0; i < traits_.size(); ++i) {
-      if (traits_[i].has_image == image) members.push_back(static_cast<int64_t>(i));
+    for (size_t i = 0; i < traits_->size(); ++i) {
+      if (traits_->has_image(i) == image) members.push_back(static_cast<int64_t>(i));
     }
     if (members.empty()) continue;
     Rng(derive_seed(seed, kModalityStream, image ? 1 : 0)).shuffle(members);
@@ -75,7 +87,7 @@ std::vector<int64_t> Sampler::modality_order(uint64_t seed) const {
           members.begin() + static_cast<std::ptrdiff_t>(start),
           members.begin() + static_cast<std::ptrdiff_t>(start) + group_size_);
       std::stable_sort(group.begin(), group.end(), [&](int64_t a, int64_t b) {
-        return traits_[static_cast<size_t>(a)].length > traits_[static_cast<size_t>(b)].length;
+        return traits_->length(static_cast<size_t>(a)) > traits_->length(static_cast<size_t>(b));
       });
       megabatches.push_back(std::move(group));
     }

@@ -2,16 +2,30 @@
 // size, any rank split and any resume point walk the same stream of samples.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace vlm::data {
 
-struct SampleTraits {
-  bool has_image = false;
-  int64_t length = 0;  // a cheap length estimate (words), for length grouping
+// What the sampler knows of each sample, as compact columns (~4 bytes a sample, so 30M samples
+// stay ~125 MB): whether it has images, and a cheap length estimate (words over all turns,
+// LLaVA's modality_length before its sign) for length grouping.
+class SampleTraits {
+ public:
+  void reserve(size_t samples);
+  void add(bool has_image, int64_t words);  // words saturate at INT32_MAX
+  size_t size() const { return length_.size(); }
+  bool empty() const { return length_.empty(); }
+  bool has_image(size_t sample) const { return has_image_[sample]; }
+  int32_t length(size_t sample) const { return length_[sample]; }
+
+ private:
+  std::vector<int32_t> length_;
+  std::vector<bool> has_image_;  // one bit a sample
 };
 
 class Sampler {
@@ -25,7 +39,7 @@ class Sampler {
   // the global batch every batch is all-image or all-text. samples_per_epoch() then counts those
   // repeats.
   Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
-          std::vector<SampleTraits> traits);
+          std::shared_ptr<const SampleTraits> traits);
 
   int64_t samples_per_epoch() const { return samples_per_epoch_; }
   // The corpus index at a global position (epoch = position / samples_per_epoch). Caches the
@@ -41,7 +55,7 @@ class Sampler {
   std::string kind_;
   uint64_t seed_;
   int64_t group_size_;
-  std::vector<SampleTraits> traits_;
+  std::shared_ptr<const SampleTraits> traits_;  // shared with the sample source, not copied
   int64_t samples_per_epoch_ = 0;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> cached_order_;
