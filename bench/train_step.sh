@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training-step speed of the tiny two-stage recipe's stage 2 (batch 32, vicuna_v1 samples of ~90
 # tokens): seconds per step and tokens/s from metrics.jsonl, after a warm-up. Prints a table and
-# writes bench/results/train_step.json. Needs the corpus scripts/demo.sh writes (corpus/tiny).
+# writes bench/results/train_step.json. Uses the demo's corpus/tiny (made if missing).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/env.sh"
@@ -12,6 +12,7 @@ warmup=10
 mkdir -p "$out"
 cd "$root"
 [ -f corpus/tiny/llava_v1_5_mix665k.json ] || "$bin/vlm-synth" --out corpus/tiny --seed 1 >/dev/null
+[ -f corpus/tiny/shards/mix/index.json ] || bash scripts/shard_tiny_corpus.sh "$bin" corpus/tiny >/dev/null
 run=$(mktemp -d)
 trap 'rm -rf "$run"' EXIT
 "$bin/vlm-worker" --recipe recipes/tiny/llava_two_stage.yaml --set run_dir="$run" \

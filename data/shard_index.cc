@@ -146,7 +146,8 @@ std::string shard_index_json(const ShardIndex& index) {
 ShardIndex read_shard_index(const std::string& dir) {
   const std::string path = files::join(dir, kShardIndexFile);
   VLM_CHECK(files::exists(path), IoError, "shard index ", path,
-            " not found (run vlm-shard to make a shard folder)");
+            " not found (run vlm-shard to make a shard folder; for the tiny corpus, "
+            "scripts/demo.sh, or vlm-synth then scripts/shard_tiny_corpus.sh)");
   Json json;
   try {
     json = Json::parse(files::read_all(path));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the built-in tiny default: install, build, synthesize a corpus, train the
-# two-stage LLaVA recipe, evaluate it on held-out questions.
+# The main job on the built-in tiny default: install, build, synthesize a corpus, shard it with
+# mpirun, train the two-stage LLaVA recipe from the shards, evaluate it on held-out questions.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +18,13 @@ if [ ! -f corpus/tiny/synth.json ]; then
   "$bin/vlm-synth" --out corpus/tiny --seed 1
 else
   echo "corpus/tiny exists (delete it to synthesize again)"
+fi
+
+echo "== shards (mpirun -np 2 vlm-shard)"
+if [ ! -f corpus/tiny/shards/mix/index.json ]; then
+  bash scripts/shard_tiny_corpus.sh "$bin" corpus/tiny
+else
+  echo "corpus/tiny/shards exist (delete them to shard again)"
 fi
 
 echo "== train ($recipe -> $run_dir)"

@@ -5,6 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 
 "$bin/vlm-synth" --out "$work/corpus" --seed 11 >/dev/null
+bash "$src_dir/scripts/shard_tiny_corpus.sh" "$bin" "$work/corpus" > "$work/shard.log" 2>&1 \
+  || { tail -n 20 "$work/shard.log"; fail "vlm-shard failed"; }
 start=$(date +%s)
 "$bin/vlm-worker" --recipe "$src_dir/recipes/tiny/llava_two_stage.yaml" \
   --set data.corpus_dir="$work/corpus" --set run_dir="$work/run" > "$work/train.log" 2>&1 \

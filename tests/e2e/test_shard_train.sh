@@ -23,9 +23,11 @@ train() {
   "$bin/vlm-worker" --recipe "$recipe" "${common[@]}" --set run_dir="$work/$name" "$@" \
     > "$work/$name.log" 2>&1 || { tail -n 30 "$work/$name.log"; fail "$name run failed"; }
 }
-train json
-# shards is relative to corpus_dir like json; naming it drops the stage's json.
-train shards --set stages.0.data.shards=shards/captions --set stages.1.data.shards=shards/mix
+# The recipe reads shards/captions and shards/mix under corpus_dir (where they were written);
+# naming json in a stage drops its shards.
+train json --set stages.0.data.json=blip_laion_cc_sbu_558k.json --set stages.0.data.image_root=images \
+  --set stages.1.data.json=llava_v1_5_mix665k.json
+train shards
 
 grep -q "shards: shards/mix" "$work/shards/recipe.yaml" || fail "recipe.yaml does not name the shards"
 /usr/bin/python3 - "$work/json/metrics.jsonl" "$work/shards/metrics.jsonl" <<'PY' || fail "losses differ"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Shards the tiny corpus's caption and instruction files with 2 ranks, into CORPUS/shards/, where
+# recipes/tiny/llava_two_stage.yaml reads them. Usage: shard_tiny_corpus.sh BIN_DIR CORPUS_DIR
+set -euo pipefail
+bin=$1
+corpus=$2
+shard() {  # shard INPUT IMAGE_ROOT OUT
+  mpirun --oversubscribe -np 2 "$bin/vlm-shard" --input "$corpus/$1" --image-root "$corpus/$2" \
+    --out "$corpus/shards/$3"
+}
+shard blip_laion_cc_sbu_558k.json images captions
+shard llava_v1_5_mix665k.json . mix
