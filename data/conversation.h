@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/tokenizer.h"
@@ -53,6 +54,10 @@ struct Segment {
 // "<image>" placeholder in an answer, or a placeholder count that differs from images.size().
 // Throws ConfigError for an unknown template name.
 std::vector<Segment> render(const Conversation& conversation, const std::string& template_name);
+
+// How many "<image>" placeholders a turn's text holds (render's rule; vlm-shard checks records
+// with it too).
+int count_image_placeholders(std::string_view text);
 
 // The prompt for generation: like render(), but the last answer (if the conversation ends with
 // one) is left out and the segments end where the model starts answering ("... ASSISTANT:",

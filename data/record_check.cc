@@ -6,19 +6,8 @@
 namespace vlm::data {
 namespace {
 
-constexpr std::string_view kPlaceholder = "<image>";
-
 bool is_word_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-int count_placeholders(std::string_view text) {
-  int count = 0;
-  for (size_t pos = text.find(kPlaceholder); pos != std::string_view::npos;
-       pos = text.find(kPlaceholder, pos + kPlaceholder.size())) {
-    ++count;
-  }
-  return count;
 }
 
 RecordCheck skipped(RecordCheck check, SkipReason reason, std::string detail) {
@@ -55,11 +44,11 @@ RecordCheck check_turns(RecordCheck check, const Conversation& conversation) {
                      "turn " + std::to_string(i + 1) + " is from '" + turns[i + 1].from +
                          "' where a gpt turn was expected");
     }
-    if (count_placeholders(turns[i + 1].value) > 0) {
+    if (count_image_placeholders(turns[i + 1].value) > 0) {
       return skipped(std::move(check), SkipReason::kPlaceholderMismatch,
                      "an answer contains <image>");
     }
-    placeholders += count_placeholders(turns[i].value);
+    placeholders += count_image_placeholders(turns[i].value);
   }
   if (placeholders != static_cast<int>(conversation.images.size())) {
     return skipped(std::move(check), SkipReason::kPlaceholderMismatch,

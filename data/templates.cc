@@ -25,15 +25,6 @@ struct Dialogue {
   std::vector<Round> rounds;
 };
 
-int count_placeholders(const std::string& text) {
-  int count = 0;
-  for (size_t pos = text.find(kImagePlaceholder); pos != std::string::npos;
-       pos = text.find(kImagePlaceholder, pos + 1)) {
-    ++count;
-  }
-  return count;
-}
-
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\n\r");
   if (first == std::string::npos) return {};
@@ -44,7 +35,7 @@ std::string trim(const std::string& text) {
 // images in front).
 Round read_question(const std::string& value) {
   Round round;
-  round.images = count_placeholders(value);
+  round.images = count_image_placeholders(value);
   if (round.images == 0) {
     round.question = value;
     return round;
@@ -83,8 +74,8 @@ Dialogue read_dialogue(const Conversation& conversation) {
       const Turn& answer = turns[i + 1];
       VLM_CHECK(answer.from == "gpt", FormatError, "conversation ", id, ": turn ", i + 1,
                 " is from '", answer.from, "' where a gpt turn was expected");
-      VLM_CHECK(count_placeholders(answer.value) == 0, FormatError, "conversation ", id, ": turn ",
-                i + 1, " (an answer) contains ", kImagePlaceholder);
+      VLM_CHECK(count_image_placeholders(answer.value) == 0, FormatError, "conversation ", id,
+                ": turn ", i + 1, " (an answer) contains ", kImagePlaceholder);
       round.answered = true;
       round.answer = answer.value;
     }
@@ -193,6 +184,16 @@ std::vector<Segment> render_prompt(const Conversation& conversation,
   dialogue.rounds.back().answered = false;
   dialogue.rounds.back().answer.clear();
   return render_dialogue(dialogue, template_name, conversation.id);
+}
+
+int count_image_placeholders(std::string_view text) {
+  const std::string_view placeholder = kImagePlaceholder;
+  int count = 0;
+  for (size_t pos = text.find(placeholder); pos != std::string_view::npos;
+       pos = text.find(placeholder, pos + placeholder.size())) {
+    ++count;
+  }
+  return count;
 }
 
 }  // namespace vlm::data
