@@ -118,16 +118,7 @@ std::string plan_to_json(const ShardPlan& plan) {
   json["samples_per_shard"] = plan.samples_per_shard;
   json["sources"] = Json::array();
   for (const auto& source : plan.sources) {
-    json["sources"].push_back(Json{{"name", source.name},
-                                   {"path", source.path},
-                                   {"format", source.format},
-                                   {"weight", source.weight},
-                                   {"image_root", source.image_root},
-                                   {"size_bytes", source.size_bytes},
-                                   {"checksum", source.checksum},
-                                   {"records", source.records},
-                                   {"first_shard", source.first_shard},
-                                   {"shard_count", source.shard_count}});
+    json["sources"].push_back(data::source_to_json(source));
   }
   // Shards as flat rows [source, first_record, record_count, start_offset]: thousands of them.
   json["shards"] = Json::array();
@@ -143,20 +134,8 @@ ShardPlan plan_from_json(const std::string& text) {
   try {
     const Json json = Json::parse(text);
     plan.samples_per_shard = json.at("samples_per_shard").get<int64_t>();
-    for (const auto& item : json.at("sources")) {
-      data::SourceEntry source;
-      source.name = item.at("name").get<std::string>();
-      source.path = item.at("path").get<std::string>();
-      source.format = item.at("format").get<std::string>();
-      source.weight = item.at("weight").get<double>();
-      source.image_root = item.at("image_root").get<std::string>();
-      source.size_bytes = item.at("size_bytes").get<int64_t>();
-      source.checksum = item.at("checksum").get<std::string>();
-      source.records = item.at("records").get<int64_t>();
-      source.first_shard = item.at("first_shard").get<int64_t>();
-      source.shard_count = item.at("shard_count").get<int64_t>();
-      plan.sources.push_back(std::move(source));
-    }
+    for (const auto& item : json.at("sources"))
+      plan.sources.push_back(data::source_from_json(item));
     for (const auto& row : json.at("shards")) {
       plan.shards.push_back({row.at(0).get<int64_t>(), row.at(1).get<int64_t>(),
                              row.at(2).get<int64_t>(), row.at(3).get<uint64_t>()});

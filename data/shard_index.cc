@@ -28,22 +28,6 @@ SkipCounts skips_from(const Json& json) {
   return skips;
 }
 
-Json source_json(const SourceEntry& source) {
-  return Json{{"name", source.name},
-              {"path", source.path},
-              {"format", source.format},
-              {"weight", source.weight},
-              {"image_root", source.image_root},
-              {"size_bytes", source.size_bytes},
-              {"checksum", source.checksum},
-              {"records", source.records},
-              {"samples", source.samples},
-              {"skipped", source.skips.total()},
-              {"skipped_by_reason", skips_json(source.skips)},
-              {"first_shard", source.first_shard},
-              {"shard_count", source.shard_count}};
-}
-
 Json shard_json(const ShardEntry& shard) {
   return Json{{"file", shard.file},
               {"source", shard.source},
@@ -56,23 +40,6 @@ Json shard_json(const ShardEntry& shard) {
               {"skipped_by_reason", skips_json(shard.skips)},
               {"bytes", shard.bytes},
               {"checksum", shard.checksum}};
-}
-
-SourceEntry source_from(const Json& json) {
-  SourceEntry source;
-  source.name = json.at("name").get<std::string>();
-  source.path = json.at("path").get<std::string>();
-  source.format = json.at("format").get<std::string>();
-  source.weight = json.at("weight").get<double>();
-  source.image_root = json.at("image_root").get<std::string>();
-  source.size_bytes = json.at("size_bytes").get<int64_t>();
-  source.checksum = json.at("checksum").get<std::string>();
-  source.records = json.at("records").get<int64_t>();
-  source.samples = json.at("samples").get<int64_t>();
-  source.skips = skips_from(json.at("skipped_by_reason"));
-  source.first_shard = json.at("first_shard").get<int64_t>();
-  source.shard_count = json.at("shard_count").get<int64_t>();
-  return source;
 }
 
 ShardEntry shard_from(const Json& json) {
@@ -91,6 +58,39 @@ ShardEntry shard_from(const Json& json) {
 }
 
 }  // namespace
+
+Json source_to_json(const SourceEntry& source) {
+  return Json{{"name", source.name},
+              {"path", source.path},
+              {"format", source.format},
+              {"weight", source.weight},
+              {"image_root", source.image_root},
+              {"size_bytes", source.size_bytes},
+              {"checksum", source.checksum},
+              {"records", source.records},
+              {"samples", source.samples},
+              {"skipped", source.skips.total()},
+              {"skipped_by_reason", skips_json(source.skips)},
+              {"first_shard", source.first_shard},
+              {"shard_count", source.shard_count}};
+}
+
+SourceEntry source_from_json(const Json& json) {
+  SourceEntry source;
+  source.name = json.at("name").get<std::string>();
+  source.path = json.at("path").get<std::string>();
+  source.format = json.at("format").get<std::string>();
+  source.weight = json.at("weight").get<double>();
+  source.image_root = json.at("image_root").get<std::string>();
+  source.size_bytes = json.at("size_bytes").get<int64_t>();
+  source.checksum = json.at("checksum").get<std::string>();
+  source.records = json.at("records").get<int64_t>();
+  source.samples = json.at("samples").get<int64_t>();
+  source.skips = skips_from(json.at("skipped_by_reason"));
+  source.first_shard = json.at("first_shard").get<int64_t>();
+  source.shard_count = json.at("shard_count").get<int64_t>();
+  return source;
+}
 
 int64_t SkipCounts::total() const {
   int64_t sum = 0;
@@ -137,7 +137,7 @@ std::string shard_index_json(const ShardIndex& index) {
   json["sample_lengths"] = "per shard: /samples/text_length (words), /samples/image_count";
   json["skipped_list"] = kSkippedListFile;
   json["sources"] = Json::array();
-  for (const SourceEntry& source : index.sources) json["sources"].push_back(source_json(source));
+  for (const SourceEntry& source : index.sources) json["sources"].push_back(source_to_json(source));
   json["shards"] = Json::array();
   for (const ShardEntry& shard : index.shards) json["shards"].push_back(shard_json(shard));
   return json.dump(1) + "\n";
@@ -161,7 +161,7 @@ ShardIndex read_shard_index(const std::string& dir) {
               " has shard format version ", index.format_version, " but this build reads version ",
               kShardFormatVersion, ": re-run vlm-shard of this build on the corpus");
     index.samples_per_shard = json.at("samples_per_shard").get<int64_t>();
-    for (const auto& source : json.at("sources")) index.sources.push_back(source_from(source));
+    for (const auto& source : json.at("sources")) index.sources.push_back(source_from_json(source));
     for (const auto& shard : json.at("shards")) index.shards.push_back(shard_from(shard));
   } catch (const Json::exception& e) {
     VLM_THROW(FormatError, path, ": ", e.what());

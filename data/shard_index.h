@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "data/shard_format.h"
 
 namespace vlm::data {
@@ -43,6 +45,10 @@ struct SourceEntry {
   int64_t first_shard = 0;  // its shards are [first_shard, first_shard + shard_count)
   int64_t shard_count = 0;
 };
+
+// A source's entry as index.json stores it; the shard job's plan message carries the same form.
+nlohmann::ordered_json source_to_json(const SourceEntry& source);
+SourceEntry source_from_json(const nlohmann::ordered_json& json);
 
 struct ShardEntry {
   std::string file;  // name inside the folder
