@@ -25,6 +25,22 @@ std::vector<std::vector<int64_t>> as_int64_vectors(const std::vector<std::string
   return vectors;
 }
 
+// A collective that completed when it started.
+class CompletedCollective final : public PendingCollective {
+ public:
+  void wait() override {}
+  bool done() override { return true; }
+};
+
+void copy_buffer(FlatBuffer from, FlatBuffer to, const std::string& what) {
+  VLM_CHECK(from.count == to.count && from.dtype == to.dtype, InternalError, what, ": ", from.count,
+            " ", dtype_name(from.dtype), " elements cannot fill ", to.count, " ",
+            dtype_name(to.dtype));
+  if (from.data != to.data && from.count > 0) {
+    std::memcpy(to.data, from.data, from.count * dtype_size(from.dtype));
+  }
+}
+
 class LocalCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
@@ -42,13 +58,62 @@ class LocalCommunicator final : public Communicator {
   void all_reduce(std::vector<int64_t>&, ReduceOp) override {}
   void all_reduce(std::vector<double>&, ReduceOp) override {}
 
+  Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override {
+    copy_buffer(send, recv, "all_gather of " + what);
+    return std::make_unique<CompletedCollective>();
+  }
+  Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp,
+                         const std::string& what) override {
+    copy_buffer(send, recv, "reduce_scatter of " + what);
+    return std::make_unique<CompletedCollective>();
+  }
+  Pending all_reduce(FlatBuffer, ReduceOp, const std::string&) override {
+    return std::make_unique<CompletedCollective>();
+  }
+  Pending broadcast(FlatBuffer, int root, const std::string&) override {
+    check_root(root);
+    return std::make_unique<CompletedCollective>();
+  }
+  void barrier(const std::string&) override {}
+  void set_timeout(double seconds) override { timeout_ = seconds; }
+  double timeout() const override { return timeout_; }
+
  private:
   static void check_root(int root) {
     VLM_CHECK(root == 0, InternalError, "root rank ", root, " does not exist in a world of 1");
   }
+  double timeout_ = 300.0;
 };
 
 }  // namespace
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return 4;
+    case DType::kBFloat16:
+      return 2;
+    case DType::kFloat64:
+      return 8;
+    case DType::kInt64:
+      return 8;
+  }
+  VLM_THROW(InternalError, "unknown DType ", static_cast<int>(dtype));
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return "float32";
+    case DType::kBFloat16:
+      return "bfloat16";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kInt64:
+      return "int64";
+  }
+  return "unknown";
+}
 
 int64_t Communicator::all_reduce(int64_t value, ReduceOp op) {
   std::vector<int64_t> values = {value};

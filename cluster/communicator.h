@@ -2,9 +2,10 @@
 // process was started by an MPI launcher, a single-process backend otherwise. MPI's headers stay
 // in cluster/*.cc, so code that talks to other ranks never sees them.
 //
-// The interface is meant to grow (issue 4 adds asynchronous flat-buffer collectives with handles
-// and timeouts); the blocking calls here are the ones a coordinator-style job needs: agree,
-// exchange small descriptions, sum counters.
+// Two kinds of calls: blocking ones on small host values (agree, exchange descriptions, sum
+// counters), and asynchronous collectives on flat buffers for the sharded engine, which return a
+// handle to wait on. Every wait has the communicator's timeout: a rank that waits past it throws
+// CommError naming the collective and its purpose, instead of hanging forever.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,33 @@
 namespace vlm::cluster {
 
 enum class ReduceOp { kSum, kMax };
+
+// Element types of flat buffers. Reductions take kFloat32, kFloat64 and kInt64 (the engine reduces
+// in fp32 even when it computes in bf16); all-gather and broadcast move any type as bytes.
+enum class DType { kFloat32, kBFloat16, kFloat64, kInt64 };
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+
+// count elements of dtype at data: host memory for the MPI backend, device memory for NCCL's.
+struct FlatBuffer {
+  void* data = nullptr;
+  size_t count = 0;
+  DType dtype = DType::kFloat32;
+};
+
+// A collective in flight. The buffers it was given must stay alive and untouched until wait()
+// returns. Collectives complete in the order they were started on a communicator.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Blocks until this collective has completed. Throws CommError when the backend reports a
+  // failure, or when the communicator's timeout passes first ("all_gather of unit llm.layers.3
+  // at step 12 timed out after 30 s on rank 1 of 2"). Calling it again after success is a no-op.
+  virtual void wait() = 0;
+  // True once complete (never blocks, never throws; wait() reports failures).
+  virtual bool done() = 0;
+};
+using Pending = std::unique_ptr<PendingCollective>;
 
 class Communicator {
  public:
@@ -38,6 +66,27 @@ class Communicator {
   // Element-wise reduction across ranks, in place; every rank must pass the same length.
   virtual void all_reduce(std::vector<int64_t>& values, ReduceOp op) = 0;
   virtual void all_reduce(std::vector<double>& values, ReduceOp op) = 0;
+
+  // ---- Asynchronous collectives on flat buffers. `what` says what the call is for and goes into
+  // every error about it ("unit llm.layers.3 at step 12"). All ranks must start the same
+  // collectives in the same order with the same counts and types.
+
+  // recv (count = size() * send.count) receives every rank's send buffer, in rank order.
+  virtual Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) = 0;
+  // send (count = size() * recv.count) is reduced element-wise across ranks; rank r receives
+  // elements [r * recv.count, (r + 1) * recv.count) of the result.
+  virtual Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                                 const std::string& what) = 0;
+  // In place: every rank ends with the element-wise reduction.
+  virtual Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) = 0;
+  // In place: every rank ends with root's buffer.
+  virtual Pending broadcast(FlatBuffer buffer, int root, const std::string& what) = 0;
+  // Returns when every rank has called it or the timeout passed (CommError naming `what`).
+  virtual void barrier(const std::string& what) = 0;
+
+  // Seconds a wait may take before it throws CommError; <= 0: wait forever. Default 300.
+  virtual void set_timeout(double seconds) = 0;
+  virtual double timeout() const = 0;
 
   // Conveniences over the calls above.
   bool is_root() const { return rank() == 0; }

@@ -105,6 +105,23 @@ class MpiCommunicator final : public Communicator {
     reduce_raw(values.data(), checked_count(values.size()), MPI_DOUBLE, op);
   }
 
+  // Flat-buffer collectives: not written yet (issue 4, in progress).
+  Pending all_gather(FlatBuffer, FlatBuffer, const std::string& what) override {
+    VLM_THROW(InternalError, "all_gather of ", what, ": not implemented on MPI yet");
+  }
+  Pending reduce_scatter(FlatBuffer, FlatBuffer, ReduceOp, const std::string& what) override {
+    VLM_THROW(InternalError, "reduce_scatter of ", what, ": not implemented on MPI yet");
+  }
+  Pending all_reduce(FlatBuffer, ReduceOp, const std::string& what) override {
+    VLM_THROW(InternalError, "all_reduce of ", what, ": not implemented on MPI yet");
+  }
+  Pending broadcast(FlatBuffer, int, const std::string& what) override {
+    VLM_THROW(InternalError, "broadcast of ", what, ": not implemented on MPI yet");
+  }
+  void barrier(const std::string&) override { barrier(); }
+  void set_timeout(double seconds) override { timeout_ = seconds; }
+  double timeout() const override { return timeout_; }
+
  private:
   void broadcast_raw(void* data, int count, MPI_Datatype type, int root) {
     MPI_Request request;
@@ -156,6 +173,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   bool owns_mpi_ = false;
+  double timeout_ = 300.0;
   int rank_ = 0;
   int size_ = 1;
 };

@@ -11,7 +11,7 @@ struct World {
   int world_size = 1;
   int local_rank = 0;
   int local_size = 1;
-  std::string job_id;    // SLURM_JOB_ID, empty outside Slurm
+  std::string job_id;  // SLURM_JOB_ID, empty outside Slurm
   std::string hostname;
 
   bool is_coordinator() const { return rank == 0; }

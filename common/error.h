@@ -38,6 +38,11 @@ class FormatError : public Error {
 class ShapeError : public Error {
   using Error::Error;
 };
+// A collective failed or waited past its timeout (a peer died, hangs or diverged). The message
+// names the collective and what it was for ("all_gather of unit llm.layers.3 at step 12").
+class CommError : public Error {
+  using Error::Error;
+};
 // A broken internal invariant: a bug in vlmtrain, not in the user's input.
 class InternalError : public Error {
   using Error::Error;
@@ -59,9 +64,9 @@ std::string concat(const Parts&... parts) {
   throw ::vlm::ErrorType(::vlm::detail::concat(__VA_ARGS__), __FILE__, __LINE__)
 
 // VLM_CHECK(cond, ErrorType, message...) throws when cond is false.
-#define VLM_CHECK(cond, ErrorType, ...) \
-  do {                                  \
-    if (!(cond)) {                      \
+#define VLM_CHECK(cond, ErrorType, ...)  \
+  do {                                   \
+    if (!(cond)) {                       \
       VLM_THROW(ErrorType, __VA_ARGS__); \
-    }                                   \
+    }                                    \
   } while (0)

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "models/attention.h"
 #include "models/init.h"
+#include "models/model.h"
 
 namespace vlm::models {
 
@@ -129,15 +130,20 @@ void CausalLmImpl::initialize(at::Generator& gen) {
 at::Tensor CausalLmImpl::embed(const at::Tensor& ids) { return model->embed_tokens(ids); }
 
 LlmHiddens CausalLmImpl::run(const at::Tensor& embeds, const at::Tensor& position_ids,
-                             const at::Tensor& mask, bool keep_block_hiddens) {
+                             const at::Tensor& mask, bool keep_block_hiddens,
+                             UnitObserver* observer) {
   const RotaryAngles angles =
       rope_.lookup(embeds.size(1), position_ids, embeds.scalar_type(), embeds.device());
   LlmHiddens out;
   at::Tensor h = embeds;
-  for (auto& layer : model->layers) {
-    h = layer(h, angles, mask);
+  for (size_t i = 0; i < model->layers.size(); ++i) {
+    const std::string unit = observer ? "llm.layers." + std::to_string(i) : std::string();
+    if (observer) observer->before(unit);
+    h = model->layers[i](h, angles, mask);
+    if (observer) h = observer->after(unit, h);
     if (keep_block_hiddens) out.block_hiddens.push_back(h);
   }
+  if (observer) observer->before("llm.head");
   out.last_hidden = model->norm(h);
   return out;
 }

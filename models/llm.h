@@ -58,6 +58,8 @@ class DecoderStackImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DecoderStack);
 
+class UnitObserver;
+
 struct LlmHiddens {
   at::Tensor last_hidden;                 // after the final norm
   std::vector<at::Tensor> block_hiddens;  // each block's output, when asked
@@ -72,9 +74,11 @@ class CausalLmImpl : public torch::nn::Module {
 
   at::Tensor embed(const at::Tensor& ids);  // [B, T] -> [B, T, d]
   // Blocks and final norm over input embeddings [B, T, d]. position_ids [B, T] or undefined;
-  // mask additive [B or 1, 1, T, T] in the embeddings' dtype.
+  // mask additive [B or 1, 1, T, T] in the embeddings' dtype. An observer is told of each block
+  // ("llm.layers.<i>") and of the head's start ("llm.head"; its after() is the caller's, with
+  // the logits).
   LlmHiddens run(const at::Tensor& embeds, const at::Tensor& position_ids, const at::Tensor& mask,
-                 bool keep_block_hiddens);
+                 bool keep_block_hiddens, UnitObserver* observer = nullptr);
   at::Tensor logits(const at::Tensor& last_hidden);
   // The LM head's weight: lm_head.weight, or the embedding when tied.
   const at::Tensor& head_weight() const;

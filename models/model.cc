@@ -98,9 +98,9 @@ at::Tensor VisionLanguageModelImpl::encode_images(const at::Tensor& images) {
   {
     // A frozen tower needs no graph: skipping it saves the activations and the bookkeeping.
     c10::AutoGradMode grad_mode(c10::GradMode::is_enabled() && vision_trains());
-    features = vision->features(pixels);
+    features = observed("vision", [&] { return vision->features(pixels); });
   }
-  if (projector) return projector(features);
+  if (projector) return observed("projector", [&] { return projector(features); });
   VLM_CHECK(features.size(-1) == config.llm.hidden_size, ShapeError,
             "model.projector.type is none but the vision features have width ", features.size(-1),
             " and the LLM ", config.llm.hidden_size);
@@ -174,14 +174,18 @@ ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_b
   if (inputs.images.defined() && inputs.images.size(0) > 0) {
     out.image_embeds = m.encode_images(inputs.images);
   }
-  out.input_embeds = m.splice(m.llm->embed(token_ids), slots, out.image_embeds);
+  const at::Tensor token_embeds =
+      m.observed("llm.embed_tokens", [&] { return m.llm->embed(token_ids); });
+  out.input_embeds = m.splice(token_embeds, slots, out.image_embeds);
 
   at::Tensor mask = inputs.attention_mask.defined()
                         ? inputs.attention_mask
                         : build_attention_mask(batch, seq, std::vector<int64_t>(batch, seq), {});
   mask = mask.to(out.input_embeds.options());  // no copy when dtype and device already agree
-  LlmHiddens hiddens = m.llm->run(out.input_embeds, inputs.position_ids, mask, want_block_hiddens);
+  LlmHiddens hiddens =
+      m.llm->run(out.input_embeds, inputs.position_ids, mask, want_block_hiddens, m.observer);
   out.logits = m.llm->logits(hiddens.last_hidden);
+  if (m.observer) out.logits = m.observer->after("llm.head", out.logits);
   out.last_hidden = std::move(hiddens.last_hidden);
   out.block_hiddens = std::move(hiddens.block_hiddens);
   return out;
@@ -285,7 +289,7 @@ std::string unit_of(const std::string& name) {
 
 std::vector<ShardingUnit> VisionLanguageModel::sharding_units() const {
   std::vector<ShardingUnit> units;
-  const auto add_unit = [&](const std::string& name) { units.push_back({name, {}}); };
+  const auto add_unit = [&](const std::string& name) { units.push_back({name, {}, {}}); };
   add_unit("vision");
   add_unit("projector");
   add_unit("llm.embed_tokens");
@@ -300,12 +304,16 @@ std::vector<ShardingUnit> VisionLanguageModel::sharding_units() const {
     VLM_CHECK(it != index.end(), InternalError, "parameter ", name, " belongs to no sharding unit");
     units[it->second].param_names.push_back(name);
   }
+  if (impl_->config.llm.tie_word_embeddings)
+    units[index.at("llm.head")].reads = {"llm.embed_tokens"};
   std::vector<ShardingUnit> non_empty;
   for (auto& unit : units) {
     if (!unit.param_names.empty()) non_empty.push_back(std::move(unit));
   }
   return non_empty;
 }
+
+void VisionLanguageModel::set_unit_observer(UnitObserver* observer) { impl_->observer = observer; }
 
 void VisionLanguageModel::train(bool on) { impl_->root->train(on); }
 

@@ -40,6 +40,20 @@ struct ModelOutputs {
 struct ShardingUnit {
   std::string name;                      // "llm.layers.3", "llm.embed_tokens", "vision", ...
   std::vector<std::string> param_names;  // full names as in named_parameters()
+  std::vector<std::string> reads;        // other units whose parameters it also reads
+};
+
+// Told around each sharding unit's computation, so sharding/ can gather a unit's parameters
+// just before it runs and free them after, without models/ knowing of ranks. before() is called
+// before the unit reads any parameter; after() with the unit's output, and the model continues
+// with what after() returns (the same tensor, possibly with a gradient hook attached). A unit may
+// also read another unit's parameters (the tied LM head reads the embedding): `reads` in
+// ShardingUnit says so, and the observer gathers both.
+class UnitObserver {
+ public:
+  virtual ~UnitObserver() = default;
+  virtual void before(const std::string& unit) = 0;
+  virtual at::Tensor after(const std::string& unit, at::Tensor output) = 0;
 };
 
 class VisionLanguageModelImpl;
@@ -105,6 +119,9 @@ class VisionLanguageModel {
   // one unit; units without parameters are left out. With tied embeddings the head also reads
   // "llm.model.embed_tokens.weight", which belongs to the "llm.embed_tokens" unit.
   std::vector<ShardingUnit> sharding_units() const;
+
+  // Observer of unit boundaries in forward(); nullptr (the default): none. Not owned.
+  void set_unit_observer(UnitObserver* observer);
 
   // Train/eval mode (LoRA dropout).
   void train(bool on);

@@ -30,6 +30,15 @@ class VisionLanguageModelImpl {
   ClipVision vision{nullptr};    // null: vision.type none
   Projector projector{nullptr};  // null: projector.type none
   CausalLm llm{nullptr};
+  UnitObserver* observer = nullptr;  // not owned
+
+  // Runs fn between the observer's before(unit) and after(unit, output).
+  template <typename Fn>
+  at::Tensor observed(const std::string& unit, Fn&& fn) {
+    if (observer) observer->before(unit);
+    at::Tensor output = fn();
+    return observer ? observer->after(unit, std::move(output)) : output;
+  }
 };
 
 // VisionLanguageModel::load_hf's work (also used while constructing).
