@@ -37,7 +37,7 @@ int worker_main(int argc, char** argv) {
   vlm::log::info("vlm-worker: recipe {} on {} rank(s); {}", recipe_path, world.world_size,
                  vlm::worker::blas_description());
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
-  const auto layout = vlm::coordinator::prepare_run(recipe);
+  const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
   const auto results = vlm::worker::train(recipe, layout, world);
   for (const auto& r : results) {
     vlm::log::info("summary: stage {} {} steps {:.1f} s loss {:.4f} -> {:.4f}", r.stage, r.steps,

@@ -49,6 +49,26 @@ int checked_count(size_t bytes) {
 
 MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::kSum ? MPI_SUM : MPI_MAX; }
 
+MPI_Datatype mpi_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return MPI_FLOAT;
+    case DType::kBFloat16:
+      return MPI_UINT16_T;
+    case DType::kFloat64:
+      return MPI_DOUBLE;
+    case DType::kInt64:
+      return MPI_INT64_T;
+  }
+  return MPI_BYTE;
+}
+
+class Done final : public PendingCollective {
+ public:
+  void wait() override {}
+  bool done() override { return true; }
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
@@ -105,18 +125,31 @@ class MpiCommunicator final : public Communicator {
     reduce_raw(values.data(), checked_count(values.size()), MPI_DOUBLE, op);
   }
 
-  // Flat-buffer collectives: not written yet (issue 4, in progress).
-  Pending all_gather(FlatBuffer, FlatBuffer, const std::string& what) override {
-    VLM_THROW(InternalError, "all_gather of ", what, ": not implemented on MPI yet");
+  // Flat-buffer collectives, blocking for now (the asynchronous version is on its way).
+  Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string&) override {
+    MPI_Request request;
+    VLM_MPI_CHECK(MPI_Iallgather(send.data, checked_count(send.count), mpi_type(send.dtype),
+                                 recv.data, checked_count(send.count), mpi_type(recv.dtype),
+                                 MPI_COMM_WORLD, &request));
+    wait_for(request);
+    return std::make_unique<Done>();
   }
-  Pending reduce_scatter(FlatBuffer, FlatBuffer, ReduceOp, const std::string& what) override {
-    VLM_THROW(InternalError, "reduce_scatter of ", what, ": not implemented on MPI yet");
+  Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                         const std::string&) override {
+    MPI_Request request;
+    VLM_MPI_CHECK(MPI_Ireduce_scatter_block(send.data, recv.data, checked_count(recv.count),
+                                            mpi_type(recv.dtype), mpi_op(op), MPI_COMM_WORLD,
+                                            &request));
+    wait_for(request);
+    return std::make_unique<Done>();
   }
-  Pending all_reduce(FlatBuffer, ReduceOp, const std::string& what) override {
-    VLM_THROW(InternalError, "all_reduce of ", what, ": not implemented on MPI yet");
+  Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string&) override {
+    reduce_raw(buffer.data, checked_count(buffer.count), mpi_type(buffer.dtype), op);
+    return std::make_unique<Done>();
   }
-  Pending broadcast(FlatBuffer, int, const std::string& what) override {
-    VLM_THROW(InternalError, "broadcast of ", what, ": not implemented on MPI yet");
+  Pending broadcast(FlatBuffer buffer, int root, const std::string&) override {
+    broadcast_raw(buffer.data, checked_count(buffer.count), mpi_type(buffer.dtype), root);
+    return std::make_unique<Done>();
   }
   void barrier(const std::string&) override { barrier(); }
   void set_timeout(double seconds) override { timeout_ = seconds; }

@@ -4,10 +4,11 @@
 
 namespace vlm::coordinator {
 
-checkpoint::RunLayout prepare_run(const recipes::Recipe& recipe) {
+checkpoint::RunLayout prepare_run(const recipes::Recipe& recipe, bool coordinator) {
   checkpoint::RunLayout layout{recipe.run_dir};
   files::make_directories(layout.root);
-  files::write_atomically(layout.recipe_yaml(), recipe.resolved_yaml);
+  // One writer: ranks that all wrote through the same temporary name would race on it.
+  if (coordinator) files::write_atomically(layout.recipe_yaml(), recipe.resolved_yaml);
   return layout;
 }
 

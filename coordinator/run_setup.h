@@ -7,6 +7,7 @@
 namespace vlm::coordinator {
 
 // Creates the run directory and writes the resolved recipe as recipe.yaml (atomically).
-checkpoint::RunLayout prepare_run(const recipes::Recipe& recipe);
+// The run directory's layout; creates the directory, and on the coordinator writes recipe.yaml.
+checkpoint::RunLayout prepare_run(const recipes::Recipe& recipe, bool coordinator);
 
 }  // namespace vlm::coordinator

@@ -35,8 +35,8 @@ struct VisionConfig {
   int64_t intermediate_size = 256;
   int64_t num_layers = 2;
   int64_t num_heads = 4;
-  int64_t feature_layer = -2;   // hidden state index LLaVA takes (-2: penultimate layer)
-  bool drop_cls = true;         // LLaVA's "patch" feature select
+  int64_t feature_layer = -2;             // hidden state index LLaVA takes (-2: penultimate layer)
+  bool drop_cls = true;                   // LLaVA's "patch" feature select
   std::string position_init = "learned";  // learned | sincos (fixed 2-D sin-cos values at init)
   double layer_norm_eps = 1e-5;
   double init_std = 0.02;
@@ -59,7 +59,7 @@ struct LoraConfig {
   double alpha = 16.0;
   double dropout = 0.0;
   // Module-name suffixes that get LoRA: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj.
-  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj",
+  std::vector<std::string> targets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                       "gate_proj", "up_proj", "down_proj"};
 };
 
@@ -110,11 +110,13 @@ struct TrainingSection {
 };
 
 struct ShardingSection {
-  int64_t stage = 0;  // 0: replicated; 1, 2, 3: ZeRO stages
+  int64_t stage = 0;                   // 0: replicated; 1, 2, 3: ZeRO stages
+  bool prefetch = true;                // stage 3: gather the next unit while one computes
+  double max_memory_per_rank_mib = 0;  // refuse to start above this plan; 0: no budget
 };
 
 struct CheckpointSection {
-  std::string dir;  // empty: <run_dir>/checkpoints
+  std::string dir;          // empty: <run_dir>/checkpoints
   int64_t every_steps = 0;  // 0: only at stage ends
   int64_t keep_last = 2;
 };

@@ -201,6 +201,8 @@ struct Fields<ShardingSection> {
   template <typename F>
   static void visit(F&& f) {
     f("stage", &ShardingSection::stage, between(0, 3));
+    f("prefetch", &ShardingSection::prefetch, AnyBool{});
+    f("max_memory_per_rank_mib", &ShardingSection::max_memory_per_rank_mib, at_least(0));
   }
 };
 

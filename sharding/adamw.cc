@@ -23,25 +23,28 @@ AdamW::AdamW(const recipes::OptimizerSection& options, std::vector<ParamGroup> g
 
 void AdamW::step(double lr) {
   ++steps_;
-  const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
-  const double bias2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
   for (size_t g = 0; g < groups_.size(); ++g) {
     const auto& group = groups_[g];
-    const double group_lr = lr * group.lr_scale;
     for (size_t i = 0; i < group.params.size(); ++i) {
-      at::Tensor p = group.params[i];
-      const at::Tensor& grad = p.grad();
-      if (!grad.defined()) continue;
-      at::NoGradGuard no_grad;
-      at::Tensor& m = exp_avg_[g][i];
-      at::Tensor& v = exp_avg_sq_[g][i];
-      m.mul_(options_.beta1).add_(grad, 1.0 - options_.beta1);
-      v.mul_(options_.beta2).addcmul_(grad, grad, 1.0 - options_.beta2);
-      if (group.weight_decay > 0) p.mul_(1.0 - group_lr * group.weight_decay);
-      const at::Tensor denom = (v / bias2).sqrt_().add_(options_.eps);
-      p.addcdiv_(m, denom, -group_lr / bias1);
+      const at::Tensor& p = group.params[i];
+      if (!p.grad().defined()) continue;
+      adamw_update(p, p.grad(), exp_avg_[g][i], exp_avg_sq_[g][i], options_, steps_,
+                   lr * group.lr_scale, group.weight_decay);
     }
   }
+}
+
+void adamw_update(at::Tensor param, const at::Tensor& grad, at::Tensor exp_avg,
+                  at::Tensor exp_avg_sq, const recipes::OptimizerSection& options, int64_t step,
+                  double lr, double weight_decay) {
+  at::NoGradGuard no_grad;
+  const double bias1 = 1.0 - std::pow(options.beta1, static_cast<double>(step));
+  const double bias2 = 1.0 - std::pow(options.beta2, static_cast<double>(step));
+  exp_avg.mul_(options.beta1).add_(grad, 1.0 - options.beta1);
+  exp_avg_sq.mul_(options.beta2).addcmul_(grad, grad, 1.0 - options.beta2);
+  if (weight_decay > 0) param.mul_(1.0 - lr * weight_decay);
+  const at::Tensor denom = (exp_avg_sq / bias2).sqrt_().add_(options.eps);
+  param.addcdiv_(exp_avg, denom, -lr / bias1);
 }
 
 void AdamW::zero_grad() {
@@ -58,25 +61,34 @@ std::vector<at::Tensor> AdamW::all_params() const {
   return out;
 }
 
+ParamSettings param_settings(const std::string& name, const at::Tensor& param,
+                             const recipes::OptimizerSection& options) {
+  ParamSettings settings;
+  if (options.projector_lr > 0 && name.rfind("projector.", 0) == 0) {
+    settings.lr_scale = options.projector_lr / options.lr;
+  }
+  if (param.dim() >= 2) settings.weight_decay = options.weight_decay;
+  return settings;
+}
+
 std::vector<ParamGroup> make_param_groups(
     const std::vector<std::pair<std::string, at::Tensor>>& named_params,
     const recipes::OptimizerSection& options) {
-  const double projector_scale = options.projector_lr > 0 ? options.projector_lr / options.lr : 1.0;
-  ParamGroup decay{"decay", {}, 1.0, options.weight_decay};
-  ParamGroup no_decay{"no_decay", {}, 1.0, 0.0};
-  ParamGroup projector_decay{"projector_decay", {}, projector_scale, options.weight_decay};
-  ParamGroup projector_no_decay{"projector_no_decay", {}, projector_scale, 0.0};
+  // Groups in a fixed order: decay, no decay, then the projector's two (when its lr differs).
+  std::vector<ParamGroup> groups;
+  const auto group_for = [&](const ParamSettings& settings, bool projector) -> ParamGroup& {
+    const std::string name = std::string(projector ? "projector_" : "") +
+                             (settings.weight_decay > 0 ? "decay" : "no_decay");
+    for (auto& group : groups) {
+      if (group.name == name) return group;
+    }
+    groups.push_back({name, {}, settings.lr_scale, settings.weight_decay});
+    return groups.back();
+  };
   for (const auto& [name, param] : named_params) {
     if (!param.requires_grad()) continue;
-    const bool is_projector = name.rfind("projector.", 0) == 0;
-    const bool decays = param.dim() >= 2;
-    ParamGroup& group = is_projector ? (decays ? projector_decay : projector_no_decay)
-                                     : (decays ? decay : no_decay);
-    group.params.push_back(param);
-  }
-  std::vector<ParamGroup> groups;
-  for (auto* group : {&decay, &no_decay, &projector_decay, &projector_no_decay}) {
-    if (!group->params.empty()) groups.push_back(std::move(*group));
+    const ParamSettings settings = param_settings(name, param, options);
+    group_for(settings, settings.lr_scale != 1.0).params.push_back(param);
   }
   return groups;
 }

@@ -15,7 +15,7 @@ namespace vlm::sharding {
 struct ParamGroup {
   std::string name;
   std::vector<at::Tensor> params;
-  double lr_scale = 1.0;     // lr of this group = scheduled lr * lr_scale
+  double lr_scale = 1.0;  // lr of this group = scheduled lr * lr_scale
   double weight_decay = 0.0;
 };
 
@@ -33,10 +33,25 @@ class AdamW {
  private:
   recipes::OptimizerSection options_;
   std::vector<ParamGroup> groups_;
-  std::vector<std::vector<at::Tensor>> exp_avg_;     // per group, per param
+  std::vector<std::vector<at::Tensor>> exp_avg_;  // per group, per param
   std::vector<std::vector<at::Tensor>> exp_avg_sq_;
   int64_t steps_ = 0;
 };
+
+// One parameter's optimizer settings, as RECIPES.md asks: no weight decay on biases and norms
+// (1-D tensors); parameters whose name starts with "projector." get projector_lr when set.
+struct ParamSettings {
+  double lr_scale = 1.0;
+  double weight_decay = 0.0;
+};
+ParamSettings param_settings(const std::string& name, const at::Tensor& param,
+                             const recipes::OptimizerSection& options);
+
+// The AdamW update of one stretch of parameters, in place (shared with the sharded engine, so
+// both compute the same numbers element by element). step counts from 1.
+void adamw_update(at::Tensor param, const at::Tensor& grad, at::Tensor exp_avg,
+                  at::Tensor exp_avg_sq, const recipes::OptimizerSection& options, int64_t step,
+                  double lr, double weight_decay);
 
 // Groups a model's trainable parameters the way RECIPES.md asks: no weight decay on biases and
 // norms (1-D tensors); parameters whose name starts with "projector." get projector_lr when set.

@@ -32,7 +32,8 @@ struct EngineOptions {
   int64_t stage = 0;
   at::ScalarType compute_dtype = at::kFloat;
   recipes::OptimizerSection optimizer;
-  bool prefetch = true;  // stage 3: gather the next unit while this one computes
+  bool prefetch = true;            // stage 3: gather the next unit while this one computes
+  int64_t accumulation_steps = 1;  // micro batches per step (for the memory plan)
 };
 
 // Bytes one rank holds, by kind, for a stage and world size; computed before allocating.

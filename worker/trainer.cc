@@ -7,13 +7,13 @@
 #include <numeric>
 
 #include "checkpoint/model_export.h"
+#include "cluster/communicator.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
-#include "sharding/adamw.h"
-#include "sharding/grad_norm.h"
+#include "sharding/engine.h"
 #include "worker/batch_tensors.h"
 #include "worker/metrics.h"
 #include "worker/objective.h"
@@ -34,32 +34,33 @@ int64_t micro_batch_size(const recipes::TrainingSection& training, int world_siz
                                                       : training.global_batch_size / world_size;
   VLM_CHECK(micro > 0 && training.global_batch_size % (micro * world_size) == 0, ConfigError,
             "training.global_batch_size ", training.global_batch_size,
-            " must be a multiple of training.micro_batch_size x ranks = ", micro, " x ", world_size);
+            " must be a multiple of training.micro_batch_size x ranks = ", micro, " x ",
+            world_size);
   return micro;
 }
 
 // Everything one stage needs, built from its sections.
 class StageRunner {
  public:
-  StageRunner(const recipes::Stage& stage, models::VisionLanguageModel& model,
-              std::shared_ptr<const data::Tokenizer> tokenizer, const cluster::World& world,
-              MetricsLog& metrics)
-      : stage_(stage), model_(model), world_(world), metrics_(metrics) {
+  StageRunner(const recipes::Stage& stage, const recipes::ShardingSection& sharding,
+              models::VisionLanguageModel& model, std::shared_ptr<const data::Tokenizer> tokenizer,
+              const cluster::World& world, cluster::Communicator& comm, MetricsLog* metrics)
+      : stage_(stage), model_(model), world_(world), comm_(comm), metrics_(metrics) {
     if (stage.lora.rank > 0) model_.add_lora(stage.lora, stage.training.seed);
     model_.set_trainable(stage.trainable);
-    optimizer_ = std::make_unique<sharding::AdamW>(
-        stage.optimizer, sharding::make_param_groups(model_.named_parameters(), stage.optimizer));
     micro_batch_ = micro_batch_size(stage.training, world.world_size);
     accumulation_ = stage.training.global_batch_size / (micro_batch_ * world.world_size);
+    engine_ = make_engine(sharding);
     loader_ = std::make_unique<data::Loader>(loader_options(), std::move(tokenizer));
     total_steps_ = stage_steps(stage.training, loader_->samples_per_epoch());
   }
 
   StageResult run() {
-    log::info("stage '{}': {} steps, global batch {} = {} rank(s) x {} micro x {} accumulation, "
-              "{} samples per epoch, {} trainable parameters",
-              stage_.name, total_steps_, stage_.training.global_batch_size, world_.world_size,
-              micro_batch_, accumulation_, loader_->samples_per_epoch(), trainable_count());
+    log::info(
+        "stage '{}': {} steps, global batch {} = {} rank(s) x {} micro x {} accumulation, "
+        "{} samples per epoch, {} trainable parameters",
+        stage_.name, total_steps_, stage_.training.global_batch_size, world_.world_size,
+        micro_batch_, accumulation_, loader_->samples_per_epoch(), engine_->trainable_count());
     loader_->seek(0);
     model_.train(true);
     StageResult result{stage_.name};
@@ -84,7 +85,9 @@ class StageRunner {
     result.last_loss = recent.empty() ? 0.0
                                       : std::accumulate(recent.begin(), recent.end(), 0.0) /
                                             static_cast<double>(recent.size());
-    result.tokens_per_s = result.seconds > 0 ? static_cast<double>(tokens_total) / result.seconds : 0;
+    result.tokens_per_s =
+        result.seconds > 0 ? static_cast<double>(tokens_total) / result.seconds : 0;
+    engine_->release_to_model();
     return result;
   }
 
@@ -102,59 +105,77 @@ class StageRunner {
     return options;
   }
 
-  int64_t trainable_count() const {
-    int64_t count = 0;
-    for (const auto& [name, p] : model_.named_parameters()) {
-      if (p.requires_grad()) count += p.numel();
-    }
-    return count;
+  // Plans the memory before the engine allocates, and refuses a plan over the budget.
+  std::unique_ptr<sharding::ShardedEngine> make_engine(const recipes::ShardingSection& sharding) {
+    sharding::EngineOptions options;
+    options.stage = sharding.stage;
+    options.compute_dtype = stage_.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+    options.optimizer = stage_.optimizer;
+    options.prefetch = sharding.prefetch;
+    options.accumulation_steps = accumulation_;
+    const sharding::MemoryPlan plan =
+        sharding::plan_memory(sharding::unit_sizes(model_), options.stage, world_.world_size,
+                              options.compute_dtype, accumulation_ > 1);
+    if (world_.is_coordinator()) log::info("stage '{}': {}", stage_.name, plan.describe());
+    const double budget = sharding.max_memory_per_rank_mib * 1024.0 * 1024.0;
+    VLM_CHECK(budget <= 0 || static_cast<double>(plan.total()) <= budget, ConfigError, "stage '",
+              stage_.name, "' needs ", plan.total() / (1024 * 1024),
+              " MiB per rank by the memory plan but sharding.max_memory_per_rank_mib is ",
+              sharding.max_memory_per_rank_mib, ": ", plan.describe(),
+              ". Use a higher sharding.stage, more ranks, or a larger budget");
+    return std::make_unique<sharding::ShardedEngine>(model_, comm_, options);
   }
 
   StepMetrics train_step(int64_t step) {
     const auto start = Clock::now();
-    // All micro batches first: the loss is normalized by the step's total label tokens.
+    // All micro batches first: the loss is normalized by the step's label tokens over all ranks,
+    // so it does not depend on how the global batch is split into ranks and micro batches.
     std::vector<TensorBatch> micro_batches;
     int64_t label_tokens = 0;
     for (int64_t i = 0; i < accumulation_; ++i) {
       micro_batches.push_back(to_tensors(loader_->next(), /*bidirectional_images=*/false));
       label_tokens += micro_batches.back().label_tokens;
     }
+    label_tokens = comm_.all_reduce(label_tokens, cluster::ReduceOp::kSum);
     const double normalizer = static_cast<double>(std::max<int64_t>(1, label_tokens));
-    optimizer_->zero_grad();
-    double loss_sum = 0.0;
-    int64_t tokens = 0;
-    for (const auto& batch : micro_batches) {
+    engine_->begin_step(step);
+    std::vector<double> sums = {0.0, 0.0};  // loss, tokens
+    for (size_t i = 0; i < micro_batches.size(); ++i) {
+      const auto& batch = micro_batches[i];
+      engine_->begin_micro_batch(i + 1 == micro_batches.size());
       const models::ModelOutputs outputs = model_.forward(batch.inputs);
-      const LossSums sums = llava_loss(outputs, batch);
-      (sums.total / normalizer).backward();
-      loss_sum += sums.total.item<double>();
-      tokens += batch.real_tokens;
+      const LossSums loss = llava_loss(outputs, batch);
+      (loss.total / normalizer).backward();
+      engine_->end_micro_batch();
+      sums[0] += loss.total.item<double>();
+      sums[1] += static_cast<double>(batch.real_tokens);
     }
+    comm_.all_reduce(sums, cluster::ReduceOp::kSum);
     const double lr = learning_rate(stage_.schedule, stage_.optimizer.lr, step, total_steps_);
-    const double grad_norm =
-        sharding::clip_grad_norm(optimizer_->all_params(), stage_.optimizer.grad_clip);
-    optimizer_->step(lr);
+    const double grad_norm = engine_->clip_grad_norm(stage_.optimizer.grad_clip);
+    engine_->optimizer_step(lr);
 
     StepMetrics m;
     m.step = step + 1;
     m.stage = stage_.name;
-    m.loss = loss_sum / normalizer;
+    m.loss = sums[0] / normalizer;
     m.loss_terms["text_ce"] = m.loss;
     m.lr = lr;
     m.grad_norm = grad_norm;
-    m.tokens = tokens;
+    m.tokens = static_cast<int64_t>(sums[1]);
     m.step_time_s = seconds_since(start);
-    m.tokens_per_s = static_cast<double>(tokens) / m.step_time_s;
+    m.tokens_per_s = static_cast<double>(m.tokens) / m.step_time_s;
     m.samples_seen = (step + 1) * stage_.training.global_batch_size;
-    metrics_.write(m);
+    if (metrics_ != nullptr) metrics_->write(m);
     return m;
   }
 
   const recipes::Stage& stage_;
   models::VisionLanguageModel& model_;
   const cluster::World& world_;
-  MetricsLog& metrics_;
-  std::unique_ptr<sharding::AdamW> optimizer_;
+  cluster::Communicator& comm_;
+  MetricsLog* metrics_;  // rank 0 only
+  std::unique_ptr<sharding::ShardedEngine> engine_;
   std::unique_ptr<data::Loader> loader_;
   int64_t micro_batch_ = 0;
   int64_t accumulation_ = 1;
@@ -183,11 +204,16 @@ std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::
   std::shared_ptr<const data::Tokenizer> tokenizer =
       data::load_sentencepiece(data::resolve(first.data, first.data.tokenizer));
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
-  MetricsLog metrics(layout.metrics_jsonl());
+  std::unique_ptr<cluster::Communicator> comm = cluster::open_communicator();
+  comm->set_timeout(recipe.cluster.timeout_s);
+  VLM_CHECK(comm->size() == world.world_size, InternalError, "the launcher says ", world.world_size,
+            " ranks but MPI has ", comm->size());
+  std::unique_ptr<MetricsLog> metrics;
+  if (world.is_coordinator()) metrics = std::make_unique<MetricsLog>(layout.metrics_jsonl());
 
   std::vector<StageResult> results;
   for (const auto& stage : recipe.stages) {
-    StageRunner runner(stage, model, tokenizer, world, metrics);
+    StageRunner runner(stage, recipe.sharding, model, tokenizer, world, *comm, metrics.get());
     results.push_back(runner.run());
     if (world.is_coordinator()) {
       // The last stage's model is the final model: written once, not twice.

@@ -1,0 +1,70 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "common/error.h"
+#include "sharding/engine.h"
+#include "sharding/flat_layout.h"
+
+namespace vlm::sharding {
+
+std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model) {
+  std::map<std::string, at::Tensor> params;
+  for (const auto& [name, param] : model.named_parameters()) params[name] = param;
+  std::vector<UnitSize> sizes;
+  for (const auto& unit : model.sharding_units()) {
+    UnitSize size{unit.name};
+    for (const auto& name : unit.param_names) {
+      const at::Tensor& param = params.at(name);
+      (param.requires_grad() ? size.trainable : size.frozen) += param.numel();
+    }
+    sizes.push_back(size);
+  }
+  return sizes;
+}
+
+MemoryPlan plan_memory(const std::vector<UnitSize>& units, int64_t stage, int world_size,
+                       at::ScalarType compute_dtype, bool accumulates) {
+  VLM_CHECK(stage >= 0 && stage <= 3, ConfigError, "sharding.stage must be 0, 1, 2 or 3, got ",
+            stage);
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(compute_dtype));
+  const int64_t fp32 = 4;
+  const int64_t parts = stage == 0 ? 1 : world_size;
+  const bool masters = compute_dtype != at::kFloat;
+  MemoryPlan plan;
+  plan.stage = stage;
+  plan.world_size = world_size;
+  int64_t largest_trainable = 0;
+  for (const auto& unit : units) {
+    const int64_t trainable = padded_count(unit.trainable, world_size);
+    const int64_t frozen = padded_count(unit.frozen, world_size);
+    const int64_t full = (trainable + frozen) * elem;
+    if (full > plan.largest_unit) {
+      plan.largest_unit = full;
+      plan.largest_unit_name = unit.name;
+    }
+    largest_trainable = std::max(largest_trainable, trainable * elem);
+    plan.parameters += stage == 3 ? full / world_size : full;
+    // Stage 0 reduces the full gradient in place; 1-3 keep the owner's fp32 slice.
+    if (stage <= 1 || accumulates) plan.gradients += trainable * elem;
+    if (stage >= 1) plan.gradients += trainable / world_size * fp32;
+    plan.optimizer += (masters ? 3 : 2) * trainable / parts * fp32;
+  }
+  // Stages 2 and 3 hold a unit's full gradient while its reduction is in flight, and the next's.
+  if (stage >= 2 && !accumulates) plan.gradients += 2 * largest_trainable;
+  if (stage == 3) plan.gathered = 2 * plan.largest_unit;  // the current unit and the prefetched
+  return plan;
+}
+
+std::string MemoryPlan::describe() const {
+  const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
+  return fmt::format(
+      "memory plan per rank (stage {}, {} rank(s)): parameters {:.1f} MiB, gradients {:.1f} MiB, "
+      "optimizer state {:.1f} MiB, gathered units {:.1f} MiB (largest unit {}: {:.1f} MiB); "
+      "total {:.1f} MiB",
+      stage, world_size, mib(parameters), mib(gradients), mib(optimizer), mib(gathered),
+      largest_unit_name, mib(largest_unit), mib(total()));
+}
+
+}  // namespace vlm::sharding
