@@ -12,6 +12,8 @@ packages=(
   python3-torch python3-numpy python3-h5py strace
 )
 
+# Nothing for CUDA: the optional NCCL backend (VLM_WITH_CUDA) builds against the CUDA toolkit and
+# NCCL preinstalled in /usr/local/cuda, and is left out when they are absent.
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
