@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <map>
@@ -48,8 +49,18 @@ struct Reduction {
   at::Tensor scratch;  // fp32 copy of a bf16 gradient
 };
 
-cluster::FlatBuffer slice_view(const at::Tensor& full, int64_t begin, int64_t count) {
-  return flat_view(full.narrow(0, begin, count));
+// Element-wise work on flat buffers goes in pieces of this many elements: temporaries stay small
+// (the memory plan does not count them) and the pieces stay in cache.
+constexpr int64_t kPiece = 1 << 20;
+
+// Sum of squares in fp64, without an fp64 copy of the whole buffer.
+double sum_of_squares(const at::Tensor& flat) {
+  double sum = 0.0;
+  for (int64_t begin = 0; begin < flat.numel(); begin += kPiece) {
+    const at::Tensor piece = flat.narrow(0, begin, std::min(kPiece, flat.numel() - begin));
+    sum += piece.to(at::kDouble).pow_(2).sum().item<double>();
+  }
+  return sum;
 }
 
 }  // namespace
@@ -99,7 +110,7 @@ class ShardedEngine::State : public models::UnitObserver {
     double sum_squares = 0.0;
     for (auto& unit : units_) {
       if (unit.trainable.empty()) continue;
-      sum_squares += unit.trainable.reduced.to(at::kDouble).pow(2).sum().item<double>();
+      sum_squares += sum_of_squares(unit.trainable.reduced);
     }
     if (options_.stage > 0) sum_squares = comm_.all_reduce(sum_squares, cluster::ReduceOp::kSum);
     const double norm = std::sqrt(sum_squares);
@@ -118,10 +129,12 @@ class ShardedEngine::State : public models::UnitObserver {
     for (auto& unit : units_) {
       Group& group = unit.trainable;
       for (const Segment& s : group.segments) {
-        const int64_t n = s.end - s.begin;
-        adamw_update(group.master.narrow(0, s.begin, n), group.reduced.narrow(0, s.begin, n),
-                     group.exp_avg.narrow(0, s.begin, n), group.exp_avg_sq.narrow(0, s.begin, n),
-                     options_.optimizer, optimizer_steps_, lr * s.lr_scale, s.weight_decay);
+        for (int64_t begin = s.begin; begin < s.end; begin += kPiece) {
+          const int64_t n = std::min(kPiece, s.end - begin);
+          adamw_update(group.master.narrow(0, begin, n), group.reduced.narrow(0, begin, n),
+                       group.exp_avg.narrow(0, begin, n), group.exp_avg_sq.narrow(0, begin, n),
+                       options_.optimizer, optimizer_steps_, lr * s.lr_scale, s.weight_decay);
+        }
       }
     }
     publish_parameters();
@@ -422,8 +435,8 @@ class ShardedEngine::State : public models::UnitObserver {
   // Brings every rank's copy of the parameters up to date with the owners' new values.
   void publish_parameters() {
     at::NoGradGuard no_grad;
-    std::vector<cluster::Pending> pending;
-    std::vector<at::Tensor> staging;
+    // Two units in flight at most: each holds a staging copy of the rank's slice.
+    std::deque<std::pair<cluster::Pending, at::Tensor>> in_flight;
     for (size_t k = 0; k < units_.size(); ++k) {
       Group& group = units_[k].trainable;
       if (group.empty()) continue;
@@ -433,14 +446,18 @@ class ShardedEngine::State : public models::UnitObserver {
       } else if (options_.stage == 3) {
         if (mixed) group.owned.copy_(group.master);
       } else {
-        const int64_t slice = group.padded / world_;
-        staging.push_back(group.master.to(options_.compute_dtype, /*non_blocking=*/false,
-                                          /*copy=*/true));
-        pending.push_back(comm_.all_gather(flat_view(staging.back()),
-                                           slice_view(group.full, 0, slice * world_), what(k)));
+        at::Tensor staging =
+            group.master.to(options_.compute_dtype, /*non_blocking=*/false, /*copy=*/true);
+        cluster::Pending gather =
+            comm_.all_gather(flat_view(staging), flat_view(group.full), what(k));
+        in_flight.emplace_back(std::move(gather), std::move(staging));
+        if (in_flight.size() > 2) {
+          in_flight.front().first->wait();
+          in_flight.pop_front();
+        }
       }
     }
-    for (auto& p : pending) p->wait();
+    for (auto& entry : in_flight) entry.first->wait();
   }
 
   models::VisionLanguageModel& model_;

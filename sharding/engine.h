@@ -44,9 +44,10 @@ struct MemoryPlan {
   int64_t gradients = 0;     // gradient buffers resident between micro steps
   int64_t optimizer = 0;     // fp32 masters (mixed precision only) + AdamW m and v
   int64_t gathered = 0;      // transient full units (stage 3: current + prefetched)
+  int64_t transient = 0;     // a parameter's fresh gradient before it is accumulated
   int64_t largest_unit = 0;  // bytes of the largest unit when gathered
   std::string largest_unit_name;
-  int64_t total() const { return parameters + gradients + optimizer + gathered; }
+  int64_t total() const { return parameters + gradients + optimizer + gathered + transient; }
   std::string describe() const;  // one line per kind, in MiB
 };
 
@@ -55,6 +56,7 @@ struct UnitSize {
   std::string name;
   int64_t trainable = 0;  // elements
   int64_t frozen = 0;
+  int64_t largest_trainable_param = 0;  // elements of its largest trainable parameter
 };
 std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model);
 MemoryPlan plan_memory(const std::vector<UnitSize>& units, int64_t stage, int world_size,

@@ -18,6 +18,9 @@ std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model) {
     for (const auto& name : unit.param_names) {
       const at::Tensor& param = params.at(name);
       (param.requires_grad() ? size.trainable : size.frozen) += param.numel();
+      if (param.requires_grad()) {
+        size.largest_trainable_param = std::max(size.largest_trainable_param, param.numel());
+      }
     }
     sizes.push_back(size);
   }
@@ -45,6 +48,8 @@ MemoryPlan plan_memory(const std::vector<UnitSize>& units, int64_t stage, int wo
       plan.largest_unit_name = unit.name;
     }
     largest_trainable = std::max(largest_trainable, trainable * elem);
+    // Autograd computes a parameter's gradient in full, then adds it to the flat buffer.
+    plan.transient = std::max(plan.transient, unit.largest_trainable_param * elem);
     plan.parameters += stage == 3 ? full / world_size : full;
     // Stage 0 reduces the full gradient in place; 1-3 keep the owner's fp32 slice.
     if (stage <= 1 || accumulates) plan.gradients += trainable * elem;
@@ -61,10 +66,10 @@ std::string MemoryPlan::describe() const {
   const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
   return fmt::format(
       "memory plan per rank (stage {}, {} rank(s)): parameters {:.1f} MiB, gradients {:.1f} MiB, "
-      "optimizer state {:.1f} MiB, gathered units {:.1f} MiB (largest unit {}: {:.1f} MiB); "
-      "total {:.1f} MiB",
+      "optimizer state {:.1f} MiB, gathered units {:.1f} MiB (largest unit {}: {:.1f} MiB), "
+      "transient gradient {:.1f} MiB; total {:.1f} MiB",
       stage, world_size, mib(parameters), mib(gradients), mib(optimizer), mib(gathered),
-      largest_unit_name, mib(largest_unit), mib(total()));
+      largest_unit_name, mib(largest_unit), mib(transient), mib(total()));
 }
 
 }  // namespace vlm::sharding

@@ -1,0 +1,105 @@
+#include "worker/engine_bench.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/process_memory.h"
+#include "models/model.h"
+#include "sharding/engine.h"
+#include "worker/objective.h"
+#include "worker/schedule.h"
+#include "worker/threads.h"
+
+namespace vlm::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+sharding::EngineOptions engine_options(const recipes::Recipe& recipe) {
+  const recipes::Stage& stage = recipe.stages.front();
+  sharding::EngineOptions options;
+  options.stage = recipe.sharding.stage;
+  options.compute_dtype = stage.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  options.optimizer = stage.optimizer;
+  options.prefetch = recipe.sharding.prefetch;
+  return options;
+}
+
+int64_t max_over_ranks(cluster::Communicator& comm, int64_t value) {
+  return comm.all_reduce(value, cluster::ReduceOp::kMax);
+}
+
+}  // namespace
+
+std::string EngineBenchResult::to_json() const {
+  const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
+  return fmt::format(
+      "{{\"stage\": {}, \"world_size\": {}, \"params\": {}, \"ms_per_step\": {:.2f}, "
+      "\"tokens_per_s\": {:.1f}, \"final_loss\": {:.6f}, \"baseline_rss_mb\": {:.1f}, "
+      "\"peak_rss_mb\": {:.1f}, \"peak_above_baseline_mb\": {:.1f}, \"planned_mb\": {:.1f}}}",
+      stage, world_size, params, ms_per_step, tokens_per_s, final_loss, mib(baseline_rss),
+      mib(peak_rss), mib(peak_above_baseline), mib(planned));
+}
+
+EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBenchOptions& options,
+                                   cluster::Communicator& comm) {
+  VLM_CHECK(!recipe.stages.empty(), ConfigError, recipe.source_path, ": the recipe has no stages");
+  const recipes::Stage& stage = recipe.stages.front();
+  VLM_CHECK(recipe.model.llm.vocab_size > 0, ConfigError, recipe.source_path,
+            ": model.llm.vocab_size must be set (the benchmark has no tokenizer)");
+  apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), comm.size()));
+  if (options.track_memory) process_memory::track_live_memory();
+  EngineBenchResult result;
+  result.stage = recipe.sharding.stage;
+  result.world_size = comm.size();
+  const int64_t baseline = process_memory::resident_bytes();
+
+  models::VisionLanguageModel model(recipe.model, recipe.model.llm.vocab_size, stage.training.seed);
+  model.set_trainable(stage.trainable);
+  const sharding::EngineOptions engine_opts = engine_options(recipe);
+  sharding::ShardedEngine engine(model, comm, engine_opts);
+  result.params = 0;
+  for (const auto& [name, param] : model.named_parameters()) result.params += param.numel();
+  result.planned = engine.memory_plan().total();
+  if (comm.is_root()) log::info("{}", engine.memory_plan().describe());
+
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(stage.training.seed + comm.rank());
+  const double tokens_per_step = static_cast<double>(comm.size() * options.batch * options.seq);
+  model.train(true);
+  Clock::time_point start;
+  for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
+    if (step == options.warmup) {
+      comm.barrier();
+      if (options.track_memory) process_memory::track_live_memory();
+      process_memory::reset_peak();
+      start = Clock::now();
+    }
+    const at::Tensor ids = at::randint(recipe.model.llm.vocab_size, {options.batch, options.seq},
+                                       gen, at::TensorOptions().dtype(at::kLong));
+    engine.begin_step(step);
+    engine.begin_micro_batch(/*last=*/true);
+    models::ModelInputs inputs;
+    inputs.input_ids = ids;
+    const at::Tensor loss = shifted_cross_entropy_sum(model.forward(inputs).logits, ids) /
+                            (tokens_per_step - static_cast<double>(comm.size() * options.batch));
+    loss.backward();
+    engine.end_micro_batch();
+    engine.clip_grad_norm(stage.optimizer.grad_clip);
+    engine.optimizer_step(stage.optimizer.lr);
+    result.final_loss = comm.all_reduce(loss.item<double>(), cluster::ReduceOp::kSum);
+  }
+  comm.barrier();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.ms_per_step = 1000.0 * seconds / static_cast<double>(options.steps);
+  result.tokens_per_s = tokens_per_step * static_cast<double>(options.steps) / seconds;
+  const int64_t peak = process_memory::peak_resident_bytes();
+  result.baseline_rss = max_over_ranks(comm, baseline);
+  result.peak_rss = max_over_ranks(comm, peak);
+  result.peak_above_baseline = max_over_ranks(comm, peak - baseline);
+  return result;
+}
+
+}  // namespace vlm::worker

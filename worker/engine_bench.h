@@ -1,0 +1,44 @@
+// Training steps of a recipe's model on random tokens, through the sharded engine: the
+// measurement behind bench/engine.sh (throughput) and the memory plan's test (peak memory).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cluster/communicator.h"
+#include "recipes/recipe.h"
+
+namespace vlm::worker {
+
+struct EngineBenchOptions {
+  int64_t batch = 4;  // sequences per rank per step
+  int64_t seq = 128;
+  int64_t warmup = 3;
+  int64_t steps = 20;
+  // Resident sizes that follow live memory (process_memory::track_live_memory), for checking the
+  // memory plan; it costs speed (fresh pages for every large tensor).
+  bool track_memory = false;
+};
+
+struct EngineBenchResult {
+  int64_t stage = 0;
+  int world_size = 1;
+  int64_t params = 0;
+  double ms_per_step = 0;
+  double tokens_per_s = 0;  // all ranks
+  double final_loss = 0;
+  // Bytes, the largest over ranks: resident memory before the model was built, and the peak
+  // during the timed steps above it; the memory plan's prediction for one rank.
+  int64_t baseline_rss = 0;
+  int64_t peak_rss = 0;
+  int64_t peak_above_baseline = 0;
+  int64_t planned = 0;
+  std::string to_json() const;
+};
+
+// Trains recipe.stages[0]'s trainable parts of recipe.model (text only: it gets no images) with
+// recipe.sharding on random token sequences. Collective: every rank calls it.
+EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBenchOptions& options,
+                                   cluster::Communicator& comm);
+
+}  // namespace vlm::worker
