@@ -12,6 +12,23 @@
 #include "common/error.h"
 
 namespace vlm::apps {
+
+double parse_mib(const std::string& text, const std::string& flag) {
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  double scale = -1;
+  if (unit.empty() || unit == "MiB" || unit == "M") scale = 1;
+  if (unit == "GiB" || unit == "G") scale = 1024;
+  VLM_CHECK(used > 0 && scale > 0 && value >= 0, ConfigError, flag, " ", text,
+            ": expected a size such as 1.5GiB, 800MiB or a number of MiB");
+  return value * scale;
+}
 namespace {
 
 bool cpu_has_avx512() {

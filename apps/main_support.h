@@ -2,19 +2,24 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace vlm::apps {
 
 // Exit codes of every vlm-* program.
 constexpr int kExitOk = 0;
-constexpr int kExitError = 1;        // a runtime failure (I/O, format, internal)
-constexpr int kExitUsage = 2;        // bad arguments or recipe (ConfigError)
-constexpr int kExitPreempted = 75;   // saved after a preemption signal: requeue me (EX_TEMPFAIL)
+constexpr int kExitError = 1;       // a runtime failure (I/O, format, internal)
+constexpr int kExitUsage = 2;       // bad arguments or recipe (ConfigError)
+constexpr int kExitPreempted = 75;  // saved after a preemption signal: requeue me (EX_TEMPFAIL)
 
 // Runs body, turning vlm::Error and std::exception into "program: error: ..." on stderr and an
 // exit code. Before body, makes OpenBLAS pick its fast kernels on this CPU (see
 // prefer_fast_blas), which may re-execute the program once.
 int run_main(int argc, char** argv, const std::function<int(int, char**)>& body);
+
+// "1.5GiB", "800MiB", "2G", "512M" or a plain number of MiB -> MiB. ConfigError naming `flag`
+// otherwise.
+double parse_mib(const std::string& text, const std::string& flag);
 
 // OpenBLAS reads OPENBLAS_CORETYPE when it loads, before main. On CPUs with AVX-512 that it
 // misdetects (as on this project's build VMs) it falls back to slow kernels; so when the variable

@@ -21,12 +21,20 @@ int worker_main(int argc, char** argv) {
   app.add_option("--recipe", recipe_path, "recipe YAML file")->required();
   app.add_option("--set", overrides, "override a recipe key: --set optimizer.lr=2e-5 (repeatable)");
   app.add_flag("--dump-recipe", dump_only, "print the resolved recipe as YAML and exit");
+  std::string max_memory;
+  app.add_option("--max-memory-per-rank", max_memory,
+                 "refuse to start when the memory plan needs more per rank: 1.5GiB, 800MiB, or "
+                 "MiB as a plain number (same as --set sharding.max_memory_per_rank_mib=...)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
+  if (!max_memory.empty()) {
+    overrides.push_back("sharding.max_memory_per_rank_mib=" +
+                        std::to_string(vlm::apps::parse_mib(max_memory, "--max-memory-per-rank")));
+  }
   const auto world = vlm::cluster::detect_world();
   vlm::log::set_rank(world.rank, world.world_size);
   const auto recipe = vlm::recipes::load(recipe_path, overrides);

@@ -53,6 +53,10 @@ void adamw_update(at::Tensor param, const at::Tensor& grad, at::Tensor exp_avg,
                   at::Tensor exp_avg_sq, const recipes::OptimizerSection& options, int64_t step,
                   double lr, double weight_decay);
 
+// The sum of the squares of a flat fp32 tensor's elements, accumulated in fp64 in a fixed order
+// (so every rank and every run gets the same bits for the same values).
+double sum_of_squares(const at::Tensor& flat);
+
 // Groups a model's trainable parameters the way RECIPES.md asks: no weight decay on biases and
 // norms (1-D tensors); parameters whose name starts with "projector." get projector_lr when set.
 std::vector<ParamGroup> make_param_groups(

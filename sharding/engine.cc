@@ -49,19 +49,9 @@ struct Reduction {
   at::Tensor scratch;  // fp32 copy of a bf16 gradient
 };
 
-// Element-wise work on flat buffers goes in pieces of this many elements: temporaries stay small
-// (the memory plan does not count them) and the pieces stay in cache.
+// AdamW goes over flat buffers in pieces of this many elements: the unfused path's temporaries
+// stay small (the memory plan does not count them).
 constexpr int64_t kPiece = 1 << 20;
-
-// Sum of squares in fp64, without an fp64 copy of the whole buffer.
-double sum_of_squares(const at::Tensor& flat) {
-  double sum = 0.0;
-  for (int64_t begin = 0; begin < flat.numel(); begin += kPiece) {
-    const at::Tensor piece = flat.narrow(0, begin, std::min(kPiece, flat.numel() - begin));
-    sum += piece.to(at::kDouble).pow_(2).sum().item<double>();
-  }
-  return sum;
-}
 
 }  // namespace
 

@@ -21,13 +21,14 @@ TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images) {
   out.labels = long_tensor(batch.labels, {b, t});
   if (batch.num_images > 0) {
     const int64_t s = batch.image_size;
-    out.inputs.images =
-        at::from_blob(const_cast<float*>(batch.pixels.data()), {batch.num_images, 3, s, s}, at::kFloat)
-            .clone();
+    out.inputs.images = at::from_blob(const_cast<float*>(batch.pixels.data()),
+                                      {batch.num_images, 3, s, s}, at::kFloat)
+                            .clone();
   }
   std::vector<models::TokenSpan> spans;
   if (bidirectional_images) {
-    for (const auto& span : batch.image_spans) spans.push_back({span.sample, span.start, span.length});
+    for (const auto& span : batch.image_spans)
+      spans.push_back({span.sample, span.start, span.length});
   }
   out.inputs.attention_mask = models::build_attention_mask(b, t, batch.lengths, spans);
   out.label_tokens = batch.label_tokens;

@@ -18,6 +18,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Milliseconds since construction or the previous lap.
+class PhaseTimer {
+ public:
+  double lap() {
+    const auto now = Clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  Clock::time_point last_ = Clock::now();
+};
+
 sharding::EngineOptions engine_options(const recipes::Recipe& recipe) {
   const recipes::Stage& stage = recipe.stages.front();
   sharding::EngineOptions options;
@@ -38,10 +52,11 @@ std::string EngineBenchResult::to_json() const {
   const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
   return fmt::format(
       "{{\"stage\": {}, \"world_size\": {}, \"params\": {}, \"ms_per_step\": {:.2f}, "
-      "\"tokens_per_s\": {:.1f}, \"final_loss\": {:.6f}, \"baseline_rss_mb\": {:.1f}, "
+      "\"tokens_per_s\": {:.1f}, \"forward_ms\": {:.1f}, \"backward_ms\": {:.1f}, "
+      "\"optimizer_ms\": {:.1f}, \"final_loss\": {:.6f}, \"baseline_rss_mb\": {:.1f}, "
       "\"peak_rss_mb\": {:.1f}, \"peak_above_baseline_mb\": {:.1f}, \"planned_mb\": {:.1f}}}",
-      stage, world_size, params, ms_per_step, tokens_per_s, final_loss, mib(baseline_rss),
-      mib(peak_rss), mib(peak_above_baseline), mib(planned));
+      stage, world_size, params, ms_per_step, tokens_per_s, forward_ms, backward_ms, optimizer_ms,
+      final_loss, mib(baseline_rss), mib(peak_rss), mib(peak_above_baseline), mib(planned));
 }
 
 EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBenchOptions& options,
@@ -79,21 +94,29 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
     }
     const at::Tensor ids = at::randint(recipe.model.llm.vocab_size, {options.batch, options.seq},
                                        gen, at::TensorOptions().dtype(at::kLong));
+    const bool timed = step >= options.warmup;
+    PhaseTimer timer;
     engine.begin_step(step);
     engine.begin_micro_batch(/*last=*/true);
     models::ModelInputs inputs;
     inputs.input_ids = ids;
     const at::Tensor loss = shifted_cross_entropy_sum(model.forward(inputs).logits, ids) /
                             (tokens_per_step - static_cast<double>(comm.size() * options.batch));
+    if (timed) result.forward_ms += timer.lap();
     loss.backward();
     engine.end_micro_batch();
+    if (timed) result.backward_ms += timer.lap();
     engine.clip_grad_norm(stage.optimizer.grad_clip);
     engine.optimizer_step(stage.optimizer.lr);
+    if (timed) result.optimizer_ms += timer.lap();
     result.final_loss = comm.all_reduce(loss.item<double>(), cluster::ReduceOp::kSum);
   }
   comm.barrier();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   result.ms_per_step = 1000.0 * seconds / static_cast<double>(options.steps);
+  for (double* phase : {&result.forward_ms, &result.backward_ms, &result.optimizer_ms}) {
+    *phase = comm.all_reduce(*phase / static_cast<double>(options.steps), cluster::ReduceOp::kMax);
+  }
   result.tokens_per_s = tokens_per_step * static_cast<double>(options.steps) / seconds;
   const int64_t peak = process_memory::peak_resident_bytes();
   result.baseline_rss = max_over_ranks(comm, baseline);

@@ -27,6 +27,9 @@ struct EngineBenchResult {
   double ms_per_step = 0;
   double tokens_per_s = 0;  // all ranks
   double final_loss = 0;
+  // Per timed step, the slowest rank's: forward, backward (with its reductions), clipping and
+  // the optimizer update (with publishing the parameters).
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
   // Bytes, the largest over ranks: resident memory before the model was built, and the peak
   // during the timed steps above it; the memory plan's prediction for one rank.
   int64_t baseline_rss = 0;

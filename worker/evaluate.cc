@@ -50,9 +50,9 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
     q.category = record.category.empty() ? "all" : record.category;
     q.expected = normalize_answer(first_answer(record));
     const auto segments = data::render_prompt(record, stage.data.template_name);
-    q.prompt_ids = data::tokenize(segments, tokenizer, model.image_tokens_per_image(),
-                                  stage.data.max_seq_len)
-                       .input_ids;
+    q.prompt_ids =
+        data::tokenize(segments, tokenizer, model.image_tokens_per_image(), stage.data.max_seq_len)
+            .input_ids;
     for (const auto& image : record.images) {
       const std::string image_path = files::join(image_root, image);
       const auto rgb = data::decode_image(files::read_all(image_path), image_path);
@@ -121,8 +121,8 @@ EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
   const checkpoint::RunLayout layout{run_dir};
   VLM_CHECK(files::exists(layout.recipe_yaml()), IoError, run_dir,
             " is not a run directory (no recipe.yaml); train one with vlm-worker first");
-  VLM_CHECK(files::exists(layout.final_model()), IoError, run_dir,
-            " has no final model (", layout.final_model(), "): the run did not finish");
+  VLM_CHECK(files::exists(layout.final_model()), IoError, run_dir, " has no final model (",
+            layout.final_model(), "): the run did not finish");
   const recipes::Recipe recipe = recipes::load(layout.recipe_yaml());
   const recipes::Stage& stage = recipe.stages.back();
   apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), 1));

@@ -18,8 +18,8 @@ double learning_rate(const recipes::ScheduleSection& schedule, double base_lr, i
   const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps - warmup));
   const double progress = std::min(1.0, static_cast<double>(step - warmup) / decay_steps);
   const double min_lr = base_lr * schedule.min_lr_ratio;
-  const double shape = schedule.type == "linear" ? 1.0 - progress
-                                                 : 0.5 * (1.0 + std::cos(M_PI * progress));
+  const double shape =
+      schedule.type == "linear" ? 1.0 - progress : 0.5 * (1.0 + std::cos(M_PI * progress));
   return min_lr + (base_lr - min_lr) * shape;
 }
 

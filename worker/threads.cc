@@ -44,7 +44,8 @@ std::string blas_description() {
   auto config = blas_symbol<GetConfigFn>("openblas_get_config");
   if (!config) return "unknown BLAS (not OpenBLAS: expect reference-BLAS speed)";
   std::string text = config();
-  if (auto core = blas_symbol<GetCoreFn>("openblas_get_corename")) text += std::string(" core=") + core();
+  if (auto core = blas_symbol<GetCoreFn>("openblas_get_corename"))
+    text += std::string(" core=") + core();
   return text;
 }
 

@@ -119,7 +119,7 @@ class StageRunner {
     if (world_.is_coordinator()) log::info("stage '{}': {}", stage_.name, plan.describe());
     const double budget = sharding.max_memory_per_rank_mib * 1024.0 * 1024.0;
     VLM_CHECK(budget <= 0 || static_cast<double>(plan.total()) <= budget, ConfigError, "stage '",
-              stage_.name, "' needs ", plan.total() / (1024 * 1024),
+              stage_.name, "' needs ", static_cast<double>(plan.total()) / (1024.0 * 1024.0),
               " MiB per rank by the memory plan but sharding.max_memory_per_rank_mib is ",
               sharding.max_memory_per_rank_mib, ": ", plan.describe(),
               ". Use a higher sharding.stage, more ranks, or a larger budget");

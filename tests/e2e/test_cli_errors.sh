@@ -26,6 +26,16 @@ set -e
 [ "$code" -ne 0 ] || fail "a missing corpus did not fail"
 grep -q "vlm-synth" "$work/err.txt" || fail "missing-corpus message does not say how to make it: $(cat "$work/err.txt")"
 
+# A memory budget below the plan refuses to start, naming the numbers; a bad size names the flag.
+"$bin/vlm-synth" --out "$work/c" --seed 1 --captions 40 --instructions 40 --vora 4 --eval 1 \
+  --threads 1 > /dev/null
+expect_usage_error "sharding.max_memory_per_rank_mib is 1:" --recipe "$recipe" \
+  --set data.corpus_dir="$work/c" --set run_dir="$work/run" \
+  --set stages.0.data.json=blip_laion_cc_sbu_558k.json --set stages.0.data.image_root=images \
+  --max-memory-per-rank 1MiB
+grep -q "optimizer state" "$work/err.txt" || fail "the refusal lacks the plan: $(cat "$work/err.txt")"
+expect_usage_error "--max-memory-per-rank 1XB" --recipe "$recipe" --max-memory-per-rank 1XB
+
 # --dump-recipe prints the resolved recipe, with the override applied.
 "$bin/vlm-worker" --recipe "$recipe" --set training.seed=1234 --dump-recipe > "$work/dump.yaml"
 grep -q "seed: 1234" "$work/dump.yaml" || fail "--dump-recipe lacks the override"
