@@ -204,6 +204,10 @@ std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::
   std::shared_ptr<const data::Tokenizer> tokenizer =
       data::load_sentencepiece(data::resolve(first.data, first.data.tokenizer));
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
+  // The NCCL backend reduces device buffers; this LibTorch keeps every tensor on the CPU.
+  VLM_CHECK(recipe.cluster.backend == "mpi", ConfigError,
+            "cluster.backend is nccl, but this build's LibTorch has no CUDA: the model's tensors "
+            "live on the CPU, which only the mpi backend reduces. Set cluster.backend: mpi");
   std::unique_ptr<cluster::Communicator> comm = cluster::open_communicator();
   comm->set_timeout(recipe.cluster.timeout_s);
   VLM_CHECK(comm->size() == world.world_size, InternalError, "the launcher says ", world.world_size,
