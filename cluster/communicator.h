@@ -32,13 +32,17 @@ struct FlatBuffer {
 };
 
 // A collective in flight. The buffers it was given must stay alive and untouched until wait()
-// returns. Collectives complete in the order they were started on a communicator.
+// returns. Collectives complete in the order they were started on a communicator. Destroying a
+// handle before completion waits for it (at most the timeout, without throwing); after a timeout
+// or failure it detaches instead. Past a timeout or failure a communicator refuses new
+// collectives with CommError: the ranks may no longer agree on which collective comes next.
 class PendingCollective {
  public:
   virtual ~PendingCollective() = default;
   // Blocks until this collective has completed. Throws CommError when the backend reports a
   // failure, or when the communicator's timeout passes first ("all_gather of unit llm.layers.3
-  // at step 12 timed out after 30 s on rank 1 of 2"). Calling it again after success is a no-op.
+  // at step 12 timed out after 30 s on rank 1 of 2"). Calling it again after success is a no-op;
+  // after a timeout it waits again (a late peer may still complete the collective).
   virtual void wait() = 0;
   // True once complete (never blocks, never throws; wait() reports failures).
   virtual bool done() = 0;
@@ -71,7 +75,8 @@ class Communicator {
   // every error about it ("unit llm.layers.3 at step 12"). All ranks must start the same
   // collectives in the same order with the same counts and types.
 
-  // recv (count = size() * send.count) receives every rank's send buffer, in rank order.
+  // recv (count = size() * send.count) receives every rank's send buffer, in rank order. send
+  // may be recv's own block (elements from rank() * send.count on): nothing is copied then.
   virtual Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) = 0;
   // send (count = size() * recv.count) is reduced element-wise across ranks; rank r receives
   // elements [r * recv.count, (r + 1) * recv.count) of the result.
@@ -99,9 +104,11 @@ class Communicator {
 // The single-process backend: rank 0 of 1, every collective returns its input.
 std::unique_ptr<Communicator> make_local_communicator();
 
-// The MPI backend over MPI_COMM_WORLD. Initializes MPI (MPI_Init_thread, MPI_THREAD_MULTIPLE
-// requested) unless it is already initialized, and finalizes it when destroyed if it initialized
-// it. MPI cannot be initialized twice in one process: make at most one. Throws IoError when MPI
+// The MPI backend over (a duplicate of) MPI_COMM_WORLD. Initializes MPI (MPI_Init_thread,
+// MPI_THREAD_MULTIPLE required) unless it is already initialized, and finalizes it when destroyed
+// if it initialized it, unless an exception is unwinding or a collective is still in flight (a
+// peer may be gone; MPI_Finalize could hang). MPI cannot be initialized twice in one process: the
+// first one made must be the last destroyed (see mpi_communicator.h). Throws IoError when MPI
 // fails to start.
 std::unique_ptr<Communicator> make_mpi_communicator();
 
