@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The sharded engine (ZeRO stages 1-3, vlm-bench-engine) against PyTorch DDP and DDP +
+# ZeroRedundancyOptimizer over gloo (bench/engine_peer.py), in one run on this machine: the same
+# model (bench/gpt_like.yaml, 20.5M parameters) and batch (4 x 128 random tokens per rank), 2
+# ranks of 1 thread each, AdamW fp32. MFU is taken against the single-thread fp32 matmul
+# throughput measured at the start of the same run. Prints a table and writes
+# bench/results/engine.json. Targets: stage 2 >= 1.3x DDP's tokens/s; stage 3 >= 1.0x DDP's
+# tokens/s at < 0.5x DDP's peak resident memory per rank. A benchmark: exits 0 whether they pass.
+# STEPS (default 20) timed steps after WARMUP (default 3); our rows are skipped when
+# $VLM_BUILD_DIR/bin/vlm-bench-engine is missing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/env.sh"
+bin=${VLM_BUILD_DIR:-$root/build}/bin
+out=$root/bench/results
+recipe=$root/bench/gpt_like.yaml
+steps=${STEPS:-20}
+warmup=${WARMUP:-3}
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Other work on the machine skews every number: record the load around the run.
+cut -d' ' -f1-3 /proc/loadavg > "$work/load_before"
+
+echo "matmul, 1 thread ..." >&2
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$VLM_PYTHON" "$root/bench/matmul_peer.py" --size 2048 \
+  > "$work/matmul_pytorch"
+if [ -x "$bin/vlm-info" ]; then
+  "$bin/vlm-info" --size 2048 --threads 1 | awk '$1 == "matmul_gflops" { print $4 }' \
+    > "$work/matmul_vlmtrain"
+fi
+
+echo "PyTorch ddp, zero ..." >&2
+"$VLM_PYTHON" "$root/bench/engine_peer.py" --recipe "$recipe" --modes ddp zero \
+  --batch 4 --seq 128 --warmup "$warmup" --steps "$steps" > "$work/peer.jsonl"
+
+if [ -x "$bin/vlm-bench-engine" ]; then
+  for stage in 1 2 3; do
+    echo "vlmtrain stage $stage ..." >&2
+    # --bind-to none: the PyTorch ranks are not pinned either, so neither side gets a core each
+    # that the other does not.
+    if ! mpirun -np 2 --bind-to none "$bin/vlm-bench-engine" --recipe "$recipe" \
+        --set sharding.stage=$stage --batch 4 --seq 128 --warmup "$warmup" --steps "$steps" \
+        --json "$work/stage$stage.json" > "$work/stage$stage.log" 2>&1; then
+      echo "stage $stage failed; its row is left out. Last lines:" >&2
+      tail -n 5 "$work/stage$stage.log" >&2
+      rm -f "$work/stage$stage.json"
+    fi
+  done
+else
+  echo "no $bin/vlm-bench-engine (set VLM_BUILD_DIR?): the stage 1-3 rows are skipped" >&2
+fi
+cut -d' ' -f1-3 /proc/loadavg > "$work/load_after"
+
+"$VLM_PYTHON" - "$work" "$recipe" "$out/engine.json" "$warmup" "$steps" <<'PY'
+import json, os, sys
+import yaml
+work, recipe_path, json_path = sys.argv[1:4]
+warmup, steps = int(sys.argv[4]), int(sys.argv[5])
+read = lambda name: open(os.path.join(work, name)).read().strip()
+llm = yaml.safe_load(open(recipe_path))["model"]["llm"]
+
+rows = [json.loads(line) for line in read("peer.jsonl").splitlines()]
+for row in rows:
+    row["name"] = row["mode"]
+for stage in (1, 2, 3):
+    path = os.path.join(work, f"stage{stage}.json")
+    if os.path.exists(path):
+        rows.append({**json.load(open(path)), "name": f"stage {stage}"})
+
+matmul = {"pytorch": float(read("matmul_pytorch"))}
+if os.path.exists(os.path.join(work, "matmul_vlmtrain")):
+    matmul["vlmtrain"] = float(read("matmul_vlmtrain"))
+# Both go through the same OpenBLAS; the higher one is the peak, so MFU is not flattered.
+peak_gflops = max(matmul.values())
+
+# FLOPs per token: 6 per weight that multiplies (forward 2, backward 4) for every matrix except
+# the input embedding (a lookup; the untied lm_head does count), plus attention's scores and
+# weighted sum, 12 * layers * seq * hidden (PaLM's formula, counting the whole causal square).
+d, layers, vocab, seq = llm["hidden_size"], llm["num_layers"], llm["vocab_size"], rows[0]["seq"]
+params = rows[0]["params"]
+flops_per_token = 6 * (params - vocab * d) + 12 * layers * seq * d
+formula = (f"MFU = (6 * (params - vocab * hidden) + 12 * layers * seq * hidden) * tokens_per_s"
+           f" / (world_size * {peak_gflops} GFLOP/s of 1 thread)")
+
+by_name = {row["name"]: row for row in rows}
+ddp = by_name["ddp"]
+for row in rows:
+    row["x_ddp"] = row["tokens_per_s"] / ddp["tokens_per_s"]
+    row["mfu"] = flops_per_token * row["tokens_per_s"] / (row["world_size"] * peak_gflops * 1e9)
+    if row["params"] != params:
+        print(f"warning: {row['name']} has {row['params']} parameters, the peer {params}")
+
+print(f"\n{'':<9} {'ms/step':>9} {'tokens/s':>9} {'x DDP':>7} {'peak MiB/rank':>14} "
+      f"{'above start':>12} {'MFU':>6}")
+for row in rows:
+    print(f"{row['name']:<9} {row['ms_per_step']:>9.1f} {row['tokens_per_s']:>9.0f} "
+          f"{row['x_ddp']:>6.2f}x {row['peak_rss_mb']:>14.0f} {row['peak_above_baseline_mb']:>12.0f} "
+          f"{100 * row['mfu']:>5.1f}%")
+print(f"({params:,} parameters; 2 ranks x 4 x {seq} tokens a step; {steps} steps after {warmup}; "
+      f"peak MiB/rank: VmHWM during the timed steps, the larger rank; above start: minus the "
+      f"resident size before the model was built)")
+print(f"({formula}; {flops_per_token / 1e6:.1f} MFLOP/token; matmul 2048^3 fp32 1 thread: "
+      + ", ".join(f"{k} {v} GFLOP/s" for k, v in matmul.items()) + ")")
+shares = [f"{r['name']} {'/'.join(map(str, r['cpu_per_wall_per_rank']))}"
+          for r in rows if "cpu_per_wall_per_rank" in r]
+print(f"(load average before {read('load_before')}, after {read('load_after')}; CPU s per wall s "
+      f"of the PyTorch ranks: {', '.join(shares)}; well below 1: other work shared the cores)")
+
+def target(name, row_name, want):
+    row = by_name.get(row_name)
+    passed = None if row is None else want(row)
+    verdict = {None: "SKIP (no row)", True: "PASS", False: "FAIL"}[passed]
+    print(f"{verdict:<14} {name}")
+    return {"target": name, "passed": passed}
+
+targets = [
+    target("stage 2 tokens/s >= 1.3x DDP", "stage 2",
+           lambda r: r["tokens_per_s"] >= 1.3 * ddp["tokens_per_s"]),
+    target("stage 3 tokens/s >= 1.0x DDP and peak MiB/rank < 0.5x DDP", "stage 3",
+           lambda r: r["tokens_per_s"] >= ddp["tokens_per_s"]
+           and r["peak_rss_mb"] < 0.5 * ddp["peak_rss_mb"]),
+]
+json.dump({"model": "bench/gpt_like.yaml", "params": params, "world_size": 2,
+           "batch_per_rank": 4, "seq": seq, "threads_per_rank": 1,
+           "warmup": warmup, "steps": steps,
+           "load_average_before": read("load_before"), "load_average_after": read("load_after"),
+           "matmul_gflops_1_thread": matmul, "flops_per_token": flops_per_token,
+           "mfu_formula": formula, "rows": rows, "targets": targets},
+          open(json_path, "w"), indent=1)
+print("wrote", json_path)
+PY
