@@ -425,29 +425,25 @@ class ShardedEngine::State : public models::UnitObserver {
   // Brings every rank's copy of the parameters up to date with the owners' new values.
   void publish_parameters() {
     at::NoGradGuard no_grad;
-    // Two units in flight at most: each holds a staging copy of the rank's slice.
-    std::deque<std::pair<cluster::Pending, at::Tensor>> in_flight;
+    const bool mixed = options_.compute_dtype != at::kFloat;
+    std::vector<cluster::Pending> pending;
     for (size_t k = 0; k < units_.size(); ++k) {
       Group& group = units_[k].trainable;
       if (group.empty()) continue;
-      const bool mixed = options_.compute_dtype != at::kFloat;
       if (options_.stage == 0) {
         if (mixed) group.full.copy_(group.master);
       } else if (options_.stage == 3) {
         if (mixed) group.owned.copy_(group.master);
       } else {
-        at::Tensor staging =
-            group.master.to(options_.compute_dtype, /*non_blocking=*/false, /*copy=*/true);
-        cluster::Pending gather =
-            comm_.all_gather(flat_view(staging), flat_view(group.full), what(k));
-        in_flight.emplace_back(std::move(gather), std::move(staging));
-        if (in_flight.size() > 2) {
-          in_flight.front().first->wait();
-          in_flight.pop_front();
-        }
+        // In place: the rank's own block of the full buffer is what it sends (in fp32 it is
+        // the master itself).
+        const int64_t slice = group.padded / world_;
+        at::Tensor own = group.full.narrow(0, rank_ * slice, slice);
+        if (mixed) own.copy_(group.master);
+        pending.push_back(comm_.all_gather(flat_view(own), flat_view(group.full), what(k)));
       }
     }
-    for (auto& entry : in_flight) entry.first->wait();
+    for (auto& p : pending) p->wait();
   }
 
   models::VisionLanguageModel& model_;
