@@ -6,6 +6,7 @@
 #include "models/attention.h"
 #include "models/init.h"
 #include "models/model.h"
+#include "models/recompute.h"
 
 namespace vlm::models {
 
@@ -139,7 +140,18 @@ LlmHiddens CausalLmImpl::run(const at::Tensor& embeds, const at::Tensor& positio
   for (size_t i = 0; i < model->layers.size(); ++i) {
     const std::string unit = observer ? "llm.layers." + std::to_string(i) : std::string();
     if (observer) observer->before(unit);
-    h = model->layers[i](h, angles, mask);
+    DecoderLayer& layer = model->layers[i];
+    if (observer && observer->recompute(unit)) {
+      std::vector<at::Tensor> trainable;
+      for (const auto& p : layer->parameters()) {
+        if (p.requires_grad()) trainable.push_back(p);
+      }
+      h = recomputed(
+          [layer, angles, mask](const at::Tensor& x) mutable { return layer(x, angles, mask); }, h,
+          trainable);
+    } else {
+      h = layer(h, angles, mask);
+    }
     if (observer) h = observer->after(unit, h);
     if (keep_block_hiddens) out.block_hiddens.push_back(h);
   }

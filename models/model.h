@@ -54,6 +54,8 @@ class UnitObserver {
   virtual ~UnitObserver() = default;
   virtual void before(const std::string& unit) = 0;
   virtual at::Tensor after(const std::string& unit, at::Tensor output) = 0;
+  // Whether a transformer block should keep no activations and recompute them in backward.
+  virtual bool recompute(const std::string& /*unit*/) const { return false; }
 };
 
 class VisionLanguageModelImpl;

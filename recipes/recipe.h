@@ -110,9 +110,10 @@ struct TrainingSection {
 };
 
 struct ShardingSection {
-  int64_t stage = 0;                   // 0: replicated; 1, 2, 3: ZeRO stages
-  bool prefetch = true;                // stage 3: gather the next unit while one computes
-  double max_memory_per_rank_mib = 0;  // refuse to start above this plan; 0: no budget
+  int64_t stage = 0;                      // 0: replicated; 1, 2, 3: ZeRO stages
+  bool prefetch = true;                   // stage 3: gather the next unit while one computes
+  bool activation_checkpointing = false;  // recompute each block's activations in backward
+  double max_memory_per_rank_mib = 0;     // refuse to start above this plan; 0: no budget
 };
 
 struct CheckpointSection {

@@ -202,6 +202,7 @@ struct Fields<ShardingSection> {
   static void visit(F&& f) {
     f("stage", &ShardingSection::stage, between(0, 3));
     f("prefetch", &ShardingSection::prefetch, AnyBool{});
+    f("activation_checkpointing", &ShardingSection::activation_checkpointing, AnyBool{});
     f("max_memory_per_rank_mib", &ShardingSection::max_memory_per_rank_mib, at_least(0));
   }
 };

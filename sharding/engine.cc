@@ -158,6 +158,8 @@ class ShardedEngine::State : public models::UnitObserver {
     return output;
   }
 
+  bool recompute(const std::string& /*unit*/) const override { return options_.recompute_blocks; }
+
   // ---- whole-model views ---------------------------------------------------------------------
 
   std::vector<std::pair<std::string, at::Tensor>> full_parameters() {

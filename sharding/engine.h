@@ -34,6 +34,7 @@ struct EngineOptions {
   recipes::OptimizerSection optimizer;
   bool prefetch = true;            // stage 3: gather the next unit while this one computes
   int64_t accumulation_steps = 1;  // micro batches per step (for the memory plan)
+  bool recompute_blocks = false;   // activation checkpointing of every transformer block
 };
 
 // Bytes one rank holds, by kind, for a stage and world size; computed before allocating.

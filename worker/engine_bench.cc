@@ -39,6 +39,7 @@ sharding::EngineOptions engine_options(const recipes::Recipe& recipe) {
   options.compute_dtype = stage.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   options.optimizer = stage.optimizer;
   options.prefetch = recipe.sharding.prefetch;
+  options.recompute_blocks = recipe.sharding.activation_checkpointing;
   return options;
 }
 

@@ -112,6 +112,7 @@ class StageRunner {
     options.compute_dtype = stage_.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
     options.optimizer = stage_.optimizer;
     options.prefetch = sharding.prefetch;
+    options.recompute_blocks = sharding.activation_checkpointing;
     options.accumulation_steps = accumulation_;
     const sharding::MemoryPlan plan =
         sharding::plan_memory(sharding::unit_sizes(model_), options.stage, world_.world_size,
