@@ -39,7 +39,6 @@ struct Unit {
   bool needs_backward = false;            // some parameter at or before it in forward order trains
   std::vector<cluster::Pending> gathers;  // stage 3: in flight
   bool gathered = true;                   // the full buffers hold the parameters
-  bool grads_reduced = false;
 };
 
 // A reduction in flight and the buffers it must keep alive.
@@ -79,7 +78,6 @@ class ShardedEngine::State : public models::UnitObserver {
       Group& group = unit.trainable;
       if (group.empty()) continue;
       if (has_storage(group.grad_full)) group.grad_full.zero_();
-      unit.grads_reduced = false;
     }
   }
 
@@ -407,7 +405,6 @@ class ShardedEngine::State : public models::UnitObserver {
       reduction.pending = comm_.reduce_scatter(flat_view(source), flat_view(group.reduced),
                                                cluster::ReduceOp::kSum, what(j));
     }
-    units_[j].grads_reduced = true;
     reductions_.push_back(std::move(reduction));
     // Two in flight at most: each holds a unit's full gradient.
     wait_reductions(2);
