@@ -274,7 +274,7 @@ class ShardedEngine::State : public models::UnitObserver {
   // ---- gathering (stage 3) -------------------------------------------------------------------
 
   std::string what(size_t k) const {
-    return fmt::format("unit {} at step {}", units_[k].name, step_);
+    return fmt::format("unit {} at step {}", units_[k].name, step_ + 1);  // 1-based, as metrics
   }
 
   // Starts the all-gather of unit k's parameters unless they are there or on their way.

@@ -127,7 +127,16 @@ class StageRunner {
     return std::make_unique<sharding::ShardedEngine>(model_, comm_, options);
   }
 
+  // A failed collective says at which step it failed (the engine's also name their unit).
   StepMetrics train_step(int64_t step) {
+    try {
+      return run_step(step);
+    } catch (const CommError& e) {
+      VLM_THROW(CommError, "stage '", stage_.name, "' step ", step + 1, ": ", e.what());
+    }
+  }
+
+  StepMetrics run_step(int64_t step) {
     const auto start = Clock::now();
     // All micro batches first: the loss is normalized by the step's label tokens over all ranks,
     // so it does not depend on how the global batch is split into ranks and micro batches.

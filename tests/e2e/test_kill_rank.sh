@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A rank that dies mid-training does not hang the others: they give up within twice the
-# collective timeout, with an error naming the collective and what it was for. mpirun is told
+# collective timeout, with an error naming the step, the collective and what it was for. mpirun is told
 # not to end the job itself when a rank dies (as srun does by default), so the survivors have
 # only their own timeouts to rely on.
 source "$(dirname "$0")/lib.sh"
@@ -41,7 +41,7 @@ for stage in 0 3; do
   # With that setting mpirun itself lingers once its ranks are gone: end it.
   kill "$launcher" 2> /dev/null || true
   wait "$launcher" 2> /dev/null || true
-  grep -E "error: (all_gather|reduce_scatter|all_reduce|broadcast|barrier)[^:]*timed out" \
+  grep -E "error: stage 'mixed' step [0-9]+: (all_gather|reduce_scatter|all_reduce|broadcast|barrier).* timed out" \
     "$work/log$stage" > "$work/errors$stage" \
     || { tail -n 20 "$work/log$stage"; fail "stage $stage: no timeout error naming a collective"; }
   echo "stage $stage: survivors exited $gone_ms ms after rank 1 was killed (timeout $timeout_s s):"
