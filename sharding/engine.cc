@@ -465,6 +465,18 @@ class ShardedEngine::State : public models::UnitObserver {
   bool released_ = false;
 };
 
+EngineOptions engine_options(const recipes::ShardingSection& sharding, const recipes::Stage& stage,
+                             int64_t accumulation_steps) {
+  EngineOptions options;
+  options.stage = sharding.stage;
+  options.compute_dtype = stage.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  options.optimizer = stage.optimizer;
+  options.prefetch = sharding.prefetch;
+  options.recompute_blocks = sharding.activation_checkpointing;
+  options.accumulation_steps = accumulation_steps;
+  return options;
+}
+
 ShardedEngine::ShardedEngine(models::VisionLanguageModel& model, cluster::Communicator& comm,
                              EngineOptions options)
     : state_(std::make_unique<State>(model, comm, std::move(options))) {}

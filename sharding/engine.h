@@ -37,6 +37,10 @@ struct EngineOptions {
   bool recompute_blocks = false;   // activation checkpointing of every transformer block
 };
 
+// The options a recipe stage and its sharding section ask for.
+EngineOptions engine_options(const recipes::ShardingSection& sharding, const recipes::Stage& stage,
+                             int64_t accumulation_steps);
+
 // Bytes one rank holds, by kind, for a stage and world size; computed before allocating.
 struct MemoryPlan {
   int64_t stage = 0;

@@ -32,17 +32,6 @@ class PhaseTimer {
   Clock::time_point last_ = Clock::now();
 };
 
-sharding::EngineOptions engine_options(const recipes::Recipe& recipe) {
-  const recipes::Stage& stage = recipe.stages.front();
-  sharding::EngineOptions options;
-  options.stage = recipe.sharding.stage;
-  options.compute_dtype = stage.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-  options.optimizer = stage.optimizer;
-  options.prefetch = recipe.sharding.prefetch;
-  options.recompute_blocks = recipe.sharding.activation_checkpointing;
-  return options;
-}
-
 int64_t max_over_ranks(cluster::Communicator& comm, int64_t value) {
   return comm.all_reduce(value, cluster::ReduceOp::kMax);
 }
@@ -75,7 +64,8 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
 
   models::VisionLanguageModel model(recipe.model, recipe.model.llm.vocab_size, stage.training.seed);
   model.set_trainable(stage.trainable);
-  const sharding::EngineOptions engine_opts = engine_options(recipe);
+  const sharding::EngineOptions engine_opts =
+      sharding::engine_options(recipe.sharding, stage, /*accumulation_steps=*/1);
   sharding::ShardedEngine engine(model, comm, engine_opts);
   result.params = 0;
   for (const auto& [name, param] : model.named_parameters()) result.params += param.numel();

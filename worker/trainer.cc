@@ -107,13 +107,8 @@ class StageRunner {
 
   // Plans the memory before the engine allocates, and refuses a plan over the budget.
   std::unique_ptr<sharding::ShardedEngine> make_engine(const recipes::ShardingSection& sharding) {
-    sharding::EngineOptions options;
-    options.stage = sharding.stage;
-    options.compute_dtype = stage_.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-    options.optimizer = stage_.optimizer;
-    options.prefetch = sharding.prefetch;
-    options.recompute_blocks = sharding.activation_checkpointing;
-    options.accumulation_steps = accumulation_;
+    const sharding::EngineOptions options =
+        sharding::engine_options(sharding, stage_, accumulation_);
     const sharding::MemoryPlan plan =
         sharding::plan_memory(sharding::unit_sizes(model_), options.stage, world_.world_size,
                               options.compute_dtype, accumulation_ > 1);
