@@ -8,17 +8,10 @@
 # tokens/s at < 0.5x DDP's peak resident memory per rank. A benchmark: exits 0 whether they pass.
 # STEPS (default 20) timed steps after WARMUP (default 3); our rows are skipped when
 # $VLM_BUILD_DIR/bin/vlm-bench-engine is missing.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-source "$root/scripts/env.sh"
-bin=${VLM_BUILD_DIR:-$root/build}/bin
-out=$root/bench/results
+source "$(dirname "$0")/lib.sh"
 recipe=$root/bench/gpt_like.yaml
 steps=${STEPS:-20}
 warmup=${WARMUP:-3}
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 # Other work on the machine skews every number: record the load around the run.
 cut -d' ' -f1-3 /proc/loadavg > "$work/load_before"
 
@@ -55,7 +48,7 @@ else
 fi
 cut -d' ' -f1-3 /proc/loadavg > "$work/load_after"
 
-"$VLM_PYTHON" - "$work" "$recipe" "$out/engine.json" "$warmup" "$steps" <<'PY'
+"$VLM_PYTHON" - "$work" "$recipe" "$results/engine.json" "$warmup" "$steps" <<'PY'
 import json, os, sys
 import yaml
 work, recipe_path, json_path = sys.argv[1:4]

@@ -5,14 +5,7 @@
 # (median step time of a short run). Issue 3's target: loader >= 5x the trainer's rate.
 # Prints a table and writes bench/results/loader.json. VLM_BENCH_BATCHES (default 300) batches
 # per loader run, best of 3.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-source "$root/scripts/env.sh"
-bin=${VLM_BUILD_DIR:-$root/build}/bin
-results=$root/bench/results
-mkdir -p "$results"
-work=$(mktemp -d "${VLM_BENCH_DIR:-/tmp}/vlm-bench-loader-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
 recipe=$root/recipes/tiny/llava_two_stage.yaml
 batches=${VLM_BENCH_BATCHES:-300}
 runs=3

@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # fp32 matmul throughput LibTorch reaches here, by BLAS threads, next to PyTorch's (Debian's
 # python3-torch) on the same BLAS. Prints a table and writes bench/results/matmul.json.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-source "$root/scripts/env.sh"
-bin=${VLM_BUILD_DIR:-$root/build}/bin
-out=$root/bench/results
-mkdir -p "$out"
+source "$(dirname "$0")/lib.sh"
 rows=()
 printf "%-8s %-8s %-12s %-12s\n" size threads vlmtrain_gflops pytorch_gflops
 for threads in 1 2; do
@@ -15,5 +10,5 @@ for threads in 1 2; do
   printf "%-8s %-8s %-12s %-12s\n" 2048 "$threads" "$ours" "$peer"
   rows+=("{\"size\": 2048, \"threads\": $threads, \"vlmtrain_gflops\": $ours, \"pytorch_gflops\": $peer}")
 done
-(IFS=,; echo "[${rows[*]}]") > "$out/matmul.json"
-echo "wrote $out/matmul.json"
+(IFS=,; echo "[${rows[*]}]") > "$results/matmul.json"
+echo "wrote $results/matmul.json"

@@ -8,14 +8,7 @@
 # (default 30,000,000) records whose images come from a pool of 10,000 JPEGs
 # (VLM_BENCH_SHARD_POOL_SIZE px, default 16: 30M stored images at 64 px would need ~120 GB of
 # disk), on 2 ranks: wall time and peak RSS per rank. Needs ~35 GB free under VLM_BENCH_DIR.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-source "$root/scripts/env.sh"
-bin=${VLM_BUILD_DIR:-$root/build}/bin
-results=$root/bench/results
-mkdir -p "$results"
-work=$(mktemp -d "${VLM_BENCH_DIR:-/tmp}/vlm-bench-shard-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
 records=20000
 runs=3
 

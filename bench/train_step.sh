@@ -2,22 +2,15 @@
 # Training-step speed of the tiny two-stage recipe's stage 2 (batch 32, vicuna_v1 samples of ~90
 # tokens): seconds per step and tokens/s from metrics.jsonl, after a warm-up. Prints a table and
 # writes bench/results/train_step.json. Uses the demo's corpus/tiny (made if missing).
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-source "$root/scripts/env.sh"
-bin=${VLM_BUILD_DIR:-$root/build}/bin
-out=$root/bench/results
+source "$(dirname "$0")/lib.sh"
 steps=${STEPS:-60}
 warmup=10
-mkdir -p "$out"
 cd "$root"
 [ -f corpus/tiny/llava_v1_5_mix665k.json ] || "$bin/vlm-synth" --out corpus/tiny --seed 1 >/dev/null
 [ -f corpus/tiny/shards/mix/index.json ] || bash scripts/shard_tiny_corpus.sh "$bin" corpus/tiny >/dev/null
-run=$(mktemp -d)
-trap 'rm -rf "$run"' EXIT
-"$bin/vlm-worker" --recipe recipes/tiny/llava_two_stage.yaml --set run_dir="$run" \
+"$bin/vlm-worker" --recipe recipes/tiny/llava_two_stage.yaml --set run_dir="$work" \
   --set stages.0.training.max_steps=1 --set stages.1.training.max_steps="$steps" >/dev/null 2>&1
-"$VLM_PYTHON" - "$run/metrics.jsonl" "$warmup" "$out/train_step.json" <<'PY'
+"$VLM_PYTHON" - "$work/metrics.jsonl" "$warmup" "$results/train_step.json" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 rows = [r for r in rows if r["stage"] == "finetune"][int(sys.argv[2]):]
