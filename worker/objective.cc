@@ -1,12 +1,14 @@
 #include "worker/objective.h"
 
+#include "models/cross_entropy.h"
+
 namespace vlm::worker {
 
 at::Tensor shifted_cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels) {
-  const int64_t vocab = logits.size(-1);
-  const at::Tensor predictions = logits.slice(1, 0, -1).reshape({-1, vocab});
-  const at::Tensor targets = labels.slice(1, 1).reshape({-1});
-  return at::cross_entropy_loss(predictions, targets, {}, at::Reduction::Sum, models::kIgnoreLabel);
+  // Shift the labels rather than slice the logits: a slice would copy the largest tensor.
+  const at::Tensor next = at::constant_pad_nd(labels.slice(1, 1), {0, 1}, models::kIgnoreLabel);
+  return models::cross_entropy_sum(logits.reshape({-1, logits.size(-1)}), next.reshape({-1}),
+                                   models::kIgnoreLabel);
 }
 
 LossSums llava_loss(const models::ModelOutputs& outputs, const TensorBatch& batch) {
