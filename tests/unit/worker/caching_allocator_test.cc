@@ -1,0 +1,85 @@
+// The caching CPU allocator: reuse, the resident budget, and tensors' values through it.
+#include "sharding/caching_allocator.h"
+
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "common/process_memory.h"
+
+namespace vlm::sharding {
+namespace {
+
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+at::Tensor mib_tensor(int64_t mib) { return at::empty({mib * kMiB / 4}, at::kFloat); }
+
+TEST(CachingCpuAllocator, ReusesAFreedBlockOfTheSameSize) {
+  install_caching_cpu_allocator(size_t{1} << 30);
+  release_idle_cpu_blocks();
+  const CpuCacheStats before = cpu_cache_stats();
+  void* first = nullptr;
+  {
+    at::Tensor t = mib_tensor(4);
+    first = t.data_ptr();
+  }
+  at::Tensor again = mib_tensor(4);
+  const CpuCacheStats after = cpu_cache_stats();
+  EXPECT_EQ(again.data_ptr(), first);
+  EXPECT_EQ(after.misses - before.misses, 1);
+  EXPECT_EQ(after.hits - before.hits, 1);
+}
+
+TEST(CachingCpuAllocator, SmallTensorsAndValuesAreUnaffected) {
+  install_caching_cpu_allocator(size_t{1} << 30);
+  const at::Tensor a = at::arange(1000, at::kFloat);
+  const at::Tensor big = at::arange(3 * kMiB, at::kFloat);
+  EXPECT_EQ(a.sum().item<double>(), 999.0 * 1000.0 / 2.0);
+  EXPECT_EQ(big[3 * kMiB - 1].item<float>(), static_cast<float>(3 * kMiB - 1));
+}
+
+// Idle blocks beyond the budget give their pages back: the resident size drops though the
+// blocks stay mapped (and are reused without a new mapping).
+TEST(CachingCpuAllocator, IdleBlocksBeyondTheBudgetLeaveResidentMemory) {
+  install_caching_cpu_allocator(size_t{8} << 20);
+  release_idle_cpu_blocks();
+  std::vector<at::Tensor> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(mib_tensor(8).fill_(1.0f));
+  const int64_t resident_full = process_memory::resident_bytes();
+  blocks.clear();
+  const int64_t resident_idle = process_memory::resident_bytes();
+  // 64 MiB freed, 8 kept resident: at least 48 MiB must have left.
+  EXPECT_GT(resident_full - resident_idle, 48 * kMiB);
+  const CpuCacheStats idle = cpu_cache_stats();
+  EXPECT_GE(idle.idle_bytes, 64 * kMiB);
+  const at::Tensor reused = mib_tensor(8).fill_(2.0f);
+  EXPECT_EQ(cpu_cache_stats().misses, idle.misses);
+  EXPECT_EQ(reused.sum().item<double>(), 2.0 * 2 * kMiB);
+  install_caching_cpu_allocator(size_t{1} << 30);
+}
+
+TEST(CachingCpuAllocator, BlocksIdleThroughAWholeStepAreUnmapped) {
+  install_caching_cpu_allocator(size_t{1} << 30);
+  release_idle_cpu_blocks();
+  begin_cpu_cache_step();
+  { at::Tensor t = mib_tensor(16); }
+  const int64_t mapped = cpu_cache_stats().mapped_bytes;
+  EXPECT_GE(mapped, 16 * kMiB);
+  begin_cpu_cache_step();  // freed in the step before: kept for this one
+  EXPECT_EQ(cpu_cache_stats().mapped_bytes, mapped);
+  begin_cpu_cache_step();  // idle through a whole step: gone
+  EXPECT_EQ(cpu_cache_stats().mapped_bytes, mapped - 16 * kMiB);
+}
+
+TEST(CachingCpuAllocator, RecordsThePeakOfLiveBlocks) {
+  install_caching_cpu_allocator(size_t{1} << 30);
+  cpu_cache_stats();  // restart the peak
+  {
+    at::Tensor a = mib_tensor(4);
+    at::Tensor b = mib_tensor(4);
+  }
+  EXPECT_GE(cpu_cache_stats().peak_live_bytes, 8 * kMiB);
+}
+
+}  // namespace
+}  // namespace vlm::sharding
