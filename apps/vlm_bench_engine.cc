@@ -30,11 +30,15 @@ int bench_main(int argc, char** argv) {
   app.add_option("--json", json_path, "also write the result here");
   app.add_flag("--track-memory", options.track_memory,
                "make resident memory follow live tensors (slower; for checking the memory plan)");
+  bool glibc_heap = false;
+  app.add_flag("--glibc-heap", glibc_heap,
+               "allocate tensors from glibc's heap instead of the caching allocator");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  options.caching_allocator = !glibc_heap;
   auto comm = vlm::cluster::open_communicator();
   vlm::log::set_rank(comm->rank(), comm->size());
   const auto recipe = vlm::recipes::load(recipe_path, overrides);

@@ -113,7 +113,13 @@ struct ShardingSection {
   int64_t stage = 0;                      // 0: replicated; 1, 2, 3: ZeRO stages
   bool prefetch = true;                   // stage 3: gather the next unit while one computes
   bool activation_checkpointing = false;  // recompute each block's activations in backward
-  double max_memory_per_rank_mib = 0;     // refuse to start above this plan; 0: no budget
+  // Stages 1-3: gradient reductions left running while backward goes on. Each holds a unit's
+  // full gradient; 0 waits for each (on CPU a reduction takes milliseconds).
+  int64_t reductions_in_flight = 1;
+  // CPU tensors: idle memory the allocator keeps resident for reuse (sharding/caching_allocator.h).
+  // Less means a lower peak and more page faults.
+  double host_cache_mib = 256;
+  double max_memory_per_rank_mib = 0;  // refuse to start above this plan; 0: no budget
 };
 
 struct CheckpointSection {

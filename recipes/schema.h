@@ -203,6 +203,8 @@ struct Fields<ShardingSection> {
     f("stage", &ShardingSection::stage, between(0, 3));
     f("prefetch", &ShardingSection::prefetch, AnyBool{});
     f("activation_checkpointing", &ShardingSection::activation_checkpointing, AnyBool{});
+    f("reductions_in_flight", &ShardingSection::reductions_in_flight, between(0, 8));
+    f("host_cache_mib", &ShardingSection::host_cache_mib, at_least(0));
     f("max_memory_per_rank_mib", &ShardingSection::max_memory_per_rank_mib, at_least(0));
   }
 };

@@ -1,5 +1,7 @@
 #include "sharding/engine.h"
 
+#include "sharding/caching_allocator.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -62,8 +64,7 @@ class ShardedEngine::State : public models::UnitObserver {
               "sharding.stage must be 0, 1, 2 or 3, got ", options_.stage);
     world_ = comm_.size();
     rank_ = comm_.rank();
-    plan_ = plan_memory(unit_sizes(model_), options_.stage, world_, options_.compute_dtype,
-                        options_.accumulation_steps > 1);
+    plan_ = plan_memory(unit_sizes(model_), options_, world_);
     build_units();
     model_.set_unit_observer(this);
   }
@@ -74,6 +75,7 @@ class ShardedEngine::State : public models::UnitObserver {
 
   void begin_step(int64_t step) {
     step_ = step;
+    begin_cpu_cache_step();
     for (auto& unit : units_) {
       Group& group = unit.trainable;
       if (group.empty()) continue;
@@ -98,6 +100,8 @@ class ShardedEngine::State : public models::UnitObserver {
     double sum_squares = 0.0;
     for (auto& unit : units_) {
       if (unit.trainable.empty()) continue;
+      VLM_CHECK(has_storage(unit.trainable.reduced), InternalError, "unit ", unit.name,
+                ": no reduced gradient (the step's last micro batch did not run backward)");
       sum_squares += sum_of_squares(unit.trainable.reduced);
     }
     if (options_.stage > 0) sum_squares = comm_.all_reduce(sum_squares, cluster::ReduceOp::kSum);
@@ -126,6 +130,11 @@ class ShardedEngine::State : public models::UnitObserver {
       }
     }
     publish_parameters();
+    if (options_.stage >= 1) {
+      for (auto& unit : units_) {
+        if (!unit.trainable.empty()) free_storage(unit.trainable.reduced);
+      }
+    }
   }
 
   // ---- UnitObserver: forward and backward around units ---------------------------------------
@@ -259,6 +268,9 @@ class ShardedEngine::State : public models::UnitObserver {
     }
     if (options_.stage >= 2) free_storage(group.grad_full);
     group.reduced = options_.stage == 0 && !mixed ? group.grad_full : at::zeros({count}, fp32);
+    // A reduced slice lives from its unit's reduction to the update (see reduce()): during the
+    // forward and most of the backward it takes no memory.
+    if (options_.stage >= 1) free_storage(group.reduced);
     if (mixed) {
       const at::Tensor source =
           options_.stage == 3 ? group.owned : group.full.narrow(0, begin, count);
@@ -402,12 +414,13 @@ class ShardedEngine::State : public models::UnitObserver {
     } else {
       const at::Tensor source =
           mixed ? (reduction.scratch = group.grad_full.to(at::kFloat)) : group.grad_full;
+      allocate_storage(group.reduced);
       reduction.pending = comm_.reduce_scatter(flat_view(source), flat_view(group.reduced),
                                                cluster::ReduceOp::kSum, what(j));
     }
     reductions_.push_back(std::move(reduction));
-    // Two in flight at most: each holds a unit's full gradient.
-    wait_reductions(2);
+    // Each reduction in flight holds a unit's full gradient.
+    wait_reductions(static_cast<size_t>(options_.reductions_in_flight));
   }
 
   void wait_reductions(size_t keep) {
@@ -472,6 +485,7 @@ EngineOptions engine_options(const recipes::ShardingSection& sharding, const rec
   options.compute_dtype = stage.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   options.optimizer = stage.optimizer;
   options.prefetch = sharding.prefetch;
+  options.reductions_in_flight = sharding.reductions_in_flight;
   options.recompute_blocks = sharding.activation_checkpointing;
   options.accumulation_steps = accumulation_steps;
   return options;

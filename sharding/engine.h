@@ -35,6 +35,8 @@ struct EngineOptions {
   bool prefetch = true;            // stage 3: gather the next unit while this one computes
   int64_t accumulation_steps = 1;  // micro batches per step (for the memory plan)
   bool recompute_blocks = false;   // activation checkpointing of every transformer block
+  // Stages 1-3: reductions left running while backward goes on (each holds a unit's gradient).
+  int64_t reductions_in_flight = 1;
 };
 
 // The options a recipe stage and its sharding section ask for.
@@ -64,8 +66,8 @@ struct UnitSize {
   int64_t largest_trainable_param = 0;  // elements of its largest trainable parameter
 };
 std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model);
-MemoryPlan plan_memory(const std::vector<UnitSize>& units, int64_t stage, int world_size,
-                       at::ScalarType compute_dtype, bool accumulates);
+MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& options,
+                       int world_size);
 
 class ShardedEngine {
  public:

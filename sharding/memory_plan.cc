@@ -27,8 +27,11 @@ std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model) {
   return sizes;
 }
 
-MemoryPlan plan_memory(const std::vector<UnitSize>& units, int64_t stage, int world_size,
-                       at::ScalarType compute_dtype, bool accumulates) {
+MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& options,
+                       int world_size) {
+  const int64_t stage = options.stage;
+  const at::ScalarType compute_dtype = options.compute_dtype;
+  const bool accumulates = options.accumulation_steps > 1;
   VLM_CHECK(stage >= 0 && stage <= 3, ConfigError, "sharding.stage must be 0, 1, 2 or 3, got ",
             stage);
   const int64_t elem = static_cast<int64_t>(c10::elementSize(compute_dtype));
@@ -56,9 +59,13 @@ MemoryPlan plan_memory(const std::vector<UnitSize>& units, int64_t stage, int wo
     if (stage >= 1) plan.gradients += trainable / world_size * fp32;
     plan.optimizer += (masters ? 3 : 2) * trainable / parts * fp32;
   }
-  // Stages 2 and 3 hold a unit's full gradient while its reduction is in flight, and the next's.
-  if (stage >= 2 && !accumulates) plan.gradients += 2 * largest_trainable;
-  if (stage == 3) plan.gathered = 2 * plan.largest_unit;  // the current unit and the prefetched
+  // Stages 2 and 3 hold the full gradient of the unit in backward and of each one whose
+  // reduction is in flight.
+  if (stage >= 2 && !accumulates) {
+    plan.gradients += (1 + options.reductions_in_flight) * largest_trainable;
+  }
+  // Stage 3: the current unit, and the next one while it is prefetched.
+  if (stage == 3) plan.gathered = (options.prefetch ? 2 : 1) * plan.largest_unit;
   return plan;
 }
 

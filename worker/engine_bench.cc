@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/process_memory.h"
 #include "models/model.h"
+#include "sharding/caching_allocator.h"
 #include "sharding/engine.h"
 #include "worker/objective.h"
 #include "worker/schedule.h"
@@ -44,9 +45,12 @@ std::string EngineBenchResult::to_json() const {
       "{{\"stage\": {}, \"world_size\": {}, \"params\": {}, \"ms_per_step\": {:.2f}, "
       "\"tokens_per_s\": {:.1f}, \"forward_ms\": {:.1f}, \"backward_ms\": {:.1f}, "
       "\"optimizer_ms\": {:.1f}, \"final_loss\": {:.6f}, \"baseline_rss_mb\": {:.1f}, "
-      "\"peak_rss_mb\": {:.1f}, \"peak_above_baseline_mb\": {:.1f}, \"planned_mb\": {:.1f}}}",
+      "\"peak_rss_mb\": {:.1f}, \"peak_above_baseline_mb\": {:.1f}, \"planned_mb\": {:.1f}, "
+      "\"cache_misses_per_step\": {:.1f}, \"cache_mapped_mb\": {:.1f}, \"cache_peak_live_mb\": "
+      "{:.1f}}}",
       stage, world_size, params, ms_per_step, tokens_per_s, forward_ms, backward_ms, optimizer_ms,
-      final_loss, mib(baseline_rss), mib(peak_rss), mib(peak_above_baseline), mib(planned));
+      final_loss, mib(baseline_rss), mib(peak_rss), mib(peak_above_baseline), mib(planned),
+      cache_misses_per_step, mib(cache_mapped), mib(cache_peak_live));
 }
 
 EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBenchOptions& options,
@@ -57,6 +61,11 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
             ": model.llm.vocab_size must be set (the benchmark has no tokenizer)");
   apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), comm.size()));
   if (options.track_memory) process_memory::track_live_memory();
+  if (options.caching_allocator && options.track_memory) {
+    sharding::install_caching_cpu_allocator(0);  // no idle pages kept: resident = live
+  } else if (options.caching_allocator) {
+    sharding::install_caching_cpu_allocator(recipe.sharding);
+  }
   EngineBenchResult result;
   result.stage = recipe.sharding.stage;
   result.world_size = comm.size();
@@ -67,6 +76,7 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
   const sharding::EngineOptions engine_opts =
       sharding::engine_options(recipe.sharding, stage, /*accumulation_steps=*/1);
   sharding::ShardedEngine engine(model, comm, engine_opts);
+  sharding::release_idle_cpu_blocks();
   result.params = 0;
   for (const auto& [name, param] : model.named_parameters()) result.params += param.numel();
   result.planned = engine.memory_plan().total();
@@ -76,11 +86,13 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
   const double tokens_per_step = static_cast<double>(comm.size() * options.batch * options.seq);
   model.train(true);
   Clock::time_point start;
+  int64_t misses_before = 0;
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
     if (step == options.warmup) {
       comm.barrier();
       if (options.track_memory) process_memory::track_live_memory();
       process_memory::reset_peak();
+      misses_before = sharding::cpu_cache_stats().misses;  // and restarts its live peak
       start = Clock::now();
     }
     const at::Tensor ids = at::randint(recipe.model.llm.vocab_size, {options.batch, options.seq},
@@ -109,6 +121,11 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
     *phase = comm.all_reduce(*phase / static_cast<double>(options.steps), cluster::ReduceOp::kMax);
   }
   result.tokens_per_s = tokens_per_step * static_cast<double>(options.steps) / seconds;
+  const sharding::CpuCacheStats cache = sharding::cpu_cache_stats();
+  result.cache_misses_per_step =
+      static_cast<double>(cache.misses - misses_before) / static_cast<double>(options.steps);
+  result.cache_mapped = max_over_ranks(comm, cache.mapped_bytes);
+  result.cache_peak_live = max_over_ranks(comm, cache.peak_live_bytes);
   const int64_t peak = process_memory::peak_resident_bytes();
   result.baseline_rss = max_over_ranks(comm, baseline);
   result.peak_rss = max_over_ranks(comm, peak);

@@ -15,9 +15,12 @@ struct EngineBenchOptions {
   int64_t seq = 128;
   int64_t warmup = 3;
   int64_t steps = 20;
-  // Resident sizes that follow live memory (process_memory::track_live_memory), for checking the
-  // memory plan; it costs speed (fresh pages for every large tensor).
+  // Resident sizes that follow live memory (process_memory::track_live_memory, and the caching
+  // allocator keeps no idle pages), for checking the memory plan; it costs speed (fresh pages
+  // for every large tensor).
   bool track_memory = false;
+  // sharding/caching_allocator.h, as vlm-worker runs; off to compare with glibc's heap.
+  bool caching_allocator = true;
 };
 
 struct EngineBenchResult {
@@ -36,6 +39,11 @@ struct EngineBenchResult {
   int64_t peak_rss = 0;
   int64_t peak_above_baseline = 0;
   int64_t planned = 0;
+  // The caching allocator's new mappings per timed step on rank 0 (0 once steps repeat their
+  // shapes) and the bytes it holds at the end (the most over ranks).
+  double cache_misses_per_step = 0;
+  int64_t cache_mapped = 0;
+  int64_t cache_peak_live = 0;  // large blocks held by tensors at once, the most over ranks
   std::string to_json() const;
 };
 

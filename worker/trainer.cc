@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
+#include "sharding/caching_allocator.h"
 #include "sharding/engine.h"
 #include "worker/batch_tensors.h"
 #include "worker/metrics.h"
@@ -51,6 +52,7 @@ class StageRunner {
     micro_batch_ = micro_batch_size(stage.training, world.world_size);
     accumulation_ = stage.training.global_batch_size / (micro_batch_ * world.world_size);
     engine_ = make_engine(sharding);
+    sharding::release_idle_cpu_blocks();  // the model's set-up copies
     loader_ = std::make_unique<data::Loader>(loader_options(), std::move(tokenizer));
     total_steps_ = stage_steps(stage.training, loader_->samples_per_epoch());
   }
@@ -110,8 +112,7 @@ class StageRunner {
     const sharding::EngineOptions options =
         sharding::engine_options(sharding, stage_, accumulation_);
     const sharding::MemoryPlan plan =
-        sharding::plan_memory(sharding::unit_sizes(model_), options.stage, world_.world_size,
-                              options.compute_dtype, accumulation_ > 1);
+        sharding::plan_memory(sharding::unit_sizes(model_), options, world_.world_size);
     if (world_.is_coordinator()) log::info("stage '{}': {}", stage_.name, plan.describe());
     const double budget = sharding.max_memory_per_rank_mib * 1024.0 * 1024.0;
     VLM_CHECK(budget <= 0 || static_cast<double>(plan.total()) <= budget, ConfigError, "stage '",
@@ -208,6 +209,7 @@ std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::
 
   std::shared_ptr<const data::Tokenizer> tokenizer =
       data::load_sentencepiece(data::resolve(first.data, first.data.tokenizer));
+  sharding::install_caching_cpu_allocator(recipe.sharding);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
   // The NCCL backend reduces device buffers; this LibTorch keeps every tensor on the CPU.
   VLM_CHECK(recipe.cluster.backend == "mpi", ConfigError,
