@@ -167,7 +167,8 @@ class ScratchPool {
     return buffer;
   }
 
-  // Keeps the largest few: as many as collectives are usually in flight at once.
+  // Keeps the largest two: the engine has at most two reductions in flight (more would be memory
+  // that stays resident for nothing).
   void give(Buffer buffer) {
     free_.push_back(std::move(buffer));
     std::sort(free_.begin(), free_.end(),
@@ -176,7 +177,7 @@ class ScratchPool {
   }
 
  private:
-  static constexpr size_t kKept = 4;
+  static constexpr size_t kKept = 2;
   std::vector<Buffer> free_;
 };
 
