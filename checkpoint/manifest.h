@@ -21,7 +21,7 @@ struct BufferInfo {
 };
 
 struct FileInfo {
-  std::string name;      // relative to the checkpoint directory, e.g. "rank-00001.h5"
+  std::string name;  // relative to the checkpoint directory, e.g. "rank-00001.h5"
   int64_t bytes = 0;
   std::string checksum;  // files::Checksum text ("crc32:...") of the whole file
   std::vector<SliceRef> slices;
@@ -35,8 +35,8 @@ struct Manifest {
   int64_t global_sample = 0;    // the stage's loader counter (data::Loader::seek)
   int64_t optimizer_steps = 0;  // AdamW's step count (bias correction)
   uint64_t seed = 0;
-  int world_size = 1;           // of the run that wrote it
-  std::string recipe_yaml;      // the resolved recipe
+  int world_size = 1;       // of the run that wrote it
+  std::string recipe_yaml;  // the resolved recipe
   // How parameters that are not saved (frozen ones) are made again: "init seed 42" or a base
   // model's path and checksum.
   std::string base_model;

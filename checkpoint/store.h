@@ -16,10 +16,10 @@ namespace vlm::checkpoint {
 struct CheckpointEntry {
   std::string tag;
   std::string path;
-  bool committed = false;   // false: a staging directory (an interrupted or running save)
-  int64_t stage_index = -1; // from the manifest; -1 when it cannot be read
+  bool committed = false;    // false: a staging directory (an interrupted or running save)
+  int64_t stage_index = -1;  // from the manifest; -1 when it cannot be read
   int64_t step = -1;
-  int64_t bytes = 0;        // files on disk
+  int64_t bytes = 0;  // files on disk
 };
 
 struct Verification {

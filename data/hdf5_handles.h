@@ -1,6 +1,6 @@
-// Private to data/*.cc (never include it from a header): RAII handles and small helpers over
-// HDF5's C API. Debian's HDF5 is the Open MPI build, whose hdf5.h includes mpi.h; keeping it out
-// of headers keeps MPI out of every other library's compile.
+// Shared by data/*.cc and checkpoint/*.cc (never include it from a header): RAII handles and small
+// helpers over HDF5's C API. Debian's HDF5 is the Open MPI build, whose hdf5.h includes mpi.h;
+// keeping it out of headers keeps MPI out of every other library's compile.
 #pragma once
 
 #include <hdf5.h>
