@@ -32,6 +32,8 @@ struct Group {
   std::vector<Segment> segments;  // of the optimizer's range
 
   bool empty() const { return slots.empty(); }
+  // Elements without the padding.
+  int64_t count() const { return empty() ? 0 : slots.back().offset + slots.back().numel; }
 };
 
 struct Unit {
@@ -197,9 +199,90 @@ class ShardedEngine::State : public models::UnitObserver {
 
   const MemoryPlan& plan() const { return plan_; }
   int64_t trainable_count() const { return trainable_count_; }
+  int64_t optimizer_steps() const { return optimizer_steps_; }
+
+  void skip_step() {
+    wait_reductions(0);
+    for (auto& unit : units_) {
+      Group& group = unit.trainable;
+      if (group.empty()) continue;
+      if (options_.stage >= 1) free_storage(group.reduced);
+      if (has_storage(group.grad_full)) group.grad_full.zero_();
+    }
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  std::vector<StateSlice> snapshot_state() const {
+    std::vector<StateSlice> out;
+    for (const auto& unit : units_) {
+      const Group& group = unit.trainable;
+      const auto [begin, count] = saved_share(group);
+      if (group.empty()) continue;
+      const int64_t local = begin - optimizer_range_begin(group);
+      for (const auto& [suffix, tensor] : state_tensors(group)) {
+        out.push_back(
+            {unit.name + suffix, group.count(), begin, tensor.narrow(0, local, count).clone()});
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, int64_t>> buffer_sizes() const {
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& unit : units_) {
+      if (unit.trainable.empty()) continue;
+      for (const char* suffix : kStateSuffixes) {
+        out.emplace_back(unit.name + suffix, unit.trainable.count());
+      }
+    }
+    return out;
+  }
+
+  void load_state(const StateReader& read, int64_t optimizer_steps) {
+    at::NoGradGuard no_grad;
+    for (auto& unit : units_) {
+      Group& group = unit.trainable;
+      if (group.empty()) continue;
+      // The whole optimizer range that holds elements (the padding stays zero).
+      const int64_t begin = optimizer_range_begin(group);
+      const int64_t count =
+          std::max<int64_t>(0, std::min(group.count() - begin, group.master.numel()));
+      for (const auto& [suffix, tensor] : state_tensors(group)) {
+        if (count == 0) continue;
+        const at::Tensor values = read(unit.name + suffix, begin, count);
+        VLM_CHECK(values.numel() == count, InternalError, unit.name, suffix, ": read ",
+                  values.numel(), " elements, wanted ", count);
+        at::Tensor target = tensor;
+        target.narrow(0, 0, count).copy_(values);
+      }
+    }
+    optimizer_steps_ = optimizer_steps;
+    publish_parameters();
+  }
 
  private:
   // ---- construction --------------------------------------------------------------------------
+
+  static constexpr const char* kStateSuffixes[] = {"/params", "/exp_avg", "/exp_avg_sq"};
+
+  std::vector<std::pair<std::string, at::Tensor>> state_tensors(const Group& group) const {
+    return {{kStateSuffixes[0], group.master},
+            {kStateSuffixes[1], group.exp_avg},
+            {kStateSuffixes[2], group.exp_avg_sq}};
+  }
+
+  // The element the optimizer's range of this rank starts at (stage 0: the whole buffer).
+  int64_t optimizer_range_begin(const Group& group) const {
+    return options_.stage == 0 ? 0 : rank_ * (group.padded / world_);
+  }
+
+  // What this rank saves: its share of the partition into world-size blocks, without padding.
+  std::pair<int64_t, int64_t> saved_share(const Group& group) const {
+    const int64_t slice = group.padded / world_;
+    const int64_t begin = std::min(rank_ * slice, group.count());
+    return {begin, std::min(slice, group.count() - begin)};
+  }
 
   void build_units() {
     std::map<std::string, at::Tensor> params;
@@ -497,6 +580,15 @@ ShardedEngine::ShardedEngine(models::VisionLanguageModel& model, cluster::Commun
 ShardedEngine::~ShardedEngine() = default;
 
 void ShardedEngine::begin_step(int64_t step) { state_->begin_step(step); }
+void ShardedEngine::skip_step() { state_->skip_step(); }
+std::vector<StateSlice> ShardedEngine::snapshot_state() const { return state_->snapshot_state(); }
+std::vector<std::pair<std::string, int64_t>> ShardedEngine::buffer_sizes() const {
+  return state_->buffer_sizes();
+}
+void ShardedEngine::load_state(const StateReader& read, int64_t optimizer_steps) {
+  state_->load_state(read, optimizer_steps);
+}
+int64_t ShardedEngine::optimizer_steps() const { return state_->optimizer_steps(); }
 void ShardedEngine::begin_micro_batch(bool last) { state_->begin_micro_batch(last); }
 void ShardedEngine::end_micro_batch() { state_->end_micro_batch(); }
 double ShardedEngine::clip_grad_norm(double max_norm) { return state_->clip_grad_norm(max_norm); }

@@ -18,6 +18,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,20 @@ std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model);
 MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& options,
                        int world_size);
 
+// One rank's part of one of the engine's fp32 buffers, for checkpoints. Buffers are
+// "<unit>/params" (the fp32 weights of a unit's trainable parameters), "<unit>/exp_avg" and
+// "<unit>/exp_avg_sq" (AdamW's moments); coordinates count elements without the padding, so
+// they mean the same at every world size.
+struct StateSlice {
+  std::string buffer;
+  int64_t total = 0;  // elements of the whole buffer
+  int64_t begin = 0;
+  at::Tensor values;  // fp32, 1-D
+};
+// Reads elements [begin, begin + count) of a saved buffer as fp32.
+using StateReader =
+    std::function<at::Tensor(const std::string& buffer, int64_t begin, int64_t count)>;
+
 class ShardedEngine {
  public:
   // Takes over the model's parameters: they become views into the engine's flat buffers (or,
@@ -97,6 +112,19 @@ class ShardedEngine {
   // Restores the model's parameters as live tensors (gathers at stage 3) and detaches the engine
   // from the model, e.g. before exporting or evaluating at the end of a stage.
   void release_to_model();
+
+  // Drops the gradients of a step that will not be applied (a non-finite loss or norm).
+  void skip_step();
+
+  // Checkpoints. Each rank owns a contiguous share of every trainable buffer (its optimizer
+  // slice at stages 1-3; the same partition at stage 0): snapshot_state copies it, so training
+  // may go on while the copy is written. buffer_sizes names every buffer with its total.
+  std::vector<StateSlice> snapshot_state() const;
+  std::vector<std::pair<std::string, int64_t>> buffer_sizes() const;
+  // Replaces the trainable weights and moments with saved ones (written at any world size) and
+  // publishes the weights to every rank. Collective.
+  void load_state(const StateReader& read, int64_t optimizer_steps);
+  int64_t optimizer_steps() const;
 
   const MemoryPlan& memory_plan() const;
   int64_t trainable_count() const;
