@@ -21,6 +21,9 @@ int worker_main(int argc, char** argv) {
   app.add_option("--recipe", recipe_path, "recipe YAML file")->required();
   app.add_option("--set", overrides, "override a recipe key: --set optimizer.lr=2e-5 (repeatable)");
   app.add_flag("--dump-recipe", dump_only, "print the resolved recipe as YAML and exit");
+  vlm::worker::TrainOptions train_options;
+  app.add_option("--resume", train_options.resume_path,
+                 "resume from this checkpoint directory (default: the run's newest valid one)");
   std::string max_memory;
   app.add_option("--max-memory-per-rank", max_memory,
                  "refuse to start when the memory plan needs more per rank: 1.5GiB, 800MiB, or "
@@ -46,10 +49,15 @@ int worker_main(int argc, char** argv) {
                  vlm::worker::blas_description());
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
-  const auto results = vlm::worker::train(recipe, layout, world);
-  for (const auto& r : results) {
+  const auto outcome = vlm::worker::train(recipe, layout, world, train_options);
+  for (const auto& r : outcome.stages) {
     vlm::log::info("summary: stage {} {} steps {:.1f} s loss {:.4f} -> {:.4f}", r.stage, r.steps,
                    r.seconds, r.first_loss, r.last_loss);
+  }
+  if (outcome.preempted) {
+    vlm::log::info("preempted: state saved; run the same command again to resume (exit {})",
+                   vlm::apps::kExitPreempted);
+    return vlm::apps::kExitPreempted;
   }
   vlm::log::info("final model: {}", layout.final_model());
   return vlm::apps::kExitOk;

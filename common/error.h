@@ -43,6 +43,10 @@ class ShapeError : public Error {
 class CommError : public Error {
   using Error::Error;
 };
+// Training cannot go on: the loss or gradient norm stayed non-finite for too many steps.
+class DivergenceError : public Error {
+  using Error::Error;
+};
 // A broken internal invariant: a bug in vlmtrain, not in the user's input.
 class InternalError : public Error {
   using Error::Error;

@@ -107,6 +107,9 @@ struct TrainingSection {
   std::string dtype = "fp32";    // fp32 | bf16 (compute copies; masters stay fp32)
   int64_t log_every = 10;
   int64_t num_threads = 0;  // torch intra-op threads; 0: chosen from the cores and ranks
+  // A step whose loss or gradient norm is not finite is skipped (not applied); this many in a
+  // row stop the run, before a diverged state reaches a checkpoint.
+  int64_t max_nonfinite_steps = 5;
 };
 
 struct ShardingSection {
@@ -126,6 +129,8 @@ struct CheckpointSection {
   std::string dir;          // empty: <run_dir>/checkpoints
   int64_t every_steps = 0;  // 0: only at stage ends
   int64_t keep_last = 2;
+  // Write on a thread while training goes on (the step waits only for a copy of the state).
+  bool async = true;
 };
 
 struct ClusterSection {

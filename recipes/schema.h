@@ -193,6 +193,7 @@ struct Fields<TrainingSection> {
     f("dtype", &TrainingSection::dtype, one_of({"fp32", "bf16"}));
     f("log_every", &TrainingSection::log_every, greater_than(0));
     f("num_threads", &TrainingSection::num_threads, at_least(0));
+    f("max_nonfinite_steps", &TrainingSection::max_nonfinite_steps, at_least(1));
   }
 };
 
@@ -216,6 +217,7 @@ struct Fields<CheckpointSection> {
     f("dir", &CheckpointSection::dir, any_text());
     f("every_steps", &CheckpointSection::every_steps, at_least(0));
     f("keep_last", &CheckpointSection::keep_last, at_least(2));
+    f("async", &CheckpointSection::async, AnyBool{});
   }
 };
 

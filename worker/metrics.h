@@ -17,7 +17,12 @@ struct StepMetrics {
   double tokens_per_s = 0.0;
   double step_time_s = 0.0;
   int64_t tokens = 0;
-  int64_t samples_seen = 0;  // global sample counter at the end of the step
+  int64_t samples_seen = 0;   // global sample counter at the end of the step
+  bool skipped = false;       // not applied: its loss or gradient norm was not finite
+  int64_t skipped_steps = 0;  // in the stage so far
+  // The time this step's loop was blocked starting a checkpoint (copying the state); < 0: none.
+  double checkpoint_blocked_ms = -1.0;
+  bool preempted = false;  // a rank got a preemption signal (not logged: the step is saved)
 };
 
 class MetricsLog {

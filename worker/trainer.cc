@@ -16,8 +16,10 @@
 #include "sharding/caching_allocator.h"
 #include "sharding/engine.h"
 #include "worker/batch_tensors.h"
+#include "worker/checkpointer.h"
 #include "worker/metrics.h"
 #include "worker/objective.h"
+#include "worker/preemption.h"
 #include "worker/schedule.h"
 #include "worker/threads.h"
 
@@ -40,15 +42,35 @@ int64_t micro_batch_size(const recipes::TrainingSection& training, int world_siz
   return micro;
 }
 
+// The random state of a step: a function of the seed and counters only, so a resumed run draws
+// what the uninterrupted one drew (dropout) with nothing to save.
+uint64_t step_seed(uint64_t seed, int64_t stage_index, int64_t step, int rank) {
+  uint64_t x = seed;
+  for (const uint64_t part : {static_cast<uint64_t>(stage_index), static_cast<uint64_t>(step),
+                              static_cast<uint64_t>(rank)}) {
+    x = (x ^ part) * 0x9E3779B97F4A7C15ULL;  // splitmix64's constant and finalizer
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    x ^= x >> 31;
+  }
+  return x;
+}
+
 // Everything one stage needs, built from its sections.
 class StageRunner {
  public:
-  StageRunner(const recipes::Stage& stage, const recipes::ShardingSection& sharding,
-              models::VisionLanguageModel& model, std::shared_ptr<const data::Tokenizer> tokenizer,
-              const cluster::World& world, cluster::Communicator& comm, MetricsLog* metrics)
-      : stage_(stage), model_(model), world_(world), comm_(comm), metrics_(metrics) {
-    if (stage.lora.rank > 0) model_.add_lora(stage.lora, stage.training.seed);
-    model_.set_trainable(stage.trainable);
+  StageRunner(const recipes::Stage& stage, int64_t stage_index,
+              const recipes::ShardingSection& sharding, models::VisionLanguageModel& model,
+              std::shared_ptr<const data::Tokenizer> tokenizer, const cluster::World& world,
+              cluster::Communicator& comm, Checkpointer& checkpointer, MetricsLog* metrics)
+      : stage_(stage),
+        stage_index_(stage_index),
+        model_(model),
+        world_(world),
+        comm_(comm),
+        checkpointer_(checkpointer),
+        metrics_(metrics) {
+    prepare_model(model_, stage);
     micro_batch_ = micro_batch_size(stage.training, world.world_size);
     accumulation_ = stage.training.global_batch_size / (micro_batch_ * world.world_size);
     engine_ = make_engine(sharding);
@@ -57,22 +79,49 @@ class StageRunner {
     total_steps_ = stage_steps(stage.training, loader_->samples_per_epoch());
   }
 
-  StageResult run() {
+  // From the start, or from `resume` (a checkpoint of this stage).
+  StageResult run(const ResumePoint* resume) {
+    int64_t first_step = 0;
+    if (resume != nullptr) {
+      checkpointer_.load(*resume, *engine_);
+      first_step = resume->manifest.step;
+      const auto skipped = resume->manifest.counters.find("skipped_steps");
+      if (skipped != resume->manifest.counters.end()) {
+        skipped_steps_ = static_cast<int64_t>(skipped->second);
+      }
+    }
     log::info(
         "stage '{}': {} steps, global batch {} = {} rank(s) x {} micro x {} accumulation, "
         "{} samples per epoch, {} trainable parameters",
         stage_.name, total_steps_, stage_.training.global_batch_size, world_.world_size,
         micro_batch_, accumulation_, loader_->samples_per_epoch(), engine_->trainable_count());
-    loader_->seek(0);
+    loader_->seek(first_step * stage_.training.global_batch_size);
     model_.train(true);
     StageResult result{stage_.name};
     std::deque<double> recent;
     const auto stage_start = Clock::now();
     int64_t tokens_total = 0;
-    for (int64_t step = 0; step < total_steps_; ++step) {
-      const StepMetrics m = train_step(step);
+    for (int64_t step = first_step; step < total_steps_; ++step) {
+      StepMetrics m = train_step(step);
+      checkpointer_.poll();
+      const int64_t every = checkpointer_.every_steps();
+      // Not in a run of skipped steps: the state may be diverging.
+      const bool periodic =
+          every > 0 && (step + 1) % every == 0 && step + 1 < total_steps_ && !m.skipped;
+      if (m.preempted || periodic) {
+        m.checkpoint_blocked_ms =
+            checkpointer_.save(*engine_, save_point(step + 1), /*wait=*/m.preempted);
+      }
+      if (metrics_ != nullptr) metrics_->write(m);
+      stop_if_diverged(step);
+      if (m.preempted) {
+        log::warn("{} step {}/{}: preemption signal; saved, exiting for a requeue", stage_.name,
+                  step + 1, total_steps_);
+        result.preempted = true;
+        break;
+      }
       tokens_total += m.tokens;
-      if (step == 0) result.first_loss = m.loss;
+      if (step == first_step) result.first_loss = m.loss;
       recent.push_back(m.loss);
       if (static_cast<int64_t>(recent.size()) > std::max<int64_t>(1, stage_.training.log_every)) {
         recent.pop_front();
@@ -82,6 +131,11 @@ class StageRunner {
                   step + 1, total_steps_, m.loss, m.lr, m.grad_norm, m.tokens_per_s);
       }
     }
+    // The stage's end is a checkpoint: a later stage resumes from it.
+    if (!result.preempted && first_step < total_steps_) {
+      checkpointer_.save(*engine_, save_point(total_steps_), /*wait=*/true);
+    }
+    checkpointer_.finish();
     result.steps = total_steps_;
     result.seconds = seconds_since(stage_start);
     result.last_loss = recent.empty() ? 0.0
@@ -89,11 +143,22 @@ class StageRunner {
                                             static_cast<double>(recent.size());
     result.tokens_per_s =
         result.seconds > 0 ? static_cast<double>(tokens_total) / result.seconds : 0;
-    engine_->release_to_model();
+    if (!result.preempted) engine_->release_to_model();
     return result;
   }
 
  private:
+  SavePoint save_point(int64_t steps_done) const {
+    SavePoint at;
+    at.stage_index = stage_index_;
+    at.stage_name = stage_.name;
+    at.stage_seed = stage_.training.seed;
+    at.step = steps_done;
+    at.global_sample = steps_done * stage_.training.global_batch_size;
+    at.counters["skipped_steps"] = static_cast<double>(skipped_steps_);
+    return at;
+  }
+
   data::LoaderOptions loader_options() const {
     data::LoaderOptions options;
     options.data = stage_.data;
@@ -134,6 +199,7 @@ class StageRunner {
 
   StepMetrics run_step(int64_t step) {
     const auto start = Clock::now();
+    at::manual_seed(step_seed(stage_.training.seed, stage_index_, step, world_.rank));
     // All micro batches first: the loss is normalized by the step's label tokens over all ranks,
     // so it does not depend on how the global batch is split into ranks and micro batches.
     std::vector<TensorBatch> micro_batches;
@@ -145,7 +211,8 @@ class StageRunner {
     label_tokens = comm_.all_reduce(label_tokens, cluster::ReduceOp::kSum);
     const double normalizer = static_cast<double>(std::max<int64_t>(1, label_tokens));
     engine_->begin_step(step);
-    std::vector<double> sums = {0.0, 0.0};  // loss, tokens
+    // Loss, tokens, and the ranks that got a preemption signal: all agree at this boundary.
+    std::vector<double> sums = {0.0, 0.0, 0.0};
     for (size_t i = 0; i < micro_batches.size(); ++i) {
       const auto& batch = micro_batches[i];
       engine_->begin_micro_batch(i + 1 == micro_batches.size());
@@ -156,15 +223,26 @@ class StageRunner {
       sums[0] += loss.total.item<double>();
       sums[1] += static_cast<double>(batch.real_tokens);
     }
+    sums[2] = preemption_requested() ? 1.0 : 0.0;
     comm_.all_reduce(sums, cluster::ReduceOp::kSum);
     const double lr = learning_rate(stage_.schedule, stage_.optimizer.lr, step, total_steps_);
     const double grad_norm = engine_->clip_grad_norm(stage_.optimizer.grad_clip);
-    engine_->optimizer_step(lr);
+    const double loss = sums[0] / normalizer;
+    const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
+    if (finite) {
+      engine_->optimizer_step(lr);
+      bad_in_a_row_ = 0;
+    } else {
+      skip_step(step, loss, grad_norm);
+    }
 
     StepMetrics m;
     m.step = step + 1;
     m.stage = stage_.name;
-    m.loss = sums[0] / normalizer;
+    m.loss = loss;
+    m.skipped = !finite;
+    m.skipped_steps = skipped_steps_;
+    m.preempted = sums[2] > 0;
     m.loss_terms["text_ce"] = m.loss;
     m.lr = lr;
     m.grad_norm = grad_norm;
@@ -172,23 +250,51 @@ class StageRunner {
     m.step_time_s = seconds_since(start);
     m.tokens_per_s = static_cast<double>(m.tokens) / m.step_time_s;
     m.samples_seen = (step + 1) * stage_.training.global_batch_size;
-    if (metrics_ != nullptr) metrics_->write(m);
     return m;
   }
 
+  // A non-finite step is not applied; too many in a row stop the run (stop_if_diverged, once
+  // the step is logged) before a checkpoint can take the diverged state. Every rank sees the same
+  // all-reduced loss and norm: all agree.
+  void skip_step(int64_t step, double loss, double grad_norm) {
+    engine_->skip_step();
+    ++skipped_steps_;
+    ++bad_in_a_row_;
+    log::warn("{} step {}: loss {} grad_norm {}: not applied ({} in a row, {} in the stage)",
+              stage_.name, step + 1, loss, grad_norm, bad_in_a_row_, skipped_steps_);
+  }
+
+  void stop_if_diverged(int64_t step) const {
+    VLM_CHECK(bad_in_a_row_ < stage_.training.max_nonfinite_steps, DivergenceError, "stage '",
+              stage_.name, "' step ", step + 1, ": ", bad_in_a_row_,
+              " steps in a row had a non-finite loss or gradient norm "
+              "(training.max_nonfinite_steps is ",
+              stage_.training.max_nonfinite_steps,
+              "); stopping so that no checkpoint takes the diverged state");
+  }
+
   const recipes::Stage& stage_;
+  int64_t stage_index_ = 0;
   models::VisionLanguageModel& model_;
   const cluster::World& world_;
   cluster::Communicator& comm_;
+  Checkpointer& checkpointer_;
   MetricsLog* metrics_;  // rank 0 only
   std::unique_ptr<sharding::ShardedEngine> engine_;
   std::unique_ptr<data::Loader> loader_;
   int64_t micro_batch_ = 0;
   int64_t accumulation_ = 1;
   int64_t total_steps_ = 0;
+  int64_t skipped_steps_ = 0;
+  int64_t bad_in_a_row_ = 0;
 };
 
 }  // namespace
+
+void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage) {
+  if (stage.lora.rank > 0) model.add_lora(stage.lora, stage.training.seed);
+  model.set_trainable(stage.trainable);
+}
 
 int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_per_epoch) {
   if (training.max_steps > 0) return training.max_steps;
@@ -200,8 +306,8 @@ int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_pe
   return steps;
 }
 
-std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
-                               const cluster::World& world) {
+TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
+                   const cluster::World& world, const TrainOptions& options) {
   VLM_CHECK(!recipe.stages.empty(), ConfigError, recipe.source_path, ": the recipe has no stages");
   const auto& first = recipe.stages.front();
   apply_threads(plan_threads(static_cast<int>(first.training.num_threads), world.local_size));
@@ -221,22 +327,40 @@ std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::
             " ranks but MPI has ", comm->size());
   std::unique_ptr<MetricsLog> metrics;
   if (world.is_coordinator()) metrics = std::make_unique<MetricsLog>(layout.metrics_jsonl());
+  install_preemption_handlers();
+  Checkpointer checkpointer(recipe, layout, *comm, options.resume_path);
+  const std::optional<ResumePoint> resume = checkpointer.find_resume();
 
-  std::vector<StageResult> results;
-  for (const auto& stage : recipe.stages) {
-    StageRunner runner(stage, recipe.sharding, model, tokenizer, world, *comm, metrics.get());
-    results.push_back(runner.run());
+  TrainOutcome outcome;
+  for (size_t index = 0; index < recipe.stages.size(); ++index) {
+    const recipes::Stage& stage = recipe.stages[index];
+    const auto stage_index = static_cast<int64_t>(index);
+    if (resume && stage_index < resume->manifest.stage_index) {
+      // Finished before the checkpoint: its structure is replayed, its training is not. What it
+      // trained is in the checkpoint when a later stage trains it too (see the README).
+      prepare_model(model, stage);
+      continue;
+    }
+    const bool resumes_here = resume && stage_index == resume->manifest.stage_index;
+    StageRunner runner(stage, stage_index, recipe.sharding, model, tokenizer, world, *comm,
+                       checkpointer, metrics.get());
+    outcome.stages.push_back(runner.run(resumes_here ? &*resume : nullptr));
+    const StageResult& result = outcome.stages.back();
+    if (result.preempted) {
+      outcome.preempted = true;
+      break;
+    }
     if (world.is_coordinator()) {
       // The last stage's model is the final model: written once, not twice.
       const bool last = &stage == &recipe.stages.back();
       const std::string folder = last ? layout.final_model() : layout.stage_model(stage.name);
       checkpoint::export_model(model, folder);
       log::info("stage '{}' done in {:.1f} s: loss {:.4f} -> {:.4f}, {:.0f} tokens/s; model at {}",
-                stage.name, results.back().seconds, results.back().first_loss,
-                results.back().last_loss, results.back().tokens_per_s, folder);
+                stage.name, result.seconds, result.first_loss, result.last_loss,
+                result.tokens_per_s, folder);
     }
   }
-  return results;
+  return outcome;
 }
 
 }  // namespace vlm::worker

@@ -7,12 +7,14 @@
 
 #include "checkpoint/run_layout.h"
 #include "cluster/world.h"
+#include "models/model.h"
 #include "recipes/recipe.h"
 
 namespace vlm::worker {
 
 struct StageResult {
   std::string stage;
+  bool preempted = false;  // stopped by a preemption signal, saved
   int64_t steps = 0;
   double first_loss = 0.0;
   double last_loss = 0.0;  // mean over the last log_every steps
@@ -20,10 +22,24 @@ struct StageResult {
   double tokens_per_s = 0.0;
 };
 
-// Runs every stage of the recipe; exports each earlier stage's model to layout.stage_model() and
-// the last one's to layout.final_model().
-std::vector<StageResult> train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
-                               const cluster::World& world);
+struct TrainOptions {
+  std::string resume_path;  // a checkpoint directory; empty: the run's newest valid one, if any
+};
+
+struct TrainOutcome {
+  std::vector<StageResult> stages;  // those run (in part) by this process
+  bool preempted = false;           // saved after a preemption signal: requeue and resume
+};
+
+// Runs every stage of the recipe, resuming from a checkpoint when there is one; checkpoints
+// every checkpoint.every_steps and at the end of each stage; exports each earlier stage's model
+// to layout.stage_model() and the last one's to layout.final_model().
+TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
+                   const cluster::World& world, const TrainOptions& options = {});
+
+// What a stage does to the model's structure before it trains (LoRA, what trains); replayed,
+// without training, for the stages a resumed run has finished and by checkpoint export.
+void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage);
 
 // Steps a stage takes: training.max_steps when set, else floor(epochs * samples / global batch).
 int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_per_epoch);

@@ -1,6 +1,9 @@
 """Compares two vlm-worker runs: per-step losses (metrics.jsonl) to a relative tolerance, and
-the final model's tensors (every *.safetensors under final/) to an absolute one.
-Usage: compare_runs.py REFERENCE CANDIDATE [--loss-rtol 1e-5] [--param-atol 1e-5]"""
+the final model's tensors (every *.safetensors under final/) to an absolute one, or to one
+relative to each tensor's largest value. A step logged more than once (a run killed after it and
+resumed from an earlier checkpoint) counts with its last value. Tolerances of 0: bit for bit.
+Usage: compare_runs.py REFERENCE CANDIDATE [--loss-rtol 1e-5] [--param-atol 1e-5]
+                       [--param-rtol R]"""
 import argparse, json, pathlib, struct, sys
 
 import torch
@@ -24,8 +27,15 @@ def read_safetensors(path):
 
 
 def losses(run):
-    rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
-    return [(r["stage"], r["step"], r["loss"]) for r in rows if "loss" in r]
+    last = {}
+    for line in open(run / "metrics.jsonl"):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # half a line: the run was killed while writing it
+            continue
+        if "loss" in row:
+            last[(row["stage"], row["step"])] = row["loss"]
+    return [(stage, step, loss) for (stage, step), loss in last.items()]
 
 
 def main():
@@ -34,23 +44,32 @@ def main():
     parser.add_argument("candidate", type=pathlib.Path)
     parser.add_argument("--loss-rtol", type=float, default=1e-5)
     parser.add_argument("--param-atol", type=float, default=1e-5)
+    parser.add_argument("--param-rtol", type=float, default=None,
+                        help="instead of --param-atol: max |a - b| / max |a| per tensor")
     args = parser.parse_args()
     ref, cand = losses(args.reference), losses(args.candidate)
     assert [r[:2] for r in ref] == [c[:2] for c in cand], f"steps differ: {ref} vs {cand}"
     worst_loss = max(abs(a[2] - b[2]) / max(abs(a[2]), 1e-12) for a, b in zip(ref, cand))
     files = sorted(p.relative_to(args.reference) for p in (args.reference / "final").rglob("*.safetensors"))
     assert files, f"no safetensors under {args.reference}/final"
-    worst_param, count = 0.0, 0
+    worst_param, worst_relative, count = 0.0, 0.0, 0
     for rel in files:
         a, b = read_safetensors(args.reference / rel), read_safetensors(args.candidate / rel)
         assert a.keys() == b.keys(), f"{rel}: tensor names differ"
         for name in a:
-            diff = (a[name].double() - b[name].double()).abs().max().item() if a[name].numel() else 0.0
+            if a[name].numel() == 0:
+                continue
+            diff = (a[name].double() - b[name].double()).abs().max().item()
+            scale = a[name].double().abs().max().item()
             worst_param = max(worst_param, diff)
+            worst_relative = max(worst_relative, diff / scale if scale > 0 else diff)
             count += 1
     print(f"{len(ref)} steps: worst loss difference {worst_loss:.2e} (relative), "
-          f"{count} tensors: worst parameter difference {worst_param:.2e}")
-    ok = worst_loss <= args.loss_rtol and worst_param <= args.param_atol
+          f"{count} tensors: worst parameter difference {worst_param:.2e} "
+          f"({worst_relative:.2e} of the tensor's largest value)")
+    params_ok = (worst_relative <= args.param_rtol if args.param_rtol is not None
+                 else worst_param <= args.param_atol)
+    ok = worst_loss <= args.loss_rtol and params_ok
     sys.exit(0 if ok else 1)
 
 

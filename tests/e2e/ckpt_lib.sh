@@ -1,0 +1,37 @@
+# Helpers for the checkpoint tests (sourced after lib.sh): a small corpus, the equivalence
+# recipe's model (frozen ViT, LoRA, projector, tied embedding) at ZeRO stage 3, and jobs that
+# can be stopped and resumed.
+"$bin/vlm-synth" --out "$work/c" --seed 5 --captions 16 --instructions 400 --vora 8 --eval 1 \
+  --threads 1 > /dev/null
+recipe=$src_dir/tests/e2e/recipes/sharded_mix.yaml
+# 12 divides among 2, 3 and 4 ranks.
+common=(--set data.corpus_dir="$work/c" --set training.global_batch_size=12
+  --set sharding.stage=3)
+
+# launch NAME RANKS [ARGS...]: one vlm-worker job into $work/NAME, its output appended to
+# $work/NAME.log; returns the job's exit status.
+launch() {
+  local name=$1 ranks=$2
+  shift 2
+  mpirun --oversubscribe -np "$ranks" "$bin/vlm-worker" --recipe "$recipe" "${common[@]}" \
+    --set run_dir="$work/$name" "$@" >> "$work/$name.log" 2>&1
+}
+
+# signal_ranks SIGNAL NAME: the job's vlm-worker processes (not mpirun), as Slurm signals tasks.
+signal_ranks() {
+  local pid
+  for pid in $(pgrep -f -- "run_dir=$work/$2( |\$)"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = vlm-worker ] && kill "-$1" "$pid" 2>/dev/null
+  done
+  return 0
+}
+
+# wait_for_step NAME STEP PID: until the job has logged STEP (fails if PID ends first).
+wait_for_step() {
+  until [ -f "$work/$1/metrics.jsonl" ] && grep -q "\"step\":$2," "$work/$1/metrics.jsonl"; do
+    kill -0 "$3" 2>/dev/null || { tail -n 20 "$work/$1.log"; fail "$1 ended before step $2"; }
+    sleep 0.2
+  done
+}
+
+compare() { /usr/bin/python3 "$src_dir/tests/e2e/compare_runs.py" "$@"; }

@@ -1,0 +1,226 @@
+#include "worker/checkpointer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "checkpoint/rank_file.h"
+#include "checkpoint/store.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/log.h"
+
+namespace vlm::worker {
+
+struct Checkpointer::Pending {
+  std::string tag;
+  checkpoint::Manifest manifest;  // all but the files
+  std::vector<checkpoint::FlatSlice> slices;
+  std::thread writer;
+  std::atomic<bool> done{false};
+  std::string error;  // the writer's, when it failed
+  checkpoint::FileInfo file;
+};
+
+namespace {
+
+std::string rank_file_name(int rank) { return fmt::format("rank-{:05d}.h5", rank); }
+
+// The checksum of a HF folder's weight files, in name order.
+std::string folder_checksum(const std::string& folder) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() == ".safetensors") names.push_back(entry.path().string());
+  }
+  std::sort(names.begin(), names.end());
+  files::Checksum sum;
+  for (const auto& name : names) sum.update(files::checksum_file(name));
+  return sum.text();
+}
+
+// How the parameters a checkpoint does not hold (frozen ones) are made again.
+std::string base_model_description(const recipes::Recipe& recipe) {
+  std::string out = fmt::format("init seed {}", recipe.stages.front().training.seed);
+  for (const auto& [part, path] : {std::pair{"llm", recipe.model.llm.hf_path},
+                                   std::pair{"vision", recipe.model.vision.hf_path}}) {
+    if (!path.empty()) out += fmt::format("; {} {} {}", part, path, folder_checksum(path));
+  }
+  return out;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines) out += (out.empty() ? "" : "; ") + line;
+  return out;
+}
+
+// Errors found on rank 0 only travel to the others in the broadcast answer.
+constexpr char kErrorMark = '\x01';
+
+}  // namespace
+
+Checkpointer::Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
+                           cluster::Communicator& comm, std::string resume_path)
+    : recipe_(recipe),
+      comm_(comm),
+      root_(recipe.checkpoint.dir.empty() ? layout.checkpoints() : recipe.checkpoint.dir),
+      resume_path_(std::move(resume_path)) {}
+
+Checkpointer::~Checkpointer() {
+  if (pending_ && pending_->writer.joinable()) pending_->writer.join();
+}
+
+std::optional<ResumePoint> Checkpointer::find_resume() {
+  std::string chosen;
+  if (comm_.rank() == 0) {
+    try {
+      if (!resume_path_.empty()) {
+        std::filesystem::path dir = std::filesystem::path(resume_path_).lexically_normal();
+        if (!dir.has_filename()) dir = dir.parent_path();  // "dir/"
+        const std::string path = dir.string();
+        const checkpoint::CheckpointStore store(files::parent(path));
+        const checkpoint::Verification check = store.verify(dir.filename().string());
+        VLM_CHECK(check.ok, ConfigError, "--resume ", resume_path_,
+                  " is not a usable checkpoint: ", join_lines(check.problems));
+        chosen = path;
+      } else if (files::exists(root_)) {
+        const checkpoint::CheckpointStore store(root_);
+        std::vector<std::string> skipped;
+        const std::optional<std::string> tag = store.newest_valid(&skipped);
+        for (const auto& why : skipped) log::warn("checkpoint skipped: {}", why);
+        if (tag) chosen = store.committed_dir(*tag);
+      }
+    } catch (const Error& e) {
+      chosen = kErrorMark + std::string(e.what());
+    }
+  }
+  comm_.broadcast(chosen, 0);
+  VLM_CHECK(chosen.empty() || chosen[0] != kErrorMark, ConfigError, chosen.substr(1));
+  if (chosen.empty()) return std::nullopt;
+  ResumePoint point{chosen,
+                    checkpoint::read_manifest(files::join(chosen, checkpoint::kManifestName))};
+  const std::string base = base_model_description(recipe_);
+  VLM_CHECK(point.manifest.base_model == base, ConfigError, "checkpoint ", chosen,
+            " was made from base model '", point.manifest.base_model, "' but this run's is '", base,
+            "': its frozen parameters would differ");
+  if (comm_.rank() == 0) {
+    log::info("resuming from {} (stage '{}' step {}, written by {} rank(s))", chosen,
+              point.manifest.stage_name, point.manifest.step, point.manifest.world_size);
+  }
+  return point;
+}
+
+void Checkpointer::load(const ResumePoint& from, sharding::ShardedEngine& engine) const {
+  const auto sizes = engine.buffer_sizes();
+  VLM_CHECK(sizes.size() == from.manifest.buffers.size(), ShapeError, "checkpoint ", from.dir,
+            " holds ", from.manifest.buffers.size(), " buffers, this stage's model trains ",
+            sizes.size(), ": was it written for another recipe?");
+  for (const auto& [name, total] : sizes) {
+    const auto& saved = from.manifest.buffers;
+    const auto it = std::find_if(saved.begin(), saved.end(),
+                                 [&name = name](const auto& b) { return b.name == name; });
+    VLM_CHECK(it != saved.end() && it->total == total, ShapeError, "checkpoint ", from.dir,
+              " does not fit this model: buffer ", name, " has ", total, " elements here and ",
+              it == saved.end() ? std::string("none") : std::to_string(it->total), " saved");
+  }
+  engine.load_state(
+      [&from](const std::string& buffer, int64_t begin, int64_t count) {
+        return checkpoint::read_buffer_range(from.dir, from.manifest, buffer, begin, count);
+      },
+      from.manifest.optimizer_steps);
+}
+
+double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint& at, bool wait) {
+  finish();  // one save at a time
+  const auto start = std::chrono::steady_clock::now();
+  const checkpoint::CheckpointStore store(root_);
+  const std::string tag = checkpoint::CheckpointStore::tag_for(at.stage_index, at.step);
+  if (comm_.rank() == 0) {
+    files::make_directories(root_);
+    store.prepare_staging(tag);
+  }
+  comm_.barrier("checkpoint " + tag);
+
+  pending_ = std::make_unique<Pending>();
+  Pending& p = *pending_;
+  p.tag = tag;
+  checkpoint::Manifest& m = p.manifest;
+  m.stage_index = at.stage_index;
+  m.stage_name = at.stage_name;
+  m.step = at.step;
+  m.global_sample = at.global_sample;
+  m.optimizer_steps = engine.optimizer_steps();
+  m.seed = at.stage_seed;
+  m.world_size = comm_.size();
+  m.recipe_yaml = recipe_.resolved_yaml;
+  m.base_model = base_model_description(recipe_);
+  m.counters = at.counters;
+  for (const auto& [name, total] : engine.buffer_sizes()) m.buffers.push_back({name, total});
+  for (auto& slice : engine.snapshot_state()) {
+    if (slice.values.numel() > 0) {
+      p.slices.push_back({slice.buffer, slice.total, slice.begin, std::move(slice.values)});
+    }
+  }
+  const double blocked_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  const std::string path = files::join(store.staging_dir(tag), rank_file_name(comm_.rank()));
+  p.writer = std::thread([&p, path] {
+    try {
+      p.file = checkpoint::write_rank_file(path, p.slices);
+    } catch (const std::exception& e) {
+      p.error = e.what();
+    }
+    p.slices.clear();
+    p.done = true;
+  });
+  if (wait || !recipe_.checkpoint.async) commit(/*wait=*/true);
+  return blocked_ms;
+}
+
+void Checkpointer::poll() {
+  if (pending_) commit(/*wait=*/false);
+}
+
+void Checkpointer::finish() {
+  if (pending_) commit(/*wait=*/true);
+}
+
+void Checkpointer::commit(bool wait) {
+  Pending& p = *pending_;
+  if (wait && p.writer.joinable()) p.writer.join();
+  std::vector<int64_t> state = {p.done ? 1 : 0, p.error.empty() ? 0 : 1};
+  comm_.all_reduce(state, cluster::ReduceOp::kSum);      // ranks written, ranks failed
+  if (state[0] < comm_.size() && state[1] == 0) return;  // not yet: the next boundary
+  if (p.writer.joinable()) p.writer.join();
+  if (state[1] > 0) {
+    const std::string why = p.error.empty() ? "another rank failed to write its file" : p.error;
+    const std::string tag = p.tag;
+    pending_.reset();
+    VLM_THROW(IoError, "checkpoint ", tag, " not saved: ", why);
+  }
+  checkpoint::Manifest mine = p.manifest;
+  mine.files = {p.file};
+  const std::vector<std::string> infos = comm_.gather(checkpoint::to_json(mine), 0);
+  if (comm_.rank() == 0) {
+    checkpoint::Manifest manifest = p.manifest;
+    for (size_t r = 0; r < infos.size(); ++r) {
+      const auto from = checkpoint::parse_manifest(infos[r], "rank " + std::to_string(r));
+      manifest.files.insert(manifest.files.end(), from.files.begin(), from.files.end());
+    }
+    const checkpoint::CheckpointStore store(root_);
+    store.commit(p.tag, manifest);
+    store.prune(recipe_.checkpoint.keep_last);
+    int64_t bytes = 0;
+    for (const auto& f : manifest.files) bytes += f.bytes;
+    log::info("checkpoint {} committed: stage '{}' step {}, {:.1f} MiB", store.committed_dir(p.tag),
+              manifest.stage_name, manifest.step, static_cast<double>(bytes) / (1 << 20));
+  }
+  pending_.reset();
+}
+
+}  // namespace vlm::worker
