@@ -30,6 +30,8 @@ int bench_main(int argc, char** argv) {
   app.add_option("--json", json_path, "also write the result here");
   app.add_flag("--track-memory", options.track_memory,
                "make resident memory follow live tensors (slower; for checking the memory plan)");
+  app.add_option("--checkpoint", options.checkpoint_dir,
+                 "after the timed steps, save a checkpoint into this folder and resume from it");
   bool glibc_heap = false;
   app.add_flag("--glibc-heap", glibc_heap,
                "allocate tensors from glibc's heap instead of the caching allocator");

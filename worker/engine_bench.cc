@@ -4,12 +4,14 @@
 
 #include <chrono>
 
+#include "checkpoint/store.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/process_memory.h"
 #include "models/model.h"
 #include "sharding/caching_allocator.h"
 #include "sharding/engine.h"
+#include "worker/checkpointer.h"
 #include "worker/objective.h"
 #include "worker/schedule.h"
 #include "worker/threads.h"
@@ -37,6 +39,36 @@ int64_t max_over_ranks(cluster::Communicator& comm, int64_t value) {
   return comm.all_reduce(value, cluster::ReduceOp::kMax);
 }
 
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A synchronous save of the engine's state into dir, then a resume from it (verify + load).
+void time_checkpoint(const recipes::Recipe& recipe, const std::string& dir,
+                     sharding::ShardedEngine& engine, cluster::Communicator& comm,
+                     EngineBenchResult& result) {
+  recipes::Recipe saving = recipe;
+  saving.checkpoint.dir = dir;
+  saving.checkpoint.async = false;
+  Checkpointer checkpointer(saving, checkpoint::RunLayout{dir}, comm, "");
+  SavePoint at;
+  at.stage_name = recipe.stages.front().name;
+  at.step = 1;
+  comm.barrier();
+  auto start = Clock::now();
+  checkpointer.save(engine, at, /*wait=*/true);
+  comm.barrier();
+  result.checkpoint_write_s = seconds_since(start);
+  start = Clock::now();
+  const std::optional<ResumePoint> point = checkpointer.find_resume();
+  VLM_CHECK(point.has_value(), InternalError, "the checkpoint just saved in ", dir,
+            " is not found");
+  checkpointer.load(*point, engine);
+  comm.barrier();
+  result.checkpoint_resume_s = seconds_since(start);
+  for (const auto& file : point->manifest.files) result.checkpoint_bytes += file.bytes;
+}
+
 }  // namespace
 
 std::string EngineBenchResult::to_json() const {
@@ -47,10 +79,12 @@ std::string EngineBenchResult::to_json() const {
       "\"optimizer_ms\": {:.1f}, \"final_loss\": {:.6f}, \"baseline_rss_mb\": {:.1f}, "
       "\"peak_rss_mb\": {:.1f}, \"peak_above_baseline_mb\": {:.1f}, \"planned_mb\": {:.1f}, "
       "\"cache_misses_per_step\": {:.1f}, \"cache_mapped_mb\": {:.1f}, \"cache_peak_live_mb\": "
-      "{:.1f}}}",
+      "{:.1f}, \"checkpoint_bytes\": {}, \"checkpoint_write_s\": {:.3f}, "
+      "\"checkpoint_resume_s\": {:.3f}}}",
       stage, world_size, params, ms_per_step, tokens_per_s, forward_ms, backward_ms, optimizer_ms,
       final_loss, mib(baseline_rss), mib(peak_rss), mib(peak_above_baseline), mib(planned),
-      cache_misses_per_step, mib(cache_mapped), mib(cache_peak_live));
+      cache_misses_per_step, mib(cache_mapped), mib(cache_peak_live), checkpoint_bytes,
+      checkpoint_write_s, checkpoint_resume_s);
 }
 
 EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBenchOptions& options,
@@ -130,6 +164,9 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
   result.baseline_rss = max_over_ranks(comm, baseline);
   result.peak_rss = max_over_ranks(comm, peak);
   result.peak_above_baseline = max_over_ranks(comm, peak - baseline);
+  if (!options.checkpoint_dir.empty()) {
+    time_checkpoint(recipe, options.checkpoint_dir, engine, comm, result);
+  }
   return result;
 }
 

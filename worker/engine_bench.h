@@ -21,6 +21,8 @@ struct EngineBenchOptions {
   bool track_memory = false;
   // sharding/caching_allocator.h, as vlm-worker runs; off to compare with glibc's heap.
   bool caching_allocator = true;
+  // After the timed steps: save a checkpoint here (synchronously) and resume from it, timed.
+  std::string checkpoint_dir;
 };
 
 struct EngineBenchResult {
@@ -44,6 +46,10 @@ struct EngineBenchResult {
   double cache_misses_per_step = 0;
   int64_t cache_mapped = 0;
   int64_t cache_peak_live = 0;  // large blocks held by tensors at once, the most over ranks
+  // With checkpoint_dir: the checkpoint's bytes (all ranks), the time from the save's start to
+  // its commit, and the time to find, verify and load it.
+  int64_t checkpoint_bytes = 0;
+  double checkpoint_write_s = 0, checkpoint_resume_s = 0;
   std::string to_json() const;
 };
 
