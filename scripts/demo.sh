@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the built-in tiny default: install, build, synthesize a corpus, shard it with
-# mpirun, train the two-stage LLaVA recipe from the shards, evaluate it on held-out questions.
+# mpirun, train the two-stage LLaVA recipe from the shards on 2 ranks, preempt it mid-run
+# (SIGTERM: it checkpoints and exits 75), resume it, evaluate it on held-out questions.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,10 +28,27 @@ else
   echo "corpus/tiny/shards exist (delete them to shard again)"
 fi
 
-echo "== train ($recipe -> $run_dir)"
+echo "== train with mpirun -np 2 ($recipe -> $run_dir), checkpoints every 100 steps"
 rm -rf "$run_dir"
+train=(mpirun -np 2 "$bin/vlm-worker" --recipe "$recipe" --set run_dir="$run_dir"
+  --set checkpoint.every_steps=100 "$@")
 start=$(date +%s)
-"$bin/vlm-worker" --recipe "$recipe" --set run_dir="$run_dir" "$@"
+"${train[@]}" &
+job=$!
+# Preempt it a while into stage 2, as a cluster would: SIGTERM to every rank. The ranks agree at
+# the next step boundary, save, and exit with 75 ("requeue me").
+until grep -q '"step":250,"stage":"finetune"' "$run_dir/metrics.jsonl" 2>/dev/null; do
+  kill -0 "$job" 2>/dev/null || break
+  sleep 1
+done
+pkill -TERM -x vlm-worker || true
+code=0
+wait "$job" || code=$?
+echo "vlm-worker exited with $code (75: preempted, state saved)"
+"$bin/vlm-ckpt" list "$run_dir"
+
+echo "== resume: the same command picks up the newest valid checkpoint"
+"${train[@]}"
 echo "trained in $(( $(date +%s) - start )) s; metrics in $run_dir/metrics.jsonl"
 
 echo "== evaluate (held-out images)"
