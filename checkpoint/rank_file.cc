@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <filesystem>
+#include <future>
 #include <mutex>
 
 #include "common/error.h"
@@ -72,11 +73,13 @@ FileInfo write_rank_file(const std::string& path, const std::vector<FlatSlice>& 
     for (const auto& slice : slices) write_slice(file.get(), slice, temp);
     VLM_CHECK(file.close(), IoError, temp, ": cannot close (write) the checkpoint file");
   }
+  // The checksum reads the file back from the page cache while fsync waits for the disk.
+  std::future<std::string> checksum = std::async(std::launch::async, files::checksum_file, temp);
   files::commit_file(temp, path);
   FileInfo info;
   info.name = std::filesystem::path(path).filename().string();
   info.bytes = static_cast<int64_t>(std::filesystem::file_size(path));
-  info.checksum = files::checksum_file(path);
+  info.checksum = checksum.get();
   for (const auto& slice : slices) {
     info.slices.push_back({slice.buffer, slice.begin, slice.values.numel()});
   }

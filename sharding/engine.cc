@@ -213,16 +213,16 @@ class ShardedEngine::State : public models::UnitObserver {
 
   // ---- checkpoints ---------------------------------------------------------------------------
 
-  std::vector<StateSlice> snapshot_state() const {
+  std::vector<StateSlice> snapshot_state(bool copy) const {
     std::vector<StateSlice> out;
     for (const auto& unit : units_) {
       const Group& group = unit.trainable;
-      const auto [begin, count] = saved_share(group);
       if (group.empty()) continue;
+      const auto [begin, count] = saved_share(group);
       const int64_t local = begin - optimizer_range_begin(group);
       for (const auto& [suffix, tensor] : state_tensors(group)) {
-        out.push_back(
-            {unit.name + suffix, group.count(), begin, tensor.narrow(0, local, count).clone()});
+        const at::Tensor slice = tensor.narrow(0, local, count);
+        out.push_back({unit.name + suffix, group.count(), begin, copy ? slice.clone() : slice});
       }
     }
     return out;
@@ -581,7 +581,9 @@ ShardedEngine::~ShardedEngine() = default;
 
 void ShardedEngine::begin_step(int64_t step) { state_->begin_step(step); }
 void ShardedEngine::skip_step() { state_->skip_step(); }
-std::vector<StateSlice> ShardedEngine::snapshot_state() const { return state_->snapshot_state(); }
+std::vector<StateSlice> ShardedEngine::snapshot_state(bool copy) const {
+  return state_->snapshot_state(copy);
+}
 std::vector<std::pair<std::string, int64_t>> ShardedEngine::buffer_sizes() const {
   return state_->buffer_sizes();
 }

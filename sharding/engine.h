@@ -119,7 +119,8 @@ class ShardedEngine {
   // Checkpoints. Each rank owns a contiguous share of every trainable buffer (its optimizer
   // slice at stages 1-3; the same partition at stage 0): snapshot_state copies it, so training
   // may go on while the copy is written. buffer_sizes names every buffer with its total.
-  std::vector<StateSlice> snapshot_state() const;
+  // copy false: views of the live state, for a caller that writes them before the next step.
+  std::vector<StateSlice> snapshot_state(bool copy = true) const;
   std::vector<std::pair<std::string, int64_t>> buffer_sizes() const;
   // Replaces the trainable weights and moments with saved ones (written at any world size) and
   // publishes the weights to every rank. Collective.

@@ -160,7 +160,10 @@ double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint
   m.base_model = base_model_description(recipe_);
   m.counters = at.counters;
   for (const auto& [name, total] : engine.buffer_sizes()) m.buffers.push_back({name, total});
-  for (auto& slice : engine.snapshot_state()) {
+  // A save the loop waits for is written from the live state; one written while training goes
+  // on needs its copy.
+  const bool background = !wait && recipe_.checkpoint.async;
+  for (auto& slice : engine.snapshot_state(/*copy=*/background)) {
     if (slice.values.numel() > 0) {
       p.slices.push_back({slice.buffer, slice.total, slice.begin, std::move(slice.values)});
     }
@@ -178,7 +181,7 @@ double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint
     p.slices.clear();
     p.done = true;
   });
-  if (wait || !recipe_.checkpoint.async) commit(/*wait=*/true);
+  if (!background) commit(/*wait=*/true);
   return blocked_ms;
 }
 
