@@ -93,6 +93,25 @@ SliceRef parse_slice(const Json& json, const std::string& where, const std::stri
   return slice;
 }
 
+BufferInfo parse_buffer(const Json& json, const std::string& where, const std::string& source) {
+  ObjectReader in(json, where, source);
+  BufferInfo buffer;
+  buffer.name = in.text("name");
+  buffer.total = in.count("total");
+  const Json& params = in.array("params");
+  for (size_t i = 0; i < params.size(); ++i) {
+    ObjectReader p(params[i], indexed(in.path("params"), i), source);
+    ParamSpan span{p.text("name"), p.count("offset"), p.count("count")};
+    VLM_CHECK(span.offset <= buffer.total && span.count <= buffer.total - span.offset, FormatError,
+              source, ": ", p.path("count"), ": parameter ", span.name, " at [", span.offset, ", ",
+              span.offset + span.count, ") lies outside the buffer's ", buffer.total, " elements");
+    p.done();
+    buffer.params.push_back(std::move(span));
+  }
+  in.done();
+  return buffer;
+}
+
 FileInfo parse_file(const Json& json, const std::string& where, const std::string& source) {
   ObjectReader in(json, where, source);
   FileInfo file;
@@ -141,7 +160,13 @@ void check_consistent(const Manifest& m, const std::string& source) {
 
 std::string to_json(const Manifest& m) {
   Json buffers = Json::array();
-  for (const auto& b : m.buffers) buffers.push_back({{"name", b.name}, {"total", b.total}});
+  for (const auto& b : m.buffers) {
+    Json params = Json::array();
+    for (const auto& p : b.params) {
+      params.push_back({{"name", p.name}, {"offset", p.offset}, {"count", p.count}});
+    }
+    buffers.push_back({{"name", b.name}, {"total", b.total}, {"params", params}});
+  }
   Json files = Json::array();
   for (const auto& f : m.files) {
     Json slices = Json::array();
@@ -194,9 +219,7 @@ Manifest parse_manifest(const std::string& text, const std::string& source) {
   }
   const Json& buffers = in.array("buffers");
   for (size_t i = 0; i < buffers.size(); ++i) {
-    ObjectReader b(buffers[i], indexed("buffers", i), source);
-    m.buffers.push_back({b.text("name"), b.count("total")});
-    b.done();
+    m.buffers.push_back(parse_buffer(buffers[i], indexed("buffers", i), source));
   }
   const Json& files = in.array("files");
   for (size_t i = 0; i < files.size(); ++i) {

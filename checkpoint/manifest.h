@@ -15,9 +15,17 @@ namespace vlm::checkpoint {
 constexpr int kFormatVersion = 1;
 constexpr const char* kManifestName = "manifest.json";
 
+// Where a parameter sits in its buffer.
+struct ParamSpan {
+  std::string name;
+  int64_t offset = 0;
+  int64_t count = 0;
+};
+
 struct BufferInfo {
   std::string name;
-  int64_t total = 0;  // elements
+  int64_t total = 0;              // elements
+  std::vector<ParamSpan> params;  // the unit layout: a resume checks it is the model's
 };
 
 struct FileInfo {

@@ -73,13 +73,15 @@ FileInfo write_rank_file(const std::string& path, const std::vector<FlatSlice>& 
     for (const auto& slice : slices) write_slice(file.get(), slice, temp);
     VLM_CHECK(file.close(), IoError, temp, ": cannot close (write) the checkpoint file");
   }
-  // The checksum reads the file back from the page cache while fsync waits for the disk.
-  std::future<std::string> checksum = std::async(std::launch::async, files::checksum_file, temp);
-  files::commit_file(temp, path);
+  // The checksum reads the file back from the page cache while fsync waits for the disk; the
+  // rename comes after both (commit_file's own fsync then finds nothing left to write).
+  std::future<void> synced = std::async(std::launch::async, files::sync_file, temp);
   FileInfo info;
+  info.checksum = files::checksum_file(temp);
+  synced.get();
+  files::commit_file(temp, path);
   info.name = std::filesystem::path(path).filename().string();
   info.bytes = static_cast<int64_t>(std::filesystem::file_size(path));
-  info.checksum = checksum.get();
   for (const auto& slice : slices) {
     info.slices.push_back({slice.buffer, slice.begin, slice.values.numel()});
   }

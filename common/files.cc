@@ -61,6 +61,8 @@ void make_directories(const std::string& path) {
   VLM_CHECK(!ec, IoError, "cannot create directory ", path, ": ", ec.message());
 }
 
+void sync_file(const std::string& path) { fsync_path(path, O_RDONLY); }
+
 void sync_directory(const std::string& path) { fsync_path(path, O_RDONLY | O_DIRECTORY); }
 
 bool exists(const std::string& path) { return std::filesystem::exists(path); }

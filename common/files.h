@@ -14,6 +14,8 @@ void write_atomically(const std::string& path, std::string_view content);
 // path and fsyncs the directory.
 void commit_file(const std::string& temp, const std::string& path);
 void make_directories(const std::string& path);
+// Makes a file's content durable (fsync).
+void sync_file(const std::string& path);
 // Makes a directory's entries (files created, renamed or removed in it) durable.
 void sync_directory(const std::string& path);
 bool exists(const std::string& path);

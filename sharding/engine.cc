@@ -228,12 +228,16 @@ class ShardedEngine::State : public models::UnitObserver {
     return out;
   }
 
-  std::vector<std::pair<std::string, int64_t>> buffer_sizes() const {
-    std::vector<std::pair<std::string, int64_t>> out;
+  std::vector<BufferLayout> buffer_layout() const {
+    std::vector<BufferLayout> out;
     for (const auto& unit : units_) {
       if (unit.trainable.empty()) continue;
+      std::vector<ParamSpan> params;
+      for (const auto& slot : unit.trainable.slots) {
+        params.push_back({slot.name, slot.offset, slot.numel});
+      }
       for (const char* suffix : kStateSuffixes) {
-        out.emplace_back(unit.name + suffix, unit.trainable.count());
+        out.push_back({unit.name + suffix, unit.trainable.count(), params});
       }
     }
     return out;
@@ -584,9 +588,7 @@ void ShardedEngine::skip_step() { state_->skip_step(); }
 std::vector<StateSlice> ShardedEngine::snapshot_state(bool copy) const {
   return state_->snapshot_state(copy);
 }
-std::vector<std::pair<std::string, int64_t>> ShardedEngine::buffer_sizes() const {
-  return state_->buffer_sizes();
-}
+std::vector<BufferLayout> ShardedEngine::buffer_layout() const { return state_->buffer_layout(); }
 void ShardedEngine::load_state(const StateReader& read, int64_t optimizer_steps) {
   state_->load_state(read, optimizer_steps);
 }

@@ -80,6 +80,17 @@ struct StateSlice {
   int64_t begin = 0;
   at::Tensor values;  // fp32, 1-D
 };
+// Where each parameter sits in a buffer: the unit layout a checkpoint records.
+struct ParamSpan {
+  std::string name;
+  int64_t offset = 0;
+  int64_t count = 0;
+};
+struct BufferLayout {
+  std::string name;
+  int64_t total = 0;
+  std::vector<ParamSpan> params;
+};
 // Reads elements [begin, begin + count) of a saved buffer as fp32.
 using StateReader =
     std::function<at::Tensor(const std::string& buffer, int64_t begin, int64_t count)>;
@@ -118,10 +129,10 @@ class ShardedEngine {
 
   // Checkpoints. Each rank owns a contiguous share of every trainable buffer (its optimizer
   // slice at stages 1-3; the same partition at stage 0): snapshot_state copies it, so training
-  // may go on while the copy is written. buffer_sizes names every buffer with its total.
+  // may go on while the copy is written. buffer_layout names every buffer with its parameters.
   // copy false: views of the live state, for a caller that writes them before the next step.
   std::vector<StateSlice> snapshot_state(bool copy = true) const;
-  std::vector<std::pair<std::string, int64_t>> buffer_sizes() const;
+  std::vector<BufferLayout> buffer_layout() const;
   // Replaces the trainable weights and moments with saved ones (written at any world size) and
   // publishes the weights to every rank. Collective.
   void load_state(const StateReader& read, int64_t optimizer_steps);

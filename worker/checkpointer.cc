@@ -114,19 +114,52 @@ std::optional<ResumePoint> Checkpointer::find_resume() {
   return point;
 }
 
-void Checkpointer::load(const ResumePoint& from, sharding::ShardedEngine& engine) const {
-  const auto sizes = engine.buffer_sizes();
-  VLM_CHECK(sizes.size() == from.manifest.buffers.size(), ShapeError, "checkpoint ", from.dir,
-            " holds ", from.manifest.buffers.size(), " buffers, this stage's model trains ",
-            sizes.size(), ": was it written for another recipe?");
-  for (const auto& [name, total] : sizes) {
-    const auto& saved = from.manifest.buffers;
-    const auto it = std::find_if(saved.begin(), saved.end(),
-                                 [&name = name](const auto& b) { return b.name == name; });
-    VLM_CHECK(it != saved.end() && it->total == total, ShapeError, "checkpoint ", from.dir,
-              " does not fit this model: buffer ", name, " has ", total, " elements here and ",
-              it == saved.end() ? std::string("none") : std::to_string(it->total), " saved");
+namespace {
+
+std::string describe(const std::vector<checkpoint::ParamSpan>& params, size_t i) {
+  if (i >= params.size()) return "nothing";
+  return fmt::format("{} at [{}, {})", params[i].name, params[i].offset,
+                     params[i].offset + params[i].count);
+}
+
+// The checkpoint's unit layout must be the model's, parameter by parameter.
+void check_layout(const ResumePoint& from, const std::vector<checkpoint::BufferInfo>& model) {
+  const auto& saved = from.manifest.buffers;
+  VLM_CHECK(saved.size() == model.size(), ShapeError, "checkpoint ", from.dir, " holds ",
+            saved.size(), " buffers, this stage's model trains ", model.size(),
+            ": was it written for another recipe?");
+  for (size_t b = 0; b < model.size(); ++b) {
+    const auto& want = model[b];
+    const auto& got = saved[b];
+    VLM_CHECK(got.name == want.name && got.total == want.total, ShapeError, "checkpoint ", from.dir,
+              " does not fit this model: buffer ", b, " is ", want.name, " of ", want.total,
+              " elements here and ", got.name, " of ", got.total, " saved");
+    for (size_t i = 0; i < std::max(want.params.size(), got.params.size()); ++i) {
+      const bool same = i < want.params.size() && i < got.params.size() &&
+                        want.params[i].name == got.params[i].name &&
+                        want.params[i].offset == got.params[i].offset &&
+                        want.params[i].count == got.params[i].count;
+      VLM_CHECK(same, ShapeError, "checkpoint ", from.dir, " does not fit this model: in ",
+                want.name, " the model has ", describe(want.params, i), ", the checkpoint ",
+                describe(got.params, i));
+    }
   }
+}
+
+std::vector<checkpoint::BufferInfo> layout_of(const sharding::ShardedEngine& engine) {
+  std::vector<checkpoint::BufferInfo> out;
+  for (const auto& buffer : engine.buffer_layout()) {
+    checkpoint::BufferInfo info{buffer.name, buffer.total, {}};
+    for (const auto& p : buffer.params) info.params.push_back({p.name, p.offset, p.count});
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Checkpointer::load(const ResumePoint& from, sharding::ShardedEngine& engine) const {
+  check_layout(from, layout_of(engine));
   engine.load_state(
       [&from](const std::string& buffer, int64_t begin, int64_t count) {
         return checkpoint::read_buffer_range(from.dir, from.manifest, buffer, begin, count);
@@ -159,7 +192,7 @@ double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint
   m.recipe_yaml = recipe_.resolved_yaml;
   m.base_model = base_model_description(recipe_);
   m.counters = at.counters;
-  for (const auto& [name, total] : engine.buffer_sizes()) m.buffers.push_back({name, total});
+  m.buffers = layout_of(engine);
   // A save the loop waits for is written from the live state; one written while training goes
   // on needs its copy.
   const bool background = !wait && recipe_.checkpoint.async;

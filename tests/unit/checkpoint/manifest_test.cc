@@ -22,7 +22,9 @@ Manifest example() {
   m.world_size = 3;
   m.recipe_yaml = "run_dir: runs/x\nstages:\n  - name: finetune\n";
   m.base_model = "init seed 42";
-  m.buffers = {{"llm.layers.0/params", 10}, {"llm.layers.0/exp_avg", 10}};
+  const std::vector<ParamSpan> layout = {{"llm.layers.0.q.weight", 0, 6},
+                                         {"llm.layers.0.q.bias", 6, 4}};
+  m.buffers = {{"llm.layers.0/params", 10, layout}, {"llm.layers.0/exp_avg", 10, layout}};
   m.files = {{"rank-00000.h5", 100, "crc32:00000001", {{"llm.layers.0/params", 0, 4}}},
              {"rank-00001.h5",
               90,
@@ -71,6 +73,7 @@ TEST(Manifest, NamesTheKeyOfEachMistake) {
   expect_error("\"rank-00001.h5\"", "\"rank-00000.h5\"", "files[1].name: 'rank-00000.h5'");
   expect_error("\"rank-00001.h5\"", "\"../x.h5\"", "files[1].name: not a plain file name");
   expect_error("\"count\": 10", "\"count\": 10, \"more\": true", "files[1].slices[1].more");
+  expect_error("\"offset\": 6", "\"offset\": 7", "buffers[0].params[1].count: parameter");
   EXPECT_THROW(parse_manifest("[1]", "x"), FormatError);
   EXPECT_THROW(parse_manifest("", "x"), FormatError);
 }

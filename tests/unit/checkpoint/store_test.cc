@@ -42,7 +42,8 @@ Manifest write_checkpoint(const CheckpointStore& store, int64_t step, int world)
   m.step = step;
   m.world_size = world;
   m.base_model = "init seed 1";
-  m.buffers = {{"unit/params", kTotal}, {"unit/exp_avg", kTotal}};
+  m.buffers = {{"unit/params", kTotal, {{"w", 0, kTotal}}},
+               {"unit/exp_avg", kTotal, {{"w", 0, kTotal}}}};
   for (int r = 0; r < world; ++r) {
     m.files.push_back(write_rank_file(
         files::join(store.staging_dir(tag), "rank-0000" + std::to_string(r) + ".h5"),
