@@ -149,7 +149,7 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
     result.final_loss = comm.all_reduce(loss.item<double>(), cluster::ReduceOp::kSum);
   }
   comm.barrier();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = seconds_since(start);
   result.ms_per_step = 1000.0 * seconds / static_cast<double>(options.steps);
   for (double* phase : {&result.forward_ms, &result.backward_ms, &result.optimizer_ms}) {
     *phase = comm.all_reduce(*phase / static_cast<double>(options.steps), cluster::ReduceOp::kMax);
