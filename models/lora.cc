@@ -2,6 +2,7 @@
 
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/error.h"
@@ -78,10 +79,26 @@ bool ends_with_component(const std::string& name, const std::string& target) {
   return name.size() == target.size() || name[name.size() - target.size() - 1] == '.';
 }
 
+// The block index of "model.layers.<i>.<...>", or -1 for a module outside the blocks.
+int64_t block_of(const std::string& module_name) {
+  const std::string prefix = "model.layers.";
+  if (module_name.rfind(prefix, 0) != 0) return -1;
+  return std::stoll(module_name.substr(prefix.size()));
+}
+
+bool block_selected(int64_t block, const std::vector<int64_t>& wanted,
+                    const std::vector<int64_t>& excluded) {
+  const auto has = [](const std::vector<int64_t>& list, int64_t value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+  };
+  if (has(excluded, block)) return false;
+  return wanted.empty() || has(wanted, block);
+}
+
 }  // namespace
 
 std::vector<std::string> add_lora(torch::nn::Module& root, const recipes::LoraConfig& config,
-                                  uint64_t seed) {
+                                  uint64_t seed, const std::vector<int64_t>& excluded_layers) {
   VLM_CHECK(config.rank > 0, ConfigError, "lora.rank must be positive to add LoRA, got ",
             config.rank);
   VLM_CHECK(config.dropout >= 0.0 && config.dropout < 1.0, ConfigError,
@@ -93,6 +110,7 @@ std::vector<std::string> add_lora(torch::nn::Module& root, const recipes::LoraCo
   for (const auto& item : root.named_modules("", /*include_self=*/false)) {
     auto* linear = item.value()->as<LinearImpl>();
     if (linear == nullptr) continue;
+    if (!block_selected(block_of(item.key()), config.layers, excluded_layers)) continue;
     for (const auto& target : config.targets) {
       if (!ends_with_component(item.key(), target)) continue;
       matched_targets.insert(target);
@@ -104,7 +122,7 @@ std::vector<std::string> add_lora(torch::nn::Module& root, const recipes::LoraCo
   }
   for (const auto& target : config.targets) {
     VLM_CHECK(matched_targets.count(target) > 0, ConfigError, "lora.targets: '", target,
-              "' matches no Linear layer of the LLM");
+              "' matches no Linear layer of the LLM's selected blocks (lora.layers)");
   }
   return adapted;
 }

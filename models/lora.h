@@ -55,8 +55,10 @@ TORCH_MODULE(Linear);
 // whole dotted component: "q_proj" matches "model.layers.0.self_attn.q_proj"). Returns the
 // names of the adapted modules. Throws ConfigError when a target matches nothing or an adapter is
 // already there.
+// config.layers (when not empty) limits adapters to those blocks ("model.layers.<i>."), and
+// excluded_layers never get one (Inverse-LLaVA's fusion blocks).
 std::vector<std::string> add_lora(torch::nn::Module& root, const recipes::LoraConfig& config,
-                                  uint64_t seed);
+                                  uint64_t seed, const std::vector<int64_t>& excluded_layers = {});
 // Merges and drops every adapter under root; returns how many there were.
 int64_t merge_lora(torch::nn::Module& root);
 bool is_lora_parameter(const std::string& name);

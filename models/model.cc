@@ -200,7 +200,9 @@ std::vector<at::Tensor> VisionLanguageModel::vision_hidden_states(const at::Tens
 void VisionLanguageModel::add_lora(const recipes::LoraConfig& config, uint64_t seed) {
   if (config.rank == 0) return;
   VLM_CHECK(!has_lora(), ConfigError, "LoRA is already applied to this model");
-  models::add_lora(*impl_->llm, config, seed);
+  const bool fuses = impl_->config.architecture == "inverse_llava";
+  models::add_lora(*impl_->llm, config, seed,
+                   fuses ? impl_->config.fusion.layers : std::vector<int64_t>{});
 }
 
 void VisionLanguageModel::merge_lora() { models::merge_lora(*impl_->llm); }

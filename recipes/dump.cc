@@ -38,6 +38,12 @@ class Writer {
     out_ << YAML::EndSeq;
   }
 
+  void value(const std::vector<int64_t>& numbers, const schema::IntList&) {
+    out_ << YAML::Flow << YAML::BeginSeq;
+    for (const int64_t number : numbers) out_ << number;
+    out_ << YAML::EndSeq;
+  }
+
   template <typename Section>
   void value(const Section& nested, schema::Nested) {
     section(nested);

@@ -402,6 +402,22 @@ class Reader {
     }
   }
 
+  void read(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
+            std::vector<int64_t>& out) {
+    out.clear();
+    remember(path, mark);
+    if (node.IsNull()) return;
+    if (!node.IsSequence())
+      fail(path, mark, "must be a list such as [0, 1], got " + describe(node));
+    for (const auto& element : node) {
+      const std::string element_path = index_path(path, out.size());
+      const YAML::Mark element_mark = element.Mark().is_null() ? mark : element.Mark();
+      int64_t number = 0;
+      read(element, element_mark, element_path, number);
+      out.push_back(number);
+    }
+  }
+
   std::vector<Stage> stages(const Entry& listed, const Stage& defaults) {
     const std::string path = "stages";
     const YAML::Node& list = listed.value;

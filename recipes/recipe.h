@@ -47,11 +47,39 @@ struct ProjectorConfig {
   std::string type = "mlp2x_gelu";  // mlp2x_gelu | linear | none
 };
 
+// Inverse-LLaVA (architecture inverse_llava): no projector; the vision features stay d_v wide in
+// a stream parallel to the text stream and enter the Q, K, V projections of the chosen layers.
+struct FusionConfig {
+  std::vector<int64_t> layers = {0};  // LLM blocks that fuse (the paper warns against several)
+  // concat: Q = W_Q H + alpha_Q W_concat^Q [W_t2v H ; V] (paper Eq. 3-5);
+  // additive: Q = W_Q H + alpha_Q Linear2(GELU(Linear1(V))) (the public code).
+  std::string mode = "concat";
+  // Vision hidden states concatenated into V (d_v = their count x vision width): [-1] the last
+  // layer; [-2, -1] the HD variant.
+  std::vector<int64_t> vision_layers = {-1};
+  double alpha_init = 1.0;
+};
+
+// VoRA (architecture vora): the layer that turns pixels into LLM tokens, in place of a vision
+// encoder. Patch and image size are the teacher's (model.vision), so tokens pair one to one with
+// the teacher's patch features.
+struct VisionEmbeddingConfig {
+  int64_t hidden_size = 1024;  // d_e: Conv2d(3 -> d_e) + RMSNorm + positions, then Linear -> d_h
+};
+
 struct ModelSection {
   std::string preset = "tiny";  // tiny | vicuna-7b+clip-vit-l-336 | qwen2.5-7b+aimv2-huge-448
+  // llava: ViT -> projector -> LLM input; inverse_llava: ViT features fused inside the LLM's
+  // attention (fusion); vora: vision embedding layer -> LLM, vision the distillation teacher.
+  std::string architecture = "llava";
   LlmConfig llm;
   VisionConfig vision;
   ProjectorConfig projector;
+  FusionConfig fusion;
+  VisionEmbeddingConfig vision_embedding;
+  // bidirectional: each image's tokens attend to each other both ways (VoRA); causal: the plain
+  // causal mask (LLaVA, and VoRA's ablation).
+  std::string vision_mask = "causal";
 };
 
 struct LoraConfig {
@@ -61,6 +89,9 @@ struct LoraConfig {
   // Module-name suffixes that get LoRA: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj.
   std::vector<std::string> targets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                       "gate_proj", "up_proj", "down_proj"};
+  // LLM blocks that get adapters (VoRA: the first N_vit); empty: every block (inverse_llava
+  // leaves out its fusion blocks).
+  std::vector<int64_t> layers;
 };
 
 struct DataSection {
@@ -76,6 +107,9 @@ struct DataSection {
   int64_t max_seq_len = 2048;
   std::string image_aspect = "square";  // square (resize) | pad (pad to square with CLIP mean)
   std::string sampler = "random";       // random | modality_length
+  // Fraction of each batch drawn from the corpus's text-only samples (VoRA mixes instruction text
+  // into caption pre-training); 0: samples come as the corpus has them.
+  double text_only_fraction = 0.0;
   int64_t loader_threads = 1;
   int64_t prefetch_batches = 4;
 };
@@ -145,18 +179,41 @@ struct EvalSection {
   int64_t limit = 0;  // 0: every question
 };
 
+// VDEP hybrid batches (objective vdep): part of each batch in VDEP mode (<auto_image> before the
+// image, L_text + alpha * L_image), the rest in plain LLaVA mode.
+struct VdepConfig {
+  double ratio = 1.0;         // VDEP-mode samples per LLaVA-mode sample (1.0: half of every batch)
+  double alpha = 0.001;       // weight of L_image
+  int64_t shift = 1;          // hidden state at image position j regressed onto embedding j + shift
+  bool detach_target = true;  // no gradient through the projector embeddings being regressed to
+  std::string loss = "l2";    // l2 | inv_l2 | sigmoid_l2
+};
+
+// VoRA block-wise distillation (objective vora).
+struct DistillConfig {
+  std::string mode = "all_blocks";  // all_blocks: one AuxHead per LLM block 1..N_vit; last_block
+  double weight = 1.0;              // L_total = weight * L_distill + L_LM
+};
+
 // One phase of a recipe (LLaVA stage 1, stage 2, ...). A stage's YAML may override any of the
 // sections below; what it does not set it inherits from the top level.
 struct Stage {
   std::string name;
-  std::string objective = "llava";  // llava (others arrive with their recipes)
-  // What trains: any of vision, projector, llm, lora, embed_tokens, lm_head.
+  // llava: caption / answer cross entropy; vdep: hybrid VDEP + LLaVA batches; vora: caption
+  // loss plus block-wise distillation.
+  std::string objective = "llava";
+  // What trains: any of vision, projector, llm, lora, embed_tokens, lm_head, fusion,
+  // vision_embedding, aux_heads, added_tokens.
   std::vector<std::string> trainable = {"projector"};
   DataSection data;
   OptimizerSection optimizer;
   ScheduleSection schedule;
   TrainingSection training;
   LoraConfig lora;
+  VdepConfig vdep;
+  DistillConfig distill;
+  // After the stage: merge LoRA into the LLM and drop the distillation heads (VoRA's end).
+  bool merge_lora_at_end = false;
 };
 
 struct Recipe {

@@ -45,6 +45,12 @@ struct NameList {
   std::vector<std::string> allowed;
 };
 
+// A list of integers, each in `range`, none twice; empty allowed only when `may_be_empty`.
+struct IntList {
+  Range range;
+  bool may_be_empty = false;
+};
+
 struct AnyBool {};
 // The member is a section of its own, described by its own Fields<>.
 struct Nested {};
@@ -52,8 +58,9 @@ struct Nested {};
 struct StageList {};
 
 // The enumerations, shared with the messages that list them.
-inline const std::vector<std::string> kTrainableParts = {"vision", "projector",    "llm",
-                                                         "lora",   "embed_tokens", "lm_head"};
+inline const std::vector<std::string> kTrainableParts = {
+    "vision", "projector",        "llm",       "lora",        "embed_tokens", "lm_head",
+    "fusion", "vision_embedding", "aux_heads", "added_tokens"};
 // The data section's sample sources (json: a corpus file, shards: a vlm-shard folder): exactly
 // one must be set, and naming one at a level (a stage, or --set) drops the other given above or
 // beside it, so switching a stage to shards takes one key.
@@ -116,13 +123,36 @@ struct Fields<ProjectorConfig> {
 };
 
 template <>
+struct Fields<FusionConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("layers", &FusionConfig::layers, IntList{at_least(0)});  // < num_layers: validate.cc
+    f("mode", &FusionConfig::mode, one_of({"concat", "additive"}));
+    f("vision_layers", &FusionConfig::vision_layers, IntList{any_number()});
+    f("alpha_init", &FusionConfig::alpha_init, any_number());
+  }
+};
+
+template <>
+struct Fields<VisionEmbeddingConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("hidden_size", &VisionEmbeddingConfig::hidden_size, greater_than(0));
+  }
+};
+
+template <>
 struct Fields<ModelSection> {
   template <typename F>
   static void visit(F&& f) {
     f("preset", &ModelSection::preset, one_of(preset_names()));
+    f("architecture", &ModelSection::architecture, one_of({"llava", "inverse_llava", "vora"}));
     f("llm", &ModelSection::llm, Nested{});
     f("vision", &ModelSection::vision, Nested{});
     f("projector", &ModelSection::projector, Nested{});
+    f("fusion", &ModelSection::fusion, Nested{});
+    f("vision_embedding", &ModelSection::vision_embedding, Nested{});
+    f("vision_mask", &ModelSection::vision_mask, one_of({"causal", "bidirectional"}));
   }
 };
 
@@ -134,6 +164,7 @@ struct Fields<LoraConfig> {
     f("alpha", &LoraConfig::alpha, greater_than(0));
     f("dropout", &LoraConfig::dropout, half_open(0, 1));
     f("targets", &LoraConfig::targets, NameList{kLoraTargets});
+    f("layers", &LoraConfig::layers, IntList{at_least(0), /*may_be_empty=*/true});
   }
 };
 
@@ -150,6 +181,7 @@ struct Fields<DataSection> {
     f("max_seq_len", &DataSection::max_seq_len, greater_than(0));
     f("image_aspect", &DataSection::image_aspect, one_of({"square", "pad"}));
     f("sampler", &DataSection::sampler, one_of({"random", "modality_length"}));
+    f("text_only_fraction", &DataSection::text_only_fraction, half_open(0, 1));
     f("loader_threads", &DataSection::loader_threads, at_least(0));
     f("prefetch_batches", &DataSection::prefetch_batches, at_least(0));
   }
@@ -241,6 +273,27 @@ struct Fields<EvalSection> {
   }
 };
 
+template <>
+struct Fields<VdepConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("ratio", &VdepConfig::ratio, greater_than(0));
+    f("alpha", &VdepConfig::alpha, at_least(0));
+    f("shift", &VdepConfig::shift, between(0, 1));
+    f("detach_target", &VdepConfig::detach_target, AnyBool{});
+    f("loss", &VdepConfig::loss, one_of({"l2", "inv_l2", "sigmoid_l2"}));
+  }
+};
+
+template <>
+struct Fields<DistillConfig> {
+  template <typename F>
+  static void visit(F&& f) {
+    f("mode", &DistillConfig::mode, one_of({"all_blocks", "last_block"}));
+    f("weight", &DistillConfig::weight, at_least(0));
+  }
+};
+
 // Every key of a stage except `name` may also stand at the top level, as the default its stages
 // inherit key by key.
 template <>
@@ -248,13 +301,16 @@ struct Fields<Stage> {
   template <typename F>
   static void visit(F&& f) {
     f("name", &Stage::name, non_empty());
-    f("objective", &Stage::objective, one_of({"llava"}));
+    f("objective", &Stage::objective, one_of({"llava", "vdep", "vora"}));
     f("trainable", &Stage::trainable, NameList{kTrainableParts});
     f("data", &Stage::data, Nested{});
     f("optimizer", &Stage::optimizer, Nested{});
     f("schedule", &Stage::schedule, Nested{});
     f("training", &Stage::training, Nested{});
     f("lora", &Stage::lora, Nested{});
+    f("vdep", &Stage::vdep, Nested{});
+    f("distill", &Stage::distill, Nested{});
+    f("merge_lora_at_end", &Stage::merge_lora_at_end, AnyBool{});
   }
 };
 

@@ -65,6 +65,17 @@ class FieldChecker {
     }
   }
 
+  void value(const std::vector<int64_t>& numbers, const schema::IntList& rule,
+             const std::string& path) {
+    if (numbers.empty() && !rule.may_be_empty) origins_.fail(path, "must list at least one number");
+    for (size_t i = 0; i < numbers.size(); ++i) {
+      value(numbers[i], rule.range, index_path(path, i));
+      if (std::find(numbers.begin(), numbers.begin() + i, numbers[i]) != numbers.begin() + i) {
+        origins_.fail(index_path(path, i), "repeats " + format_number(numbers[i]));
+      }
+    }
+  }
+
   template <typename Section>
   void value(const Section& nested, schema::Nested, const std::string& path) {
     section(nested, path);
@@ -87,6 +98,7 @@ class CrossChecker {
   void model(const ModelSection& model) {
     llm(model.llm);
     if (model.vision.type != "none") vision(model.vision);
+    architecture(model);
   }
 
   void stage(const Stage& stage, size_t index, const ModelSection& model) {
@@ -94,6 +106,7 @@ class CrossChecker {
     data_source(stage.data, child_path(path, "data"));
     batch_sizes(stage.training, child_path(path, "training"));
     trainable_parts(stage, path, model);
+    objective(stage, path, model);
   }
 
   void unique_names(const std::vector<Stage>& stages) {
@@ -177,6 +190,64 @@ class CrossChecker {
     requires_setting("lora", stage.lora.rank > 0, rank, format_number(stage.lora.rank));
     requires_setting("projector", model.projector.type != "none", "model.projector.type", "none");
     requires_setting("vision", model.vision.type != "none", "model.vision.type", "none");
+    const std::string arch = "model.architecture";
+    requires_setting("fusion", model.architecture == "inverse_llava", arch, model.architecture);
+    requires_setting("vision_embedding", model.architecture == "vora", arch, model.architecture);
+    requires_setting("aux_heads", stage.objective == "vora", child_path(path, "objective"),
+                     stage.objective);
+    requires_setting("added_tokens", stage.objective == "vdep", child_path(path, "objective"),
+                     stage.objective);
+  }
+
+  // Which objective fits which architecture.
+  void objective(const Stage& stage, const std::string& path, const ModelSection& model) {
+    const std::string objective_path = child_path(path, "objective");
+    const std::string needed = stage.objective == "vdep"   ? "llava"
+                               : stage.objective == "vora" ? "vora"
+                                                           : model.architecture;
+    if (model.architecture != needed) {
+      fail({objective_path, "model.architecture"},
+           shown(objective_path) + " " + quoted(stage.objective) + " needs " +
+               shown("model.architecture") + " " + quoted(needed) + ", got " +
+               quoted(model.architecture));
+    }
+  }
+
+  // What each architecture needs of the vision tower and projector.
+  void architecture(const ModelSection& model) {
+    const std::string arch = "model.architecture";
+    const auto require = [&](bool holds, const std::string& key, const std::string& statement) {
+      if (!holds)
+        fail({key, arch}, shown(key) + " " + statement + " for " + shown(arch) + " " +
+                              quoted(model.architecture));
+    };
+    if (model.architecture == "llava") return;
+    require(model.projector.type == "none", "model.projector.type", "must be none");
+    require(model.vision.type != "none", "model.vision.type",
+            "must name the vision tower (the teacher, for vora)");
+    if (model.architecture == "inverse_llava") fusion(model);
+  }
+
+  void fusion(const ModelSection& model) {
+    const std::string layers = "model.fusion.layers";
+    for (size_t i = 0; i < model.fusion.layers.size(); ++i) {
+      if (model.fusion.layers[i] >= model.llm.num_layers) {
+        fail({layers, "model.llm.num_layers"},
+             shown(layers) + " has " + format_number(model.fusion.layers[i]) + " but " +
+                 shown("model.llm.num_layers") + " is " + format_number(model.llm.num_layers));
+      }
+    }
+    const std::string vision_layers = "model.fusion.vision_layers";
+    const int64_t count = model.vision.num_layers;
+    for (const int64_t layer : model.fusion.vision_layers) {
+      const bool in_range = layer >= 0 ? layer <= count : layer + count >= -1;
+      if (!in_range) {
+        fail({vision_layers, "model.vision.num_layers"},
+             shown(vision_layers) + " entries must be in [" + format_number(-(count + 1)) + ", " +
+                 format_number(count) + "] for " + format_number(count) + " layers, got " +
+                 format_number(layer));
+      }
+    }
   }
 
   void divisible(const std::string& dividend_path, int64_t dividend,
