@@ -52,7 +52,8 @@ Plugin open_plugin() {
   Plugin plugin;
   plugin.load = reinterpret_cast<LoadFn>(::dlsym(handle, "vlm_sentencepiece_load"));
   plugin.train = reinterpret_cast<TrainFn>(::dlsym(handle, "vlm_sentencepiece_train"));
-  VLM_CHECK(plugin.load && plugin.train, IoError, path, " is not the vlmtrain SentencePiece plugin");
+  VLM_CHECK(plugin.load && plugin.train, IoError, path,
+            " is not the vlmtrain SentencePiece plugin");
   return plugin;
 }
 

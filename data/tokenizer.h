@@ -1,5 +1,5 @@
-// Tokenizers. SentencePiece (tokenizer.model, LLaMA/Vicuna format) now; the byte-level BPE of a
-// HF tokenizer.json joins it with the VoRA recipe. Special tokens are matched in the text before
+// Tokenizers: SentencePiece (tokenizer.model, LLaMA/Vicuna format) and the byte-level BPE of a
+// HF tokenizer.json (Qwen2/Qwen2.5, VoRA's LLM). Special tokens are matched in the text before
 // the model sees it, so "<image>" or "</s>" typed in a conversation become their ids, not pieces.
 #pragma once
 
@@ -23,6 +23,7 @@ class Tokenizer {
   // marker, then "user"), so decode(encode(x)) == x. A call that starts with a special token
   // gets no prefix at all. (Models trained with SentencePiece's own add_dummy_prefix, such as
   // LLaMA's, get the prefix on every text run between special tokens, as LLaVA's tokenizer did.)
+  // Byte-level BPE (data/hf_tokenizer.h) has no dummy prefix: it encodes the text as it is.
   virtual std::vector<int32_t> encode(const std::string& text) const = 0;
   // Inverse of encode(): kImageToken -> "<image>", special ids -> their strings. Ids outside the
   // vocabulary throw InternalError.
@@ -44,6 +45,11 @@ class Tokenizer {
 // the model has ("<|im_start|>", "<|im_end|>") map to their SentencePiece ids. A missing file is
 // an IoError that says how to make one; a file that does not load is a FormatError.
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_path);
+
+// Loads the tokenizer a path names: a Hugging Face tokenizer.json (a name ending in ".json") with
+// load_hf_tokenizer (data/hf_tokenizer.h; byte-level BPE, no dummy prefix), anything else with
+// load_sentencepiece.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 // Trains a SentencePiece model on lines of text (used by vlm-synth and by tests), writing
 // <model_prefix>.model. user_symbols become single pieces (e.g. "<|im_start|>"). The settings make
