@@ -13,8 +13,14 @@ using torch::autograd::variable_list;
 // Rows per chunk: a chunk's float temporaries stay a few MiB for vocabularies up to ~150K.
 int64_t chunk_rows(int64_t vocab) { return std::max<int64_t>(1, (int64_t{4} << 20) / (4 * vocab)); }
 
+// At least float (bf16 logits are reduced in float); double stays double, so the reference
+// checks in double precision see no float rounding.
+at::ScalarType compute_type(const at::Tensor& logits) {
+  return at::promote_types(logits.scalar_type(), at::kFloat);
+}
+
 struct Chunk {
-  at::Tensor logits;        // [n, V] float
+  at::Tensor logits;        // [n, V] in compute_type
   at::Tensor safe_targets;  // [n, 1], ignored rows pointing at column 0
   at::Tensor valid;         // [n] float, 1 where the row counts
 };
@@ -23,8 +29,9 @@ Chunk chunk(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_
             int64_t begin, int64_t rows) {
   const at::Tensor t = targets.narrow(0, begin, rows);
   const at::Tensor valid = t.ne(ignore_index);
-  return {logits.narrow(0, begin, rows).to(at::kFloat), t.masked_fill(~valid, 0).unsqueeze(1),
-          valid.to(at::kFloat)};
+  const at::ScalarType type = compute_type(logits);
+  return {logits.narrow(0, begin, rows).to(type), t.masked_fill(~valid, 0).unsqueeze(1),
+          valid.to(type)};
 }
 
 class CrossEntropySum : public torch::autograd::Function<CrossEntropySum> {
@@ -32,7 +39,7 @@ class CrossEntropySum : public torch::autograd::Function<CrossEntropySum> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits,
                             const at::Tensor& targets, int64_t ignore_index) {
     const int64_t rows = logits.size(0);
-    at::Tensor log_sum_exp = at::empty({rows}, logits.options().dtype(at::kFloat));
+    at::Tensor log_sum_exp = at::empty({rows}, logits.options().dtype(compute_type(logits)));
     at::Tensor total = at::zeros({}, log_sum_exp.options().dtype(at::kDouble));
     const int64_t step = chunk_rows(logits.size(1));
     for (int64_t begin = 0; begin < rows; begin += step) {
@@ -44,7 +51,7 @@ class CrossEntropySum : public torch::autograd::Function<CrossEntropySum> {
     }
     ctx->save_for_backward({logits, targets, log_sum_exp});
     ctx->saved_data["ignore_index"] = ignore_index;
-    return total.to(at::kFloat);
+    return total.to(compute_type(logits));
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -52,7 +59,7 @@ class CrossEntropySum : public torch::autograd::Function<CrossEntropySum> {
     const at::Tensor& logits = saved[0];
     const at::Tensor& log_sum_exp = saved[2];
     const int64_t ignore_index = ctx->saved_data["ignore_index"].toInt();
-    const at::Tensor scale = grad_outputs[0].to(at::kFloat);
+    const at::Tensor scale = grad_outputs[0].to(compute_type(logits));
     // The gradient overwrites the logits, which nothing else reads after the loss (the head's
     // backward needs its input and weight, not its output): one logits-sized tensor less at
     // the peak. Were anything else to read them, the version bump makes its backward fail

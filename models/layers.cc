@@ -1,5 +1,9 @@
 #include "models/layers.h"
 
+#include <c10/core/GradMode.h>
+
+#include "common/error.h"
+
 namespace vlm::models {
 
 WeightImpl::WeightImpl(at::IntArrayRef shape) : WeightImpl(at::empty(shape)) {}
@@ -11,7 +15,37 @@ EmbeddingImpl::EmbeddingImpl(int64_t count, int64_t dim) {
 }
 
 at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) const {
-  return at::embedding(weight, ids);
+  at::Tensor out = at::embedding(weight, ids);
+  for (size_t k = 0; k < separate_ids_.size(); ++k) {
+    const at::Tensor here = (ids == separate_ids_[k]).unsqueeze(-1);
+    out = at::where(here, separate_[static_cast<int64_t>(k)].to(out.scalar_type()), out);
+  }
+  return out;
+}
+
+void EmbeddingImpl::separate_rows(const std::vector<int64_t>& ids) {
+  VLM_CHECK(separate_ids_.empty(), InternalError, "the embedding already has separate rows");
+  std::vector<at::Tensor> rows;
+  for (const int64_t id : ids) {
+    VLM_CHECK(id >= 0 && id < weight.size(0), ShapeError, "token id ", id,
+              " is outside the embedding's ", weight.size(0), " rows");
+    rows.push_back(weight.detach()[id]);
+  }
+  separate_ = register_module("added", Weight(at::stack(rows).clone()))->weight;
+  separate_ids_ = ids;
+}
+
+void EmbeddingImpl::fold_separate_rows() {
+  if (separate_ids_.empty()) return;
+  {
+    c10::NoGradGuard no_grad;
+    for (size_t k = 0; k < separate_ids_.size(); ++k) {
+      weight[separate_ids_[k]].copy_(separate_[static_cast<int64_t>(k)]);
+    }
+  }
+  unregister_module("added");
+  separate_ = at::Tensor();
+  separate_ids_.clear();
 }
 
 RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {

@@ -24,7 +24,19 @@ class EmbeddingImpl : public torch::nn::Module {
  public:
   EmbeddingImpl(int64_t count, int64_t dim);
   at::Tensor forward(const at::Tensor& ids) const;
+
+  // Gives the rows of `ids` a parameter of their own, "added.weight" [ids, dim], starting from
+  // their current values, so they can train while the table stays frozen (VDEP's <auto_image>).
+  void separate_rows(const std::vector<int64_t>& ids);
+  // Writes the separate rows back into the table and drops them.
+  void fold_separate_rows();
+  bool has_separate_rows() const { return !separate_ids_.empty(); }
+
   at::Tensor weight;  // [count, dim]
+
+ private:
+  std::vector<int64_t> separate_ids_;
+  at::Tensor separate_;  // [separate_ids_.size(), dim]
 };
 TORCH_MODULE(Embedding);
 

@@ -49,11 +49,18 @@ LlmAttentionImpl::LlmAttentionImpl(const recipes::LlmConfig& config)
 }
 
 at::Tensor LlmAttentionImpl::forward(const at::Tensor& x, const RotaryAngles& angles,
-                                     const at::Tensor& mask) {
+                                     const at::Tensor& mask, const at::Tensor& vision) {
   const int64_t batch = x.size(0), seq = x.size(1);
-  const at::Tensor q = apply_rotary(q_proj(x).view({batch, seq, heads_, head_dim_}), angles);
-  const at::Tensor k = apply_rotary(k_proj(x).view({batch, seq, kv_heads_, head_dim_}), angles);
-  const at::Tensor v = v_proj(x).view({batch, seq, kv_heads_, head_dim_});
+  at::Tensor query = q_proj(x), key = k_proj(x), value = v_proj(x);
+  if (fusion) {
+    const FusionDeltas deltas = fusion(x, vision);
+    query = query + deltas.q;
+    key = key + deltas.k;
+    value = value + deltas.v;
+  }
+  const at::Tensor q = apply_rotary(query.view({batch, seq, heads_, head_dim_}), angles);
+  const at::Tensor k = apply_rotary(key.view({batch, seq, kv_heads_, head_dim_}), angles);
+  const at::Tensor v = value.view({batch, seq, kv_heads_, head_dim_});
   return o_proj(attention(q, k, v, mask));
 }
 
@@ -77,8 +84,8 @@ DecoderLayerImpl::DecoderLayerImpl(const recipes::LlmConfig& config) {
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RotaryAngles& angles,
-                                     const at::Tensor& mask) {
-  const at::Tensor h = x + self_attn(input_layernorm(x), angles, mask);
+                                     const at::Tensor& mask, const at::Tensor& vision) {
+  const at::Tensor h = x + self_attn(input_layernorm(x), angles, mask, vision);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -132,7 +139,7 @@ at::Tensor CausalLmImpl::embed(const at::Tensor& ids) { return model->embed_toke
 
 LlmHiddens CausalLmImpl::run(const at::Tensor& embeds, const at::Tensor& position_ids,
                              const at::Tensor& mask, bool keep_block_hiddens,
-                             UnitObserver* observer) {
+                             UnitObserver* observer, const at::Tensor& vision_stream) {
   const RotaryAngles angles =
       rope_.lookup(embeds.size(1), position_ids, embeds.scalar_type(), embeds.device());
   LlmHiddens out;
@@ -141,16 +148,20 @@ LlmHiddens CausalLmImpl::run(const at::Tensor& embeds, const at::Tensor& positio
     const std::string unit = observer ? "llm.layers." + std::to_string(i) : std::string();
     if (observer) observer->before(unit);
     DecoderLayer& layer = model->layers[i];
+    const at::Tensor vision = layer->fuses() ? vision_stream : at::Tensor();
     if (observer && observer->recompute(unit)) {
       std::vector<at::Tensor> trainable;
       for (const auto& p : layer->parameters()) {
         if (p.requires_grad()) trainable.push_back(p);
       }
-      h = recomputed(
-          [layer, angles, mask](const at::Tensor& x) mutable { return layer(x, angles, mask); }, h,
-          trainable);
+      // A vision stream that carries a graph (a training tower) is listed with the parameters,
+      // so that the recomputed block's gradient reaches it.
+      if (vision.defined() && vision.requires_grad()) trainable.push_back(vision);
+      h = recomputed([layer, angles, mask, vision](
+                         const at::Tensor& x) mutable { return layer(x, angles, mask, vision); },
+                     h, trainable);
     } else {
-      h = layer(h, angles, mask);
+      h = layer(h, angles, mask, vision);
     }
     if (observer) h = observer->after(unit, h);
     if (keep_block_hiddens) out.block_hiddens.push_back(h);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/fusion.h"
 #include "models/layers.h"
 #include "models/lora.h"
 #include "models/rope.h"
@@ -22,8 +23,12 @@ namespace vlm::models {
 class LlmAttentionImpl : public torch::nn::Module {
  public:
   explicit LlmAttentionImpl(const recipes::LlmConfig& config);
-  at::Tensor forward(const at::Tensor& x, const RotaryAngles& angles, const at::Tensor& mask);
+  // vision: Inverse-LLaVA's vision stream [B, T, d_v], read only when this block fuses (see
+  // fusion.h; undefined there means zeros).
+  at::Tensor forward(const at::Tensor& x, const RotaryAngles& angles, const at::Tensor& mask,
+                     const at::Tensor& vision = {});
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Fusion fusion{nullptr};  // null unless add_fusion() chose this block
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
@@ -41,7 +46,9 @@ TORCH_MODULE(SwiGlu);
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const recipes::LlmConfig& config);
-  at::Tensor forward(const at::Tensor& x, const RotaryAngles& angles, const at::Tensor& mask);
+  at::Tensor forward(const at::Tensor& x, const RotaryAngles& angles, const at::Tensor& mask,
+                     const at::Tensor& vision = {});
+  bool fuses() const { return static_cast<bool>(self_attn->fusion); }
   LlmAttention self_attn{nullptr};
   SwiGlu mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -76,9 +83,11 @@ class CausalLmImpl : public torch::nn::Module {
   // Blocks and final norm over input embeddings [B, T, d]. position_ids [B, T] or undefined;
   // mask additive [B or 1, 1, T, T] in the embeddings' dtype. An observer is told of each block
   // ("llm.layers.<i>") and of the head's start ("llm.head"; its after() is the caller's, with
-  // the logits).
+  // the logits). vision_stream [B, T, d_v] (Inverse-LLaVA; undefined: none) goes to the blocks
+  // that fuse, and only to them.
   LlmHiddens run(const at::Tensor& embeds, const at::Tensor& position_ids, const at::Tensor& mask,
-                 bool keep_block_hiddens, UnitObserver* observer = nullptr);
+                 bool keep_block_hiddens, UnitObserver* observer = nullptr,
+                 const at::Tensor& vision_stream = {});
   at::Tensor logits(const at::Tensor& last_hidden);
   // The LM head's weight: lm_head.weight, or the embedding when tied.
   const at::Tensor& head_weight() const;

@@ -8,8 +8,10 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "models/attention_mask.h"
+#include "models/fusion.h"
 #include "models/hf_config.h"
 #include "models/init.h"
+#include "models/inverse_llava.h"
 #include "models/lora.h"
 #include "models/model_impl.h"
 
@@ -62,6 +64,10 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
     projector = root->register_module(
         "projector", Projector(projector_type, config.vision.hidden_size, config.llm.hidden_size));
   }
+  if (section.architecture == "vora") {
+    vision_embedding =
+        root->register_module("vision_embedding", make_vision_embedding(config, seed));
+  }
   llm = root->register_module("llm", CausalLm(config.llm, config.llm.vocab_size));
 
   if (vision) {
@@ -82,6 +88,7 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
   } else {
     load_hf_part(*this, "llm", config.llm.hf_path);
   }
+  if (config.architecture == "inverse_llava") add_inverse_llava_fusion(*this, seed);
 }
 
 bool VisionLanguageModelImpl::vision_trains() const {
@@ -92,6 +99,10 @@ bool VisionLanguageModelImpl::vision_trains() const {
 }
 
 at::Tensor VisionLanguageModelImpl::encode_images(const at::Tensor& images) {
+  if (vision_embedding) {  // VoRA: no encoder, no projector
+    const at::Tensor pixels = images.to(vision_embedding->position_embedding.options());
+    return observed("vision_embedding", [&] { return vision_embedding(pixels); });
+  }
   VLM_CHECK(vision, ShapeError, "images were given but model.vision.type is none");
   const at::Tensor pixels = images.to(vision->vision_model->embeddings->class_embedding.options());
   at::Tensor features;
@@ -171,19 +182,27 @@ ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_b
   }
 
   ModelOutputs out;
-  if (inputs.images.defined() && inputs.images.size(0) > 0) {
-    out.image_embeds = m.encode_images(inputs.images);
+  at::Tensor vision_stream;  // Inverse-LLaVA's: the images travel beside the tokens
+  if (m.config.architecture == "inverse_llava") {
+    InverseLlavaStreams streams = inverse_llava_streams(m, token_ids, slots, inputs.images);
+    out.image_embeds = std::move(streams.image_features);
+    out.input_embeds = std::move(streams.text);
+    vision_stream = std::move(streams.vision);
+  } else {
+    if (inputs.images.defined() && inputs.images.size(0) > 0) {
+      out.image_embeds = m.encode_images(inputs.images);
+    }
+    const at::Tensor token_embeds =
+        m.observed("llm.embed_tokens", [&] { return m.llm->embed(token_ids); });
+    out.input_embeds = m.splice(token_embeds, slots, out.image_embeds);
   }
-  const at::Tensor token_embeds =
-      m.observed("llm.embed_tokens", [&] { return m.llm->embed(token_ids); });
-  out.input_embeds = m.splice(token_embeds, slots, out.image_embeds);
 
   at::Tensor mask = inputs.attention_mask.defined()
                         ? inputs.attention_mask
                         : build_attention_mask(batch, seq, std::vector<int64_t>(batch, seq), {});
   mask = mask.to(out.input_embeds.options());  // no copy when dtype and device already agree
-  LlmHiddens hiddens =
-      m.llm->run(out.input_embeds, inputs.position_ids, mask, want_block_hiddens, m.observer);
+  LlmHiddens hiddens = m.llm->run(out.input_embeds, inputs.position_ids, mask, want_block_hiddens,
+                                  m.observer, vision_stream);
   out.logits = m.llm->logits(hiddens.last_hidden);
   if (m.observer) out.logits = m.observer->after("llm.head", out.logits);
   out.last_hidden = std::move(hiddens.last_hidden);
@@ -207,6 +226,14 @@ void VisionLanguageModel::add_lora(const recipes::LoraConfig& config, uint64_t s
 
 void VisionLanguageModel::merge_lora() { models::merge_lora(*impl_->llm); }
 
+void VisionLanguageModel::separate_token_embeddings(const std::vector<int64_t>& ids) {
+  impl_->llm->model->embed_tokens->separate_rows(ids);
+}
+
+void VisionLanguageModel::fold_token_embeddings() {
+  impl_->llm->model->embed_tokens->fold_separate_rows();
+}
+
 bool VisionLanguageModel::has_lora() const {
   for (const auto& item : impl_->llm->named_parameters()) {
     if (is_lora_parameter(item.key())) return true;
@@ -217,9 +244,16 @@ bool VisionLanguageModel::has_lora() const {
 namespace {
 
 const std::set<std::string>& known_groups() {
-  static const std::set<std::string> groups = {"vision", "projector",    "llm",
-                                               "lora",   "embed_tokens", "lm_head"};
+  static const std::set<std::string> groups = {
+      "vision",       "projector",        "llm",      "lora", "embed_tokens", "lm_head", "fusion",
+      "added_tokens", "vision_embedding", "aux_heads"};
   return groups;
+}
+
+std::string join_words(const std::set<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) out += (out.empty() ? "" : ", ") + word;
+  return out;
 }
 
 bool in_group(const std::string& group, const std::string& name, bool tied) {
@@ -227,9 +261,13 @@ bool in_group(const std::string& group, const std::string& name, bool tied) {
   const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
   if (group == "vision") return starts("vision.");
   if (group == "projector") return starts("projector.");
-  if (group == "llm") return starts("llm.") && !lora;
+  if (group == "vision_embedding") return starts("vision_embedding.");
+  if (group == "aux_heads") return starts("aux_heads.");
+  if (group == "llm") return starts("llm.") && !lora && !is_fusion_parameter(name);
   if (group == "lora") return lora;
+  if (group == "fusion") return is_fusion_parameter(name);
   if (group == "embed_tokens") return name == "llm.model.embed_tokens.weight";
+  if (group == "added_tokens") return starts("llm.model.embed_tokens.added.");
   if (group == "lm_head") {
     return name == (tied ? "llm.model.embed_tokens.weight" : "llm.lm_head.weight");
   }
@@ -241,7 +279,7 @@ bool in_group(const std::string& group, const std::string& name, bool tied) {
 void VisionLanguageModel::set_trainable(const std::vector<std::string>& groups) {
   for (const auto& group : groups) {
     VLM_CHECK(known_groups().count(group) > 0, ConfigError, "trainable: unknown group '", group,
-              "' (vision, projector, llm, lora, embed_tokens, lm_head)");
+              "' (", join_words(known_groups()), ")");
   }
   const bool tied = impl_->config.llm.tie_word_embeddings;
   std::map<std::string, int64_t> selected;
@@ -277,6 +315,8 @@ std::string unit_of(const std::string& name) {
   const auto starts = [&](const std::string& prefix) { return name.rfind(prefix, 0) == 0; };
   if (starts("vision.")) return "vision";
   if (starts("projector.")) return "projector";
+  if (starts("vision_embedding.")) return "vision_embedding";
+  if (starts("aux_heads.")) return "aux_heads";
   if (starts("llm.model.embed_tokens.")) return "llm.embed_tokens";
   if (starts("llm.model.norm.") || starts("llm.lm_head.")) return "llm.head";
   const std::string layers = "llm.model.layers.";
@@ -292,13 +332,18 @@ std::string unit_of(const std::string& name) {
 std::vector<ShardingUnit> VisionLanguageModel::sharding_units() const {
   std::vector<ShardingUnit> units;
   const auto add_unit = [&](const std::string& name) { units.push_back({name, {}, {}}); };
-  add_unit("vision");
+  // VoRA's teacher runs after the LLM, in the distillation loss: its unit stands where it runs.
+  const bool vora = static_cast<bool>(impl_->vision_embedding);
+  if (!vora) add_unit("vision");
   add_unit("projector");
+  add_unit("vision_embedding");
   add_unit("llm.embed_tokens");
   for (size_t i = 0; i < impl_->llm->model->layers.size(); ++i) {
     add_unit("llm.layers." + std::to_string(i));
   }
   add_unit("llm.head");
+  if (vora) add_unit("vision");
+  add_unit("aux_heads");
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < units.size(); ++i) index[units[i].name] = i;
   for (const auto& [name, param] : named_parameters()) {
@@ -322,6 +367,7 @@ void VisionLanguageModel::train(bool on) { impl_->root->train(on); }
 const recipes::ModelSection& VisionLanguageModel::config() const { return impl_->config; }
 
 int64_t VisionLanguageModel::image_tokens_per_image() const {
+  if (impl_->vision_embedding) return impl_->vision_embedding->tokens_per_image();
   return impl_->vision ? impl_->vision->tokens_per_image() : 0;
 }
 

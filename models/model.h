@@ -31,8 +31,11 @@ struct ModelOutputs {
   at::Tensor logits;                      // [B, T, V]
   at::Tensor last_hidden;                 // [B, T, d_h], after the final norm (before lm_head)
   std::vector<at::Tensor> block_hiddens;  // each block's output [B, T, d_h], when asked
-  at::Tensor image_embeds;                // projector output [N, P, d_h]; undefined: no images
-  at::Tensor input_embeds;                // [B, T, d_h]: token embeddings with images spliced in
+  // projector output [N, P, d_h] (inverse_llava: the fused vision features [N, P, d_v]);
+  // undefined: no images
+  at::Tensor image_embeds;
+  // [B, T, d_h]: token embeddings with images spliced in (inverse_llava: zeros at the image slots)
+  at::Tensor input_embeds;
 };
 
 // A sharding unit: a group of parameters gathered and freed together (one per transformer
@@ -67,8 +70,14 @@ class VisionLanguageModelImpl;
 //   "llm.") "llm.model.layers.0.self_attn.q_proj.lora_A.weight" ([r, in]) and "...lora_B.weight"
 //   ([out, r]) once add_lora() ran. With tie_word_embeddings there is no "llm.lm_head.weight" (the
 //   head uses "llm.model.embed_tokens.weight"), as in HF's state dict.
+// architecture inverse_llava adds "llm.model.layers.<l>.self_attn.fusion.*" to the fusion blocks
+// (models/fusion.h) and feeds the vision features beside the tokens (models/inverse_llava.h).
 // vision.type none: no tower and no "vision." names; projector.type none: no "projector." names
 // (the image features then go into the LLM as they are and must have its width).
+// architecture vora (models/vora.h): "vision_embedding." (models/vision_embedding.h) turns the
+// images into LLM tokens in place of ViT and projector; "vision." is the distillation teacher
+// only; "aux_heads.<i>." exist between add_aux_heads() and drop_aux_heads(). Their
+// initialisation: models/vision_embedding.h and models/vora.h.
 //
 // Initialisation is a pure function of (config, seed): each part draws from its own stream of a
 // local generator (never torch's global RNG): LLM and vision weights normal(0, init_std), biases
@@ -105,19 +114,42 @@ class VisionLanguageModel {
   void merge_lora();
   bool has_lora() const;
 
+  // Gives the embedding rows of `ids` a parameter of their own,
+  // "llm.model.embed_tokens.added.weight" (trainable group added_tokens), so a new token such as
+  // VDEP's <auto_image> learns while the LLM stays frozen. fold_token_embeddings() writes them
+  // back into the table and drops the parameter (at the stage's end, before export).
+  void separate_token_embeddings(const std::vector<int64_t>& ids);
+  void fold_token_embeddings();
+
+  // VoRA, see models/vora.h. add_aux_heads is a structural step like add_lora: AuxHead_i for
+  // each block distill.mode selects, drawn from the seed's "aux_heads" stream, in the LLM's dtype
+  // (ConfigError for another architecture, a dropped teacher or heads already there).
+  // drop_aux_heads removes them (no-op without). drop_teacher removes the "vision." tower and its
+  // parameters for good (ConfigError for another architecture or while aux heads remain).
+  void add_aux_heads(const recipes::DistillConfig& config, uint64_t seed);
+  void drop_aux_heads();
+  bool has_aux_heads() const;
+  void drop_teacher();
+  bool has_teacher() const;  // a vora model that still has its teacher
+
   // Sets requires_grad by group: exactly the parameters of the named groups train, every other is
-  // frozen. Groups: vision, projector, llm (every LLM parameter except LoRA's), lora, embed_tokens,
-  // lm_head (the embedding when tied). ConfigError for an unknown group or one that selects
-  // nothing.
+  // frozen. Groups: vision, projector, llm (every LLM parameter except LoRA's and fusion's), lora,
+  // embed_tokens, lm_head (the embedding when tied), fusion (inverse_llava's fusion modules:
+  // "llm.model.layers.<l>.self_attn.fusion.*"), added_tokens (the rows
+  // separate_token_embeddings() made), vision_embedding and aux_heads (VoRA). ConfigError for an
+  // unknown group or one that selects nothing.
   void set_trainable(const std::vector<std::string>& groups);
 
   // Every parameter by its full name ("vision.", "projector.", "llm." prefixes), in a fixed order
-  // (registration order: vision, projector, llm; within a module, HF's order; LoRA factors right
-  // after the weight they adapt). Tied weights appear once. The layers hold these same tensor
-  // handles: change values in place (copy_, set_data), never by swapping in other tensor objects.
+  // (registration order: vision, projector, vision_embedding, llm, aux_heads; within a module,
+  // HF's order; LoRA factors right after the weight they adapt). Tied weights appear once. The
+  // layers hold these same tensor handles: change values in place (copy_, set_data), never by
+  // swapping in other tensor objects.
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
   // Forward order: "vision", "projector", "llm.embed_tokens", "llm.layers.0".."llm.layers.N-1"
-  // (with their LoRA factors), "llm.head" (final norm + lm_head). Every parameter is in exactly
+  // (with their LoRA factors), "llm.head" (final norm + lm_head). VoRA: "vision_embedding" before
+  // "llm.embed_tokens", and the teacher "vision" and "aux_heads" after "llm.head", where the
+  // distillation loss uses them (distillation_terms). Every parameter is in exactly
   // one unit; units without parameters are left out. With tied embeddings the head also reads
   // "llm.model.embed_tokens.weight", which belongs to the "llm.embed_tokens" unit.
   std::vector<ShardingUnit> sharding_units() const;
@@ -136,18 +168,20 @@ class VisionLanguageModel {
   // lm_head.weight when tied). Values are converted to the parameters' dtype. LoRA factors, if
   // any, are left as they are.
   void load_hf(const std::string& part, const std::string& folder);
-  // Writes llm/ (LoRA merged into a copy; the live model keeps its adapters), vision/ and
+  // Writes llm/ (LoRA merged into a copy; the live model keeps its adapters; inverse_llava's
+  // fusion parameters under their names, which load_hf skips and load_saved reads), vision/ and
   // projector.safetensors (LLaVA's names: "model.mm_projector.0.weight", ...) under folder, in the
-  // parameters' dtype.
+  // parameters' dtype. VoRA: vision_embedding.safetensors (named as in named_parameters()), and
+  // vision/ only while the teacher is there; aux heads are training-only and not written.
   void save_hf(const std::string& folder) const;
-  // Loads what save_hf wrote. Its LLM weights already contain any LoRA, so live LoRA adapters
-  // are zeroed (B = 0) to compute exactly what was saved.
+  // Loads what save_hf wrote (the parts this model has). Its LLM weights already contain any LoRA,
+  // so live LoRA adapters are zeroed (B = 0) to compute exactly what was saved.
   void load_saved(const std::string& folder);
 
   // The effective config (shapes read from hf_path folders, vocab_size filled in).
   const recipes::ModelSection& config() const;
   // Image tokens each image fills: (image_size / patch_size)^2, + 1 if the CLS token is kept;
-  // 0 without a vision tower.
+  // 0 without a vision tower. VoRA: the vision embedding's (image_size / patch_size)^2.
   int64_t image_tokens_per_image() const;
   int64_t vocab_size() const;
   // The module tree, for code that needs torch::nn access (e.g. to(dtype)).

@@ -11,6 +11,8 @@
 #include "models/model.h"
 #include "models/projector.h"
 #include "models/vision.h"
+#include "models/vision_embedding.h"
+#include "models/vora.h"
 
 namespace vlm::models {
 
@@ -27,10 +29,12 @@ class VisionLanguageModelImpl {
 
   recipes::ModelSection config;  // effective
   std::shared_ptr<torch::nn::Module> root;
-  ClipVision vision{nullptr};    // null: vision.type none
+  ClipVision vision{nullptr};    // null: vision.type none (or a vora teacher dropped)
   Projector projector{nullptr};  // null: projector.type none
   CausalLm llm{nullptr};
-  UnitObserver* observer = nullptr;  // not owned
+  VisionEmbedding vision_embedding{nullptr};  // architecture vora only
+  AuxHeads aux_heads{nullptr};                // vora, from add_aux_heads to drop_aux_heads
+  UnitObserver* observer = nullptr;           // not owned
 
   // Runs fn between the observer's before(unit) and after(unit, output).
   template <typename Fn>

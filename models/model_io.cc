@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "models/fusion.h"
 #include "models/hf_config.h"
 #include "models/hf_folder.h"
 #include "models/init.h"
@@ -33,6 +34,25 @@ NamedTensors base_parameters(const torch::nn::Module& module, const std::string&
   NamedTensors out;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     if (!is_lora_parameter(item.key())) out.emplace_back(prefix + item.key(), item.value());
+  }
+  return out;
+}
+
+// The parameters a HF checkpoint of the LLM holds: Inverse-LLaVA's fusion modules are ours, so
+// that the base LLM's folder loads into an inverse_llava model (they are saved and loaded
+// beside them by save_hf and load_saved).
+NamedTensors hf_llm_parameters(const CausalLmImpl& llm) {
+  NamedTensors out;
+  for (auto& item : base_parameters(llm)) {
+    if (!is_fusion_parameter(item.first)) out.push_back(std::move(item));
+  }
+  return out;
+}
+
+NamedTensors fusion_parameters(const CausalLmImpl& llm) {
+  NamedTensors out;
+  for (auto& item : base_parameters(llm)) {
+    if (is_fusion_parameter(item.first)) out.push_back(std::move(item));
   }
   return out;
 }
@@ -91,8 +111,9 @@ void load_hf_part(VisionLanguageModelImpl& model, const std::string& part,
     const recipes::LlmConfig& live = model.llm->config();
     check_same_settings(live, llm_config_from_hf(config_path, live), config_path);
     const bool tied = live.tie_word_embeddings;
-    load_weights(HfWeights(folder), base_parameters(*model.llm), [&](const std::string& name) {
-      return ends_with(name, ".rotary_emb.inv_freq") || (tied && name == "lm_head.weight");
+    load_weights(HfWeights(folder), hf_llm_parameters(*model.llm), [&](const std::string& name) {
+      return ends_with(name, ".rotary_emb.inv_freq") || (tied && name == "lm_head.weight") ||
+             is_fusion_parameter(name);
     });
     return;
   }
@@ -151,6 +172,7 @@ void VisionLanguageModel::save_hf(const std::string& folder) const {
                             vision_config_to_hf(m.vision->config(), dtype));
     write_safetensors(files::join(vision_folder, "model.safetensors"), base_parameters(*m.vision));
   }
+  if (m.vision_embedding) save_vision_embedding(*m.vision_embedding, folder);
   if (m.projector) {
     write_safetensors(files::join(folder, "projector.safetensors"),
                       base_parameters(*m.projector, kProjectorPrefix));
@@ -159,12 +181,19 @@ void VisionLanguageModel::save_hf(const std::string& folder) const {
 
 void VisionLanguageModel::load_saved(const std::string& folder) {
   VisionLanguageModelImpl& m = *impl_;
-  load_hf_part(m, "llm", files::join(folder, "llm"));
+  const std::string llm_folder = files::join(folder, "llm");
+  load_hf_part(m, "llm", llm_folder);
+  const NamedTensors fusion = fusion_parameters(*m.llm);
+  if (!fusion.empty()) {
+    load_weights(HfWeights(llm_folder), fusion,
+                 [](const std::string& name) { return !is_fusion_parameter(name); });
+  }
   for (const auto& module : m.llm->modules(/*include_self=*/false)) {
     auto* linear = module->as<LinearImpl>();
     if (linear != nullptr && linear->has_lora()) linear->zero_lora_b();
   }
   if (m.vision) load_hf_part(m, "vision", files::join(folder, "vision"));
+  if (m.vision_embedding) load_vision_embedding(*m.vision_embedding, folder);
   if (m.projector) {
     load_weights(HfWeights::from_file(files::join(folder, "projector.safetensors")),
                  base_parameters(*m.projector, kProjectorPrefix),

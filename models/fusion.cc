@@ -1,0 +1,144 @@
+#include "models/fusion.h"
+
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/error.h"
+#include "models/init.h"
+#include "models/llm.h"
+#include "models/vision.h"
+
+namespace vlm::models {
+namespace {
+
+bool concat_mode_of(const std::string& mode) {
+  VLM_CHECK(mode == "concat" || mode == "additive", ConfigError,
+            "model.fusion.mode must be concat or additive, got '", mode, "'");
+  return mode == "concat";
+}
+
+at::Tensor scalar_parameter(torch::nn::Module& module, const std::string& name) {
+  return module.register_parameter(name, at::empty({1}));
+}
+
+// The hidden-state index (HF's output_hidden_states numbering) of a vision_layers entry.
+int64_t hidden_state_index(int64_t layer, int64_t tower_layers) {
+  const int64_t index = layer >= 0 ? layer : tower_layers + 1 + layer;
+  VLM_CHECK(index >= 0 && index <= tower_layers, ConfigError, "model.fusion.vision_layers has ",
+            layer, " but the vision tower has hidden states ", -(tower_layers + 1), "..",
+            tower_layers);
+  return index;
+}
+
+}  // namespace
+
+FusionImpl::FusionImpl(const std::string& mode, int64_t hidden, int64_t q_width, int64_t kv_width,
+                       int64_t vision_width)
+    : concat_(concat_mode_of(mode)), vision_width_(vision_width) {
+  VLM_CHECK(vision_width > 0, ConfigError,
+            "model.fusion: the vision stream must have a positive width, got ", vision_width);
+  alpha_q = scalar_parameter(*this, "alpha_q");
+  alpha_k = scalar_parameter(*this, "alpha_k");
+  alpha_v = scalar_parameter(*this, "alpha_v");
+  if (concat_) {
+    t2v = register_module("t2v", Linear(hidden, vision_width, false));
+    q_concat = register_module("q_concat", Linear(2 * vision_width, q_width, false));
+    k_concat = register_module("k_concat", Linear(2 * vision_width, kv_width, false));
+    v_concat = register_module("v_concat", Linear(2 * vision_width, kv_width, false));
+    return;
+  }
+  q_down = register_module("q_down", Linear(vision_width, hidden, true));
+  q_up = register_module("q_up", Linear(hidden, q_width, true));
+  k_down = register_module("k_down", Linear(vision_width, hidden, true));
+  k_up = register_module("k_up", Linear(hidden, kv_width, true));
+  v_down = register_module("v_down", Linear(vision_width, hidden, true));
+  v_up = register_module("v_up", Linear(hidden, kv_width, true));
+}
+
+void FusionImpl::initialize(double std, double alpha_init, at::Generator& gen) {
+  for (const at::Tensor& alpha : {alpha_q, alpha_k, alpha_v}) {
+    c10::NoGradGuard no_grad;
+    alpha.fill_(alpha_init);
+  }
+  for (Linear* linear :
+       {&t2v, &q_concat, &k_concat, &v_concat, &q_down, &q_up, &k_down, &k_up, &v_down, &v_up}) {
+    if (*linear) (*linear)->init_normal(std, gen);
+  }
+}
+
+FusionDeltas FusionImpl::forward(const at::Tensor& hidden, const at::Tensor& vision) {
+  const at::Tensor stream =
+      vision.defined()
+          ? vision.to(hidden.scalar_type())
+          : at::zeros({hidden.size(0), hidden.size(1), vision_width_}, hidden.options());
+  VLM_CHECK(stream.dim() == 3 && stream.size(0) == hidden.size(0) &&
+                stream.size(1) == hidden.size(1) && stream.size(2) == vision_width_,
+            ShapeError, "the vision stream must be [", hidden.size(0), ", ", hidden.size(1), ", ",
+            vision_width_, "], got ", stream.sizes());
+  if (concat_) {
+    const at::Tensor joint = at::cat({t2v(hidden), stream}, -1);
+    return {alpha_q * q_concat(joint), alpha_k * k_concat(joint), alpha_v * v_concat(joint)};
+  }
+  const auto branch = [&](Linear& down, Linear& up) { return up(at::gelu(down(stream))); };
+  return {alpha_q * branch(q_down, q_up), alpha_k * branch(k_down, k_up),
+          alpha_v * branch(v_down, v_up)};
+}
+
+int64_t fusion_vision_width(const recipes::VisionConfig& vision,
+                            const recipes::FusionConfig& fusion) {
+  for (const int64_t layer : fusion.vision_layers) hidden_state_index(layer, vision.num_layers);
+  return static_cast<int64_t>(fusion.vision_layers.size()) * vision.hidden_size;
+}
+
+void add_fusion(CausalLmImpl& llm, const recipes::FusionConfig& config, int64_t vision_width,
+                uint64_t seed) {
+  VLM_CHECK(!config.layers.empty(), ConfigError,
+            "model.fusion.layers is empty: inverse_llava needs at least one fusion block");
+  VLM_CHECK(!config.vision_layers.empty(), ConfigError,
+            "model.fusion.vision_layers is empty: inverse_llava needs at least one vision layer");
+  const int64_t blocks = static_cast<int64_t>(llm.model->layers.size());
+  std::set<int64_t> chosen;
+  for (const int64_t block : config.layers) {
+    VLM_CHECK(block >= 0 && block < blocks, ConfigError, "model.fusion.layers has ", block,
+              " but the LLM has blocks 0..", blocks - 1);
+    VLM_CHECK(chosen.insert(block).second, ConfigError, "model.fusion.layers names block ", block,
+              " twice");
+  }
+  const recipes::LlmConfig& llm_config = llm.config();
+  const int64_t head_dim = llm_config.hidden_size / llm_config.num_heads;
+  const int64_t q_width = llm_config.num_heads * head_dim;
+  const int64_t kv_width = kv_heads_of(llm_config) * head_dim;
+  at::Generator gen = init::generator(seed, "fusion");
+  for (const int64_t block : chosen) {  // ascending: the draws do not depend on the list's order
+    LlmAttentionImpl& attention = *llm.model->layers[block]->self_attn;
+    VLM_CHECK(!attention.fusion, ConfigError, "block ", block, " of the LLM already fuses");
+    attention.fusion = attention.register_module(
+        "fusion", Fusion(config.mode, llm_config.hidden_size, q_width, kv_width, vision_width));
+    attention.fusion->to(attention.q_proj->weight.device(), attention.q_proj->weight.scalar_type());
+    attention.fusion->initialize(llm_config.init_std, config.alpha_init, gen);
+  }
+}
+
+at::Tensor fusion_features(ClipVisionImpl& vision, const at::Tensor& pixels,
+                           const std::vector<int64_t>& vision_layers) {
+  VLM_CHECK(!vision_layers.empty(), ConfigError, "model.fusion.vision_layers is empty");
+  const int64_t tower_layers = vision.config().num_layers;
+  std::vector<int64_t> indices;
+  for (const int64_t layer : vision_layers) {
+    indices.push_back(hidden_state_index(layer, tower_layers));
+  }
+  const int64_t needed = *std::max_element(indices.begin(), indices.end()) + 1;
+  const std::vector<at::Tensor> states = vision.hidden_states(pixels, needed);
+  std::vector<at::Tensor> selected;
+  for (const int64_t index : indices) selected.push_back(states[index]);
+  const at::Tensor features = at::cat(selected, -1);
+  return vision.config().drop_cls ? features.narrow(1, 1, features.size(1) - 1) : features;
+}
+
+bool is_fusion_parameter(const std::string& name) {
+  return name.find(".self_attn.fusion.") != std::string::npos;
+}
+
+}  // namespace vlm::models

@@ -1,0 +1,211 @@
+#include "models/vora.h"
+
+#include <c10/core/GradMode.h>
+
+#include <string>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "models/hf_folder.h"
+#include "models/init.h"
+#include "models/model_impl.h"
+#include "models/safetensors.h"
+
+namespace vlm::models {
+
+AuxHeadImpl::AuxHeadImpl(int64_t llm_width, int64_t teacher_width, double eps) {
+  norm = register_module("norm", RmsNorm(llm_width, eps));
+  proj = register_module("proj", Linear(llm_width, teacher_width, false));
+}
+
+at::Tensor AuxHeadImpl::forward(const at::Tensor& hidden) { return proj(norm(hidden)); }
+
+AuxHeadsImpl::AuxHeadsImpl(const std::vector<int64_t>& blocks, int64_t llm_width,
+                           int64_t teacher_width, double eps)
+    : blocks_(blocks) {
+  for (const int64_t block : blocks_) {
+    heads_.push_back(
+        register_module(std::to_string(block), AuxHead(llm_width, teacher_width, eps)));
+  }
+}
+
+void AuxHeadsImpl::initialize(at::Generator& gen) {
+  for (AuxHead& head : heads_) {
+    init::ones(head->norm->weight);
+    head->proj->init_torch_default(gen);
+  }
+}
+
+std::vector<int64_t> distilled_blocks(const recipes::DistillConfig& config,
+                                      int64_t teacher_layers) {
+  VLM_CHECK(config.mode == "all_blocks" || config.mode == "last_block", ConfigError,
+            "distill.mode must be all_blocks or last_block, got '", config.mode, "'");
+  VLM_CHECK(teacher_layers > 0, ConfigError,
+            "distillation needs a teacher with layers, but model.vision.num_layers is ",
+            teacher_layers);
+  if (config.mode == "last_block") return {teacher_layers};
+  std::vector<int64_t> blocks;
+  for (int64_t i = 1; i <= teacher_layers; ++i) blocks.push_back(i);
+  return blocks;
+}
+
+VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64_t seed) {
+  VLM_CHECK(model.vision.type != "none", ConfigError,
+            "model.architecture vora needs model.vision (the distillation teacher, whose patch "
+            "grid the vision embedding uses), but model.vision.type is none");
+  VLM_CHECK(model.projector.type == "none", ConfigError,
+            "model.projector.type must be none for model.architecture vora, got '",
+            model.projector.type, "'");
+  // LLM block i is distilled onto teacher layer i and LoRA covers the first N_vit blocks.
+  VLM_CHECK(model.vision.num_layers <= model.llm.num_layers, ConfigError,
+            "model.vision.num_layers (", model.vision.num_layers,
+            ") must not exceed model.llm.num_layers (", model.llm.num_layers,
+            ") for model.architecture vora: LLM block i learns from teacher layer i");
+  VisionEmbedding embedding(model.vision_embedding, model.vision, model.llm);
+  at::Generator gen = init::generator(seed, "vision_embedding");
+  embedding->initialize(gen);
+  return embedding;
+}
+
+namespace {
+
+const char kVisionEmbeddingFile[] = "vision_embedding.safetensors";
+const char kVisionEmbeddingPrefix[] = "vision_embedding.";
+
+NamedTensors prefixed_parameters(const torch::nn::Module& module, const std::string& prefix) {
+  NamedTensors out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    out.emplace_back(prefix + item.key(), item.value());
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_vision_embedding(const torch::nn::Module& embedding, const std::string& folder) {
+  write_safetensors(files::join(folder, kVisionEmbeddingFile),
+                    prefixed_parameters(embedding, kVisionEmbeddingPrefix));
+}
+
+void load_vision_embedding(const torch::nn::Module& embedding, const std::string& folder) {
+  load_weights(HfWeights::from_file(files::join(folder, kVisionEmbeddingFile)),
+               prefixed_parameters(embedding, kVisionEmbeddingPrefix),
+               [](const std::string&) { return false; });
+}
+
+// ---- VisionLanguageModel's VoRA steps -------------------------------------------------------
+
+void VisionLanguageModel::add_aux_heads(const recipes::DistillConfig& config, uint64_t seed) {
+  VisionLanguageModelImpl& m = *impl_;
+  VLM_CHECK(m.vision_embedding, ConfigError,
+            "aux heads (objective vora) need model.architecture vora, got '", m.config.architecture,
+            "'");
+  VLM_CHECK(m.vision, ConfigError,
+            "aux heads need the distillation teacher, but drop_teacher() removed it");
+  VLM_CHECK(!m.aux_heads, ConfigError, "the aux heads are already added to this model");
+  const at::Tensor& reference = m.llm->model->embed_tokens->weight;
+  AuxHeads heads(distilled_blocks(config, m.config.vision.num_layers), m.config.llm.hidden_size,
+                 m.config.vision.hidden_size, m.config.llm.rms_norm_eps);
+  at::Generator gen = init::generator(seed, "aux_heads");
+  heads->initialize(gen);
+  heads->to(reference.device(), reference.scalar_type());
+  m.aux_heads = m.root->register_module("aux_heads", heads);
+}
+
+void VisionLanguageModel::drop_aux_heads() {
+  VisionLanguageModelImpl& m = *impl_;
+  if (!m.aux_heads) return;
+  m.root->unregister_module("aux_heads");
+  m.aux_heads = nullptr;
+}
+
+bool VisionLanguageModel::has_aux_heads() const { return static_cast<bool>(impl_->aux_heads); }
+
+void VisionLanguageModel::drop_teacher() {
+  VisionLanguageModelImpl& m = *impl_;
+  VLM_CHECK(m.vision_embedding, ConfigError,
+            "drop_teacher: only a model.architecture vora model runs without its vision tower, "
+            "this one is '",
+            m.config.architecture, "'");
+  VLM_CHECK(!m.aux_heads, ConfigError,
+            "drop_teacher: the aux heads still distill from the teacher; drop_aux_heads() first");
+  if (!m.vision) return;
+  m.root->unregister_module("vision");
+  m.vision = nullptr;
+}
+
+bool VisionLanguageModel::has_teacher() const { return impl_->vision_embedding && impl_->vision; }
+
+// ---- distillation ---------------------------------------------------------------------------
+
+namespace {
+
+// The teacher's hidden states 1..last at its patch tokens, [N * P, d_vit] each, under no-grad.
+std::vector<at::Tensor> teacher_targets(VisionLanguageModelImpl& m, const at::Tensor& images,
+                                        int64_t last) {
+  c10::NoGradGuard no_grad;
+  const at::Tensor pixels =
+      images.to(m.vision->vision_model->embeddings->class_embedding.options());
+  std::vector<at::Tensor> states;
+  m.observed("vision", [&] {
+    states = m.vision->hidden_states(pixels, last + 1);
+    return states.back();
+  });
+  std::vector<at::Tensor> targets;
+  for (const at::Tensor& state : states) {
+    const at::Tensor patches = state.narrow(1, 1, state.size(1) - 1);  // CLS dropped
+    targets.push_back(patches.reshape({-1, state.size(2)}));
+  }
+  return targets;
+}
+
+}  // namespace
+
+DistillationTerms distillation_terms(VisionLanguageModel& model, const ModelOutputs& outputs,
+                                     const ModelInputs& inputs) {
+  VisionLanguageModelImpl& m = model.impl();
+  VLM_CHECK(m.aux_heads, ConfigError,
+            "distillation needs the aux heads: add_aux_heads() for a stage with objective vora");
+  const std::vector<int64_t>& blocks = m.aux_heads->blocks();
+  DistillationTerms terms;
+  if (!inputs.images.defined() || inputs.images.size(0) == 0) {
+    // A text-only micro batch adds only its caption loss.
+    for (const int64_t block : blocks) terms.block_sums.emplace_back(block, at::zeros({}));
+    return terms;
+  }
+  VLM_CHECK(m.vision, ConfigError,
+            "distillation needs the teacher (model.vision), but drop_teacher() removed it");
+  const int64_t last = blocks.back();
+  VLM_CHECK(static_cast<int64_t>(outputs.block_hiddens.size()) >= last, ShapeError,
+            "distillation of LLM block ", last, " needs the block hiddens: run forward(inputs, ",
+            "/*want_block_hiddens=*/true), got ", outputs.block_hiddens.size(), " of them");
+
+  const at::Tensor positions =
+      (inputs.input_ids.reshape({-1}) == kImageSlot).nonzero().reshape({-1});
+  const std::vector<at::Tensor> targets = teacher_targets(m, inputs.images, last);
+  VLM_CHECK(targets[0].size(0) == positions.size(0), ShapeError, "input_ids hold ",
+            positions.size(0), " image slots but the teacher gives ", targets[0].size(0),
+            " patch tokens for the ", inputs.images.size(0), " images");
+
+  const int64_t width = outputs.block_hiddens[0].size(-1);
+  const at::Tensor students = m.observed("aux_heads", [&] {
+    std::vector<at::Tensor> mapped;
+    for (size_t k = 0; k < blocks.size(); ++k) {
+      const at::Tensor hidden =
+          outputs.block_hiddens[blocks[k] - 1].reshape({-1, width}).index_select(0, positions);
+      mapped.push_back(m.aux_heads->head(k)(hidden));
+    }
+    return at::stack(mapped);  // [blocks, S, d_vit]: one output for the observer's hook
+  });
+
+  const at::ScalarType wide = at::promote_types(students.scalar_type(), at::kFloat);
+  for (size_t k = 0; k < blocks.size(); ++k) {
+    const at::Tensor cosine =
+        at::cosine_similarity(students[k].to(wide), targets[blocks[k]].to(wide), /*dim=*/1);
+    terms.block_sums.emplace_back(blocks[k], (1.0 - cosine).sum());
+  }
+  terms.image_tokens = positions.size(0);
+  return terms;
+}
+
+}  // namespace vlm::models
