@@ -21,6 +21,8 @@ struct Batch {
   std::vector<int64_t> labels;         // [batch_size * seq_len], kIgnoreLabel at padding
   std::vector<int64_t> lengths;        // [batch_size] real tokens per row
   std::vector<ImageSpan> image_spans;  // one per image, in slot order (row-major)
+  // [batch_size]: 1 where the row is a VDEP-mode sample ("<auto_image>" before its image).
+  std::vector<uint8_t> vdep_rows;
   int64_t num_images = 0;
   int64_t image_size = 0;
   std::vector<float> pixels;  // [num_images * 3 * image_size * image_size], normalized, CHW

@@ -38,6 +38,7 @@ Batch collate(const std::vector<PreparedSample>& samples, int32_t pad_id, int64_
               " pixel values for ", sample.tokens.num_images, " images");
     batch.pixels.insert(batch.pixels.end(), sample.pixels.begin(), sample.pixels.end());
     batch.sample_ids.push_back(sample.id);
+    batch.vdep_rows.push_back(sample.vdep ? 1 : 0);
   }
   return batch;
 }

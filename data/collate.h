@@ -15,6 +15,7 @@ struct PreparedSample {
   TokenizedSample tokens;
   std::vector<float> pixels;      // tokens.num_images * 3 * image_size * image_size, normalized
   std::string dropped_from_loss;  // why, when an image did not decode (the loader's policy)
+  bool vdep = false;              // a VDEP-mode sample (LoaderOptions::vdep_ratio)
 };
 
 // Right-pads every row to the longest sample with pad_id (labels kIgnoreLabel there), lists the

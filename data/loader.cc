@@ -1,6 +1,7 @@
 #include "data/loader.h"
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -33,8 +34,57 @@ void check_options(const LoaderOptions& options) {
   VLM_CHECK(options.global_batch_size == 0 || options.global_batch_size % per_call == 0,
             ConfigError, "training.global_batch_size ", options.global_batch_size,
             " is not a multiple of micro batch x world size (", per_call, ")");
-  VLM_CHECK(!options.auto_image, ConfigError,
-            "VDEP's <auto_image> samples are not supported by the loader yet");
+  VLM_CHECK(options.vdep_ratio >= 0.0, ConfigError, "vdep.ratio must not be negative, got ",
+            options.vdep_ratio);
+}
+
+// The sampler's entries: the corpus's samples, then the VDEP-mode entries (the corpus cycled).
+struct EntryMap {
+  int64_t samples = 0;
+  int64_t vdep_entries = 0;
+
+  int64_t entries() const { return samples + vdep_entries; }
+  int64_t sample(int64_t entry) const {
+    return entry < samples ? entry : (entry - samples) % samples;
+  }
+  bool vdep(int64_t entry) const { return entry >= samples; }
+};
+
+EntryMap entry_map(const LoaderOptions& options, const SampleTraits& traits) {
+  EntryMap map;
+  map.samples = static_cast<int64_t>(traits.size());
+  map.vdep_entries =
+      static_cast<int64_t>(std::llround(options.vdep_ratio * static_cast<double>(map.samples)));
+  return map;
+}
+
+std::shared_ptr<const SampleTraits> entry_traits(const EntryMap& map,
+                                                 std::shared_ptr<const SampleTraits> traits) {
+  if (map.vdep_entries == 0) return traits;
+  auto entries = std::make_shared<SampleTraits>();
+  entries->reserve(static_cast<size_t>(map.entries()));
+  for (int64_t entry = 0; entry < map.entries(); ++entry) {
+    const auto sample = static_cast<size_t>(map.sample(entry));
+    entries->add(traits->has_image(sample), traits->length(sample));
+  }
+  return entries;
+}
+
+// Puts "<auto_image>" before each image of a VDEP-mode sample. It carries no label, as the
+// image does not.
+std::vector<Segment> with_auto_image(const std::vector<Segment>& segments) {
+  std::vector<Segment> out;
+  for (const Segment& segment : segments) {
+    if (segment.kind == Segment::Kind::kImage) {
+      Segment marker = segment;
+      marker.kind = Segment::Kind::kText;
+      marker.text = "<auto_image>";
+      marker.trainable = false;
+      out.push_back(marker);
+    }
+    out.push_back(segment);
+  }
+  return out;
 }
 
 }  // namespace
@@ -45,7 +95,9 @@ class LoaderImpl {
       : options_(options),
         tokenizer_(std::move(tokenizer)),
         source_(checked_source(options, tokenizer_.get())),
-        sampler_(options.data.sampler, options.seed, group_size(options), source_->traits()) {
+        entries_(entry_map(options, *source_->traits())),
+        sampler_(options.data.sampler, options.seed, group_size(options),
+                 entry_traits(entries_, source_->traits()), options.data.text_only_fraction) {
     const int64_t threads = options_.data.loader_threads;
     for (int64_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
@@ -222,13 +274,17 @@ class LoaderImpl {
   }
 
   // A pure function of the sample index (whatever the rank, thread or resume point).
-  PreparedSample prepare(int64_t index) const {
+  PreparedSample prepare(int64_t entry) const {
+    const int64_t index = entries_.sample(entry);
     SourceRecord record = source_->read(index);
     PreparedSample sample;
     sample.id = record.conversation.id;
+    sample.vdep = entries_.vdep(entry);
     try {
-      sample.tokens = tokenize(render(record.conversation, options_.data.template_name),
-                               *tokenizer_, options_.image_tokens, options_.data.max_seq_len);
+      std::vector<Segment> segments = render(record.conversation, options_.data.template_name);
+      if (sample.vdep) segments = with_auto_image(segments);
+      sample.tokens =
+          tokenize(segments, *tokenizer_, options_.image_tokens, options_.data.max_seq_len);
     } catch (const FormatError& e) {
       VLM_THROW(FormatError, source_->where(index), ": ", e.what());
     }
@@ -275,6 +331,7 @@ class LoaderImpl {
   const LoaderOptions options_;
   const std::shared_ptr<const Tokenizer> tokenizer_;
   const std::unique_ptr<SampleSource> source_;
+  const EntryMap entries_;
   Sampler sampler_;  // consumer thread only
   std::atomic<int64_t> undecodable_samples_{0};
 

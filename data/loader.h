@@ -23,7 +23,11 @@ struct LoaderOptions {
   int64_t batch_size = 0;    // samples per batch this rank reads (micro batch)
   int64_t rank = 0;
   int64_t world_size = 1;
-  bool auto_image = false;  // VDEP mode: "<auto_image>" instead of "<image>" (not yet: throws)
+  // VDEP hybrid batches: an epoch reads the corpus once in LLaVA mode and, for a further
+  // vdep_ratio x samples entries (the corpus again, cycled), in VDEP mode, where each image is
+  // preceded by the "<auto_image>" token; the sampler shuffles both kinds together, so each batch
+  // is split at random, reproducibly. 0: no VDEP entries.
+  double vdep_ratio = 0.0;
   // Samples per optimizer step over all ranks (training.global_batch_size); 0: batch_size *
   // world_size. Must be a multiple of batch_size * world_size. The modality_length sampler
   // keeps each global batch to one modality, so the stream stays the same for any world size

@@ -1,6 +1,7 @@
 #include "data/sampler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "common/error.h"
@@ -12,6 +13,7 @@ namespace {
 constexpr uint64_t kRandomStream = 0x72616e646f6dULL;   // "random"
 constexpr uint64_t kModalityStream = 0x6d6f64616cULL;   // "modal"
 constexpr uint64_t kMegabatchStream = 0x6d65676155ULL;  // megabatch order
+constexpr uint64_t kMixStream = 0x6d6978ULL;            // "mix"
 
 int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -31,12 +33,16 @@ void SampleTraits::add(bool has_image, int64_t words) {
 }
 
 Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
-                 std::shared_ptr<const SampleTraits> traits)
+                 std::shared_ptr<const SampleTraits> traits, double text_only_fraction)
     : kind_(kind), seed_(seed), group_size_(group_size), traits_(std::move(traits)) {
   VLM_CHECK(kind_ == "random" || kind_ == "modality_length", ConfigError, "data.sampler: unknown '",
             kind_, "' (random or modality_length)");
   VLM_CHECK(traits_ != nullptr && !traits_->empty(), ConfigError, "the corpus has no samples");
   VLM_CHECK(group_size_ > 0, InternalError, "sampler group size must be positive");
+  if (text_only_fraction > 0) {
+    init_mixture(text_only_fraction);
+    return;
+  }
   if (kind_ == "random") {
     samples_per_epoch_ = static_cast<int64_t>(traits_->size());
     return;
@@ -45,6 +51,58 @@ Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
   for (size_t i = 0; i < traits_->size(); ++i) images += traits_->has_image(i) ? 1 : 0;
   const auto texts = static_cast<int64_t>(traits_->size()) - images;
   samples_per_epoch_ = round_up(images, group_size_) + round_up(texts, group_size_);
+}
+
+void Sampler::init_mixture(double text_only_fraction) {
+  VLM_CHECK(kind_ == "random", ConfigError,
+            "data.text_only_fraction needs data.sampler random (modality_length keeps batches to "
+            "one modality)");
+  texts_per_group_ = std::llround(text_only_fraction * static_cast<double>(group_size_));
+  const int64_t images_per_group = group_size_ - texts_per_group_;
+  const auto images = static_cast<int64_t>(members(true).size());
+  const auto texts = static_cast<int64_t>(members(false).size());
+  VLM_CHECK(texts_per_group_ > 0 && images_per_group > 0, ConfigError, "data.text_only_fraction ",
+            text_only_fraction, " of a batch of ", group_size_, " leaves ", texts_per_group_,
+            " text-only and ", images_per_group, " image samples: both must be at least 1");
+  VLM_CHECK(texts > 0 && images >= images_per_group, ConfigError, "data.text_only_fraction ",
+            text_only_fraction, " needs text-only samples and at least ", images_per_group,
+            " image samples; the corpus has ", texts, " and ", images);
+  samples_per_epoch_ = images / images_per_group * group_size_;
+}
+
+std::vector<int64_t> Sampler::members(bool with_image) const {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < traits_->size(); ++i) {
+    if (traits_->has_image(i) == with_image) out.push_back(static_cast<int64_t>(i));
+  }
+  return out;
+}
+
+std::vector<int64_t> Sampler::mixed_order(uint64_t seed) const {
+  std::vector<int64_t> images = members(true);
+  Rng(derive_seed(seed, kMixStream, 0)).shuffle(images);
+  const std::vector<int64_t> texts = members(false);
+  std::vector<int64_t> text_stream;
+  const int64_t groups = samples_per_epoch_ / group_size_;
+  for (uint64_t cycle = 1; static_cast<int64_t>(text_stream.size()) < groups * texts_per_group_;
+       ++cycle) {
+    std::vector<int64_t> permutation = texts;
+    Rng(derive_seed(seed, kMixStream, cycle)).shuffle(permutation);
+    text_stream.insert(text_stream.end(), permutation.begin(), permutation.end());
+  }
+  Rng within(derive_seed(seed, kMixStream, ~uint64_t{0}));
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(samples_per_epoch_));
+  const int64_t images_per_group = group_size_ - texts_per_group_;
+  for (int64_t g = 0; g < groups; ++g) {
+    std::vector<int64_t> group(images.begin() + g * images_per_group,
+                               images.begin() + (g + 1) * images_per_group);
+    group.insert(group.end(), text_stream.begin() + g * texts_per_group_,
+                 text_stream.begin() + (g + 1) * texts_per_group_);
+    within.shuffle(group);
+    order.insert(order.end(), group.begin(), group.end());
+  }
+  return order;
 }
 
 int64_t Sampler::at(int64_t position) {
@@ -59,6 +117,7 @@ int64_t Sampler::at(int64_t position) {
 
 std::vector<int64_t> Sampler::epoch_order(int64_t epoch) const {
   const uint64_t epoch_seed = derive_seed(seed_, static_cast<uint64_t>(epoch));
+  if (texts_per_group_ > 0) return mixed_order(epoch_seed);
   return kind_ == "random" ? random_order(epoch_seed) : modality_order(epoch_seed);
 }
 

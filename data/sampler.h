@@ -38,8 +38,13 @@ class Sampler {
   // first samples of the epoch, so every megabatch is pure and full, and with group_size equal to
   // the global batch every batch is all-image or all-text. samples_per_epoch() then counts those
   // repeats.
+  //
+  // text_only_fraction > 0 (kind "random" only; VoRA's mixture): every group of group_size
+  // samples holds round(fraction x group_size) text-only samples, the rest image samples, shuffled
+  // together. An epoch is the image samples once (the last partial group dropped); the text-only
+  // samples are cycled through as many fresh permutations as it takes.
   Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
-          std::shared_ptr<const SampleTraits> traits);
+          std::shared_ptr<const SampleTraits> traits, double text_only_fraction = 0.0);
 
   int64_t samples_per_epoch() const { return samples_per_epoch_; }
   // The corpus index at a global position (epoch = position / samples_per_epoch). Caches the
@@ -51,10 +56,14 @@ class Sampler {
  private:
   std::vector<int64_t> random_order(uint64_t seed) const;
   std::vector<int64_t> modality_order(uint64_t seed) const;
+  std::vector<int64_t> mixed_order(uint64_t seed) const;
+  void init_mixture(double text_only_fraction);
+  std::vector<int64_t> members(bool with_image) const;
 
   std::string kind_;
   uint64_t seed_;
   int64_t group_size_;
+  int64_t texts_per_group_ = 0;  // text_only_fraction x group_size; 0: no fixed mixture
   std::shared_ptr<const SampleTraits> traits_;  // shared with the sample source, not copied
   int64_t samples_per_epoch_ = 0;
   int64_t cached_epoch_ = -1;

@@ -330,6 +330,87 @@ TEST(Loader, BadOptionsAreConfigErrors) {
   expect_config_error(options);
 }
 
+// VDEP: an epoch reads every caption once in LLaVA mode and once in VDEP mode, the two mixed in
+// each batch; a VDEP-mode row has "<auto_image>" (unlabelled) right before its image.
+TEST(Loader, VdepReadsEachCaptionOnceInEachModeAndMarksItsImages) {
+  LoaderOptions options = instruction_options(8);
+  options.data.json = "blip_laion_cc_sbu_558k.json";
+  options.data.image_root = "images";
+  options.data.template_name = "plain";
+  options.data.image_aspect = "square";
+  const int64_t captions = Loader(options, synth_tokenizer()).samples_per_epoch();
+  options.vdep_ratio = 1.0;
+  Loader loader(options, synth_tokenizer());
+  ASSERT_EQ(loader.samples_per_epoch(), 2 * captions);
+  const int32_t auto_image = synth_tokenizer()->special_id("<auto_image>");
+  std::map<std::string, int> vdep_reads, llava_reads;
+  int mixed_batches = 0;
+  for (int64_t read = 0; read < 2 * captions; read += 8) {
+    const Batch batch = loader.next();
+    ASSERT_EQ(batch.vdep_rows.size(), 8u);
+    int vdep_in_batch = 0;
+    for (const ImageSpan& span : batch.image_spans) {
+      const auto row = static_cast<size_t>(span.sample);
+      const size_t before = row * static_cast<size_t>(batch.seq_len) + span.start - 1;
+      const bool vdep = batch.vdep_rows[row] != 0;
+      EXPECT_EQ(batch.input_ids[before] == auto_image, vdep) << batch.sample_ids[row];
+      if (vdep) {
+        EXPECT_EQ(batch.labels[before], kIgnoreLabel);
+      }
+    }
+    for (size_t row = 0; row < 8; ++row) {
+      const bool vdep = batch.vdep_rows[row] != 0;
+      ++(vdep ? vdep_reads : llava_reads)[batch.sample_ids[row]];
+      vdep_in_batch += vdep ? 1 : 0;
+    }
+    mixed_batches += vdep_in_batch > 0 && vdep_in_batch < 8 ? 1 : 0;
+  }
+  EXPECT_EQ(static_cast<int64_t>(vdep_reads.size()), captions);
+  EXPECT_EQ(vdep_reads, llava_reads);  // every caption once in each mode
+  for (const auto& [id, reads] : vdep_reads) EXPECT_EQ(reads, 1) << id;
+  EXPECT_GT(mixed_batches, 0);
+}
+
+// VoRA's mixture: each global batch holds the recipe's share of text-only samples, whatever
+// share the corpus has, and every image sample comes once an epoch.
+TEST(Loader, TextOnlyFractionFixesEachBatchsMixture) {
+  LoaderOptions options = instruction_options(2, 0, 2);
+  options.data.json = "vora_30m.jsonl";
+  options.data.template_name = "qwen2";
+  options.data.image_aspect = "square";
+  options.data.text_only_fraction = 0.5;
+  options.global_batch_size = 8;
+  std::vector<std::unique_ptr<Loader>> ranks;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    options.rank = rank;
+    ranks.push_back(std::make_unique<Loader>(options, synth_tokenizer()));
+  }
+  const int64_t epoch = ranks[0]->samples_per_epoch();
+  ASSERT_GT(epoch, 0);
+  ASSERT_EQ(epoch % 8, 0);
+  std::set<std::string> image_samples;
+  for (int64_t step = 0; step < epoch / 8; ++step) {
+    int64_t text_only = 0;
+    for (int call = 0; call < 2; ++call) {  // 2 micro batches per rank make a global batch
+      for (auto& rank : ranks) {
+        const Batch batch = rank->next();
+        std::vector<int> images_in_row(2, 0);
+        for (const ImageSpan& span : batch.image_spans) ++images_in_row[span.sample];
+        for (size_t row = 0; row < 2; ++row) {
+          if (images_in_row[row] == 0) {
+            ++text_only;
+          } else {
+            EXPECT_TRUE(image_samples.insert(batch.sample_ids[row]).second) << "twice in an epoch";
+          }
+        }
+      }
+    }
+    EXPECT_EQ(text_only, 4) << "global batch " << step;
+  }
+  options.data.sampler = "modality_length";
+  EXPECT_THROW(Loader(options, synth_tokenizer()), ConfigError);
+}
+
 TEST(Loader, ResolveUsesTheCorpusDir) {
   recipes::DataSection data;
   data.corpus_dir = "/data/corpus";
