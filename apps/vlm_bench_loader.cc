@@ -62,7 +62,7 @@ int run(int argc, char** argv) {
             ": the recipe has ", recipe.stages.size(), " stages");
   const vlm::recipes::Stage& stage = recipe.stages[stage_index];
   std::shared_ptr<const vlm::data::Tokenizer> tokenizer =
-      vlm::data::load_sentencepiece(vlm::data::resolve(stage.data, stage.data.tokenizer));
+      vlm::data::load_tokenizer(vlm::data::resolve(stage.data, stage.data.tokenizer));
 
   const auto open_start = Clock::now();
   vlm::data::Loader loader(loader_options(recipe, stage), tokenizer);

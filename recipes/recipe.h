@@ -212,7 +212,8 @@ struct Stage {
   LoraConfig lora;
   VdepConfig vdep;
   DistillConfig distill;
-  // After the stage: merge LoRA into the LLM and drop the distillation heads (VoRA's end).
+  // After the stage: merge LoRA into the LLM (architecture vora: and drop the teacher, so the
+  // model is encoder-free from then on: VoRA's end).
   bool merge_lora_at_end = false;
 };
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "recipes/schema.h"
 
 namespace vlm::recipes {
@@ -230,6 +231,12 @@ class CrossChecker {
 
   void fusion(const ModelSection& model) {
     const std::string layers = "model.fusion.layers";
+    if (model.fusion.layers.size() > 1) {
+      log::warn(
+          "{} lists {} blocks: the Inverse-LLaVA paper found fusing in two (1 and 3) "
+          "destabilised training",
+          shown(layers), model.fusion.layers.size());
+    }
     for (size_t i = 0; i < model.fusion.layers.size(); ++i) {
       if (model.fusion.layers[i] >= model.llm.num_layers) {
         fail({layers, "model.llm.num_layers"},

@@ -32,6 +32,8 @@ TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images) {
   }
   out.inputs.attention_mask = models::build_attention_mask(b, t, batch.lengths, spans);
   out.label_tokens = batch.label_tokens;
+  out.image_spans = batch.image_spans;
+  out.vdep_rows = batch.vdep_rows;
   out.real_tokens = std::accumulate(batch.lengths.begin(), batch.lengths.end(), int64_t{0});
   return out;
 }

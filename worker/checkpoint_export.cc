@@ -22,12 +22,15 @@ void export_checkpoint(const std::string& checkpoint_dir, const std::string& out
   const recipes::Recipe recipe =
       recipes::load_text(point.manifest.recipe_yaml, manifest_path + " (its recipe)");
   const recipes::Stage& first = recipe.stages.front();
-  const auto tokenizer = data::load_sentencepiece(data::resolve(first.data, first.data.tokenizer));
+  const auto tokenizer = data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
   const auto stage_index = static_cast<size_t>(point.manifest.stage_index);
   VLM_CHECK(stage_index < recipe.stages.size(), FormatError, manifest_path, ": stage_index ",
             stage_index, " but its recipe has ", recipe.stages.size(), " stage(s)");
-  for (size_t i = 0; i <= stage_index; ++i) prepare_model(model, recipe.stages[i]);
+  for (size_t i = 0; i <= stage_index; ++i) {
+    prepare_model(model, recipe.stages[i], *tokenizer);
+    if (i < stage_index) finish_model(model, recipe.stages[i]);
+  }
 
   // One process holds everything: stage 0 of a world of one.
   recipes::ShardingSection whole = recipe.sharding;
@@ -37,6 +40,8 @@ void export_checkpoint(const std::string& checkpoint_dir, const std::string& out
   const Checkpointer checkpointer(recipe, checkpoint::RunLayout{}, comm, "");
   checkpointer.load(point, engine);
   engine.release_to_model();
+  // An export is a finished model: separate token rows go back into the table.
+  model.fold_token_embeddings();
   checkpoint::export_model(model, out_folder);
   log::info("exported {} (stage '{}' step {}) to {}", checkpoint_dir, point.manifest.stage_name,
             point.manifest.step, out_folder);

@@ -23,7 +23,8 @@ struct Question {
   std::string category;
   std::string expected;
   std::vector<int32_t> prompt_ids;
-  std::vector<float> pixels;  // one image, preprocessed
+  std::vector<int64_t> image_starts;  // first position of each image's tokens
+  std::vector<float> pixels;          // one image, preprocessed
   int64_t num_images = 0;
 };
 
@@ -50,9 +51,10 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
     q.category = record.category.empty() ? "all" : record.category;
     q.expected = normalize_answer(first_answer(record));
     const auto segments = data::render_prompt(record, stage.data.template_name);
-    q.prompt_ids =
-        data::tokenize(segments, tokenizer, model.image_tokens_per_image(), stage.data.max_seq_len)
-            .input_ids;
+    data::TokenizedSample prompt =
+        data::tokenize(segments, tokenizer, model.image_tokens_per_image(), stage.data.max_seq_len);
+    q.prompt_ids = std::move(prompt.input_ids);
+    q.image_starts = std::move(prompt.image_starts);
     for (const auto& image : record.images) {
       const std::string image_path = files::join(image_root, image);
       const auto rgb = data::decode_image(files::read_all(image_path), image_path);
@@ -84,13 +86,22 @@ std::vector<std::vector<int32_t>> generate(models::VisionLanguageModel& model,
     const int64_t s = model.config().vision.image_size;
     inputs.images = at::from_blob(pixels.data(), {num_images, 3, s, s}, at::kFloat).clone();
   }
+  // As in training: VoRA's image tokens see each other both ways.
+  std::vector<models::TokenSpan> spans;
+  if (model.config().vision_mask == "bidirectional") {
+    for (int64_t b = 0; b < batch; ++b) {
+      for (const int64_t start : group[b]->image_starts) {
+        spans.push_back({b, start, model.image_tokens_per_image()});
+      }
+    }
+  }
   std::vector<std::vector<int32_t>> answers(batch);
   std::vector<bool> finished(batch, false);
   for (int64_t i = 0; i < max_new; ++i) {
     const int64_t len = ids.size(1);
     inputs.input_ids = ids;
     inputs.attention_mask =
-        models::build_attention_mask(batch, len, std::vector<int64_t>(batch, len), {});
+        models::build_attention_mask(batch, len, std::vector<int64_t>(batch, len), spans);
     const at::Tensor next = model.forward(inputs).logits.select(1, len - 1).argmax(-1);
     bool all_done = true;
     for (int64_t b = 0; b < batch; ++b) {
@@ -103,6 +114,21 @@ std::vector<std::vector<int32_t>> generate(models::VisionLanguageModel& model,
     ids = at::cat({ids, next.unsqueeze(1)}, 1);
   }
   return answers;
+}
+
+// VoRA's final model runs without its teacher: only the teacher's shapes are needed (they set
+// the patch grid), not its weights.
+recipes::ModelSection evaluation_model(const recipes::Recipe& recipe) {
+  recipes::ModelSection model = recipe.model;
+  if (model.architecture == "vora") model.vision.hf_path.clear();
+  return model;
+}
+
+bool recipe_drops_teacher(const recipes::Recipe& recipe) {
+  for (const recipes::Stage& stage : recipe.stages) {
+    if (stage.merge_lora_at_end) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -127,8 +153,10 @@ EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
   const recipes::Stage& stage = recipe.stages.back();
   apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), 1));
 
-  const auto tokenizer = data::load_sentencepiece(data::resolve(stage.data, stage.data.tokenizer));
-  models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), stage.training.seed);
+  const auto tokenizer = data::load_tokenizer(data::resolve(stage.data, stage.data.tokenizer));
+  models::VisionLanguageModel model(evaluation_model(recipe), tokenizer->vocab_size(),
+                                    stage.training.seed);
+  if (model.config().architecture == "vora" && recipe_drops_teacher(recipe)) model.drop_teacher();
   model.load_saved(layout.final_model());
   model.train(false);
   at::NoGradGuard no_grad;

@@ -1,8 +1,113 @@
 #include "worker/objective.h"
 
+#include "common/error.h"
 #include "models/cross_entropy.h"
+#include "models/vora.h"
 
 namespace vlm::worker {
+namespace {
+
+class LlavaObjective : public Objective {
+ public:
+  LlavaObjective() {
+    terms_ = {"text_ce"};
+    weights_ = {1.0};
+  }
+  std::vector<double> counts(const TensorBatch& batch) const override {
+    return {static_cast<double>(batch.label_tokens)};
+  }
+  std::vector<at::Tensor> sums(models::VisionLanguageModel&, const models::ModelOutputs& outputs,
+                               const TensorBatch& batch) const override {
+    return {shifted_cross_entropy_sum(outputs.logits, batch.labels)};
+  }
+};
+
+// L = L_text + alpha * L_image over hybrid batches (VDEP-mode rows add the image term).
+class VdepObjective : public Objective {
+ public:
+  explicit VdepObjective(const recipes::VdepConfig& config) : config_(config) {
+    terms_ = {"text_ce", "image_" + config.loss};
+    weights_ = {1.0, config.alpha};
+  }
+  std::vector<double> counts(const TensorBatch& batch) const override {
+    return {static_cast<double>(batch.label_tokens),
+            static_cast<double>(vdep_image_pairs(batch, config_))};
+  }
+  std::vector<at::Tensor> sums(models::VisionLanguageModel&, const models::ModelOutputs& outputs,
+                               const TensorBatch& batch) const override {
+    return {shifted_cross_entropy_sum(outputs.logits, batch.labels),
+            vdep_image_sum(outputs.last_hidden, outputs.image_embeds, batch, config_)};
+  }
+
+ private:
+  recipes::VdepConfig config_;
+};
+
+// VoRA: L_LM + weight * mean over distilled blocks of the mean over image tokens of
+// (1 - cos(AuxHead_i(h_i), teacher_i)). Each block is a term of its own, so metrics.jsonl logs
+// the distillation per block.
+class VoraObjective : public Objective {
+ public:
+  VoraObjective(const recipes::DistillConfig& config, int64_t teacher_layers)
+      : blocks_(models::distilled_blocks(config, teacher_layers)) {
+    terms_ = {"text_ce"};
+    weights_ = {1.0};
+    for (const int64_t block : blocks_) {
+      terms_.push_back("distill_block_" + std::to_string(block));
+      weights_.push_back(config.weight / static_cast<double>(blocks_.size()));
+    }
+  }
+  std::vector<double> counts(const TensorBatch& batch) const override {
+    int64_t image_tokens = 0;
+    for (const data::ImageSpan& span : batch.image_spans) image_tokens += span.length;
+    std::vector<double> out(terms_.size(), static_cast<double>(image_tokens));
+    out[0] = static_cast<double>(batch.label_tokens);
+    return out;
+  }
+  std::vector<at::Tensor> sums(models::VisionLanguageModel& model,
+                               const models::ModelOutputs& outputs,
+                               const TensorBatch& batch) const override {
+    std::vector<at::Tensor> out = {shifted_cross_entropy_sum(outputs.logits, batch.labels)};
+    const models::DistillationTerms distill =
+        models::distillation_terms(model, outputs, batch.inputs);
+    VLM_CHECK(distill.block_sums.size() == blocks_.size(), InternalError, "the model distils ",
+              distill.block_sums.size(), " blocks, the objective expected ", blocks_.size());
+    for (const auto& [block, sum] : distill.block_sums) out.push_back(sum);
+    return out;
+  }
+  bool wants_block_hiddens() const override { return true; }
+
+ private:
+  std::vector<int64_t> blocks_;
+};
+
+// Positions (flattened over [B, T]) of the hidden states and the matching image-embedding rows
+// (flattened over [N, P]) that VDEP pairs.
+struct VdepPairs {
+  std::vector<int64_t> hidden_rows;
+  std::vector<int64_t> target_rows;
+};
+
+VdepPairs vdep_pairs(const TensorBatch& batch, int64_t seq_len, int64_t shift) {
+  VdepPairs pairs;
+  for (size_t image = 0; image < batch.image_spans.size(); ++image) {
+    const data::ImageSpan& span = batch.image_spans[image];
+    if (batch.vdep_rows.empty() || batch.vdep_rows[static_cast<size_t>(span.sample)] == 0) continue;
+    for (int64_t j = 0; j + shift < span.length; ++j) {
+      pairs.hidden_rows.push_back(span.sample * seq_len + span.start + j);
+      pairs.target_rows.push_back(static_cast<int64_t>(image) * span.length + j + shift);
+    }
+  }
+  return pairs;
+}
+
+at::Tensor index_tensor(const std::vector<int64_t>& rows) {
+  return at::from_blob(const_cast<int64_t*>(rows.data()), {static_cast<int64_t>(rows.size())},
+                       at::kLong)
+      .clone();
+}
+
+}  // namespace
 
 at::Tensor shifted_cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels) {
   // Shift the labels rather than slice the logits: a slice would copy the largest tensor.
@@ -11,11 +116,46 @@ at::Tensor shifted_cross_entropy_sum(const at::Tensor& logits, const at::Tensor&
                                    models::kIgnoreLabel);
 }
 
-LossSums llava_loss(const models::ModelOutputs& outputs, const TensorBatch& batch) {
-  LossSums sums;
-  sums.total = shifted_cross_entropy_sum(outputs.logits, batch.labels);
-  sums.terms["text_ce"] = sums.total.detach();
-  return sums;
+int64_t vdep_image_pairs(const TensorBatch& batch, const recipes::VdepConfig& config) {
+  int64_t pairs = 0;
+  for (const data::ImageSpan& span : batch.image_spans) {
+    if (!batch.vdep_rows.empty() && batch.vdep_rows[static_cast<size_t>(span.sample)] != 0) {
+      pairs += std::max<int64_t>(0, span.length - config.shift);
+    }
+  }
+  return pairs;
+}
+
+at::Tensor vdep_image_sum(const at::Tensor& last_hidden, const at::Tensor& image_embeds,
+                          const TensorBatch& batch, const recipes::VdepConfig& config) {
+  const VdepPairs pairs = vdep_pairs(batch, last_hidden.size(1), config.shift);
+  if (pairs.hidden_rows.empty()) return last_hidden.sum() * 0.0;  // keeps the graph whole
+  const int64_t width = last_hidden.size(-1);
+  VLM_CHECK(image_embeds.defined() && image_embeds.size(-1) == width, ShapeError,
+            "VDEP regresses hidden states of width ", width, " onto image embeddings of width ",
+            image_embeds.defined() ? image_embeds.size(-1) : 0);
+  const at::Tensor hidden =
+      last_hidden.reshape({-1, width}).index_select(0, index_tensor(pairs.hidden_rows));
+  at::Tensor target =
+      image_embeds.reshape({-1, width}).index_select(0, index_tensor(pairs.target_rows));
+  if (config.detach_target) target = target.detach();
+  const at::Tensor distance = (target.to(hidden.scalar_type()) - hidden).pow(2).sum(-1);
+  if (config.loss == "inv_l2") return distance.reciprocal().sum();
+  if (config.loss == "sigmoid_l2") return distance.sigmoid().sum();
+  VLM_CHECK(config.loss == "l2", ConfigError, "vdep.loss: unknown '", config.loss,
+            "' (l2, inv_l2 or sigmoid_l2)");
+  return distance.sum();
+}
+
+std::unique_ptr<Objective> make_objective(const recipes::Stage& stage,
+                                          const models::VisionLanguageModel& model) {
+  if (stage.objective == "llava") return std::make_unique<LlavaObjective>();
+  if (stage.objective == "vdep") return std::make_unique<VdepObjective>(stage.vdep);
+  if (stage.objective == "vora") {
+    return std::make_unique<VoraObjective>(stage.distill, model.config().vision.num_layers);
+  }
+  VLM_THROW(ConfigError, "stage '", stage.name, "': objective '", stage.objective,
+            "' is not available in this build");
 }
 
 }  // namespace vlm::worker

@@ -1,27 +1,54 @@
 // Training objectives: a model's outputs and a batch -> named loss terms. Each term is a SUM over
-// its tokens; the trainer divides by the global token count of the step, so a step's loss does
-// not depend on how the global batch is split into micro batches and ranks.
+// its own tokens (labelled text tokens, image tokens, ...); the trainer divides each by that
+// count over the whole step (all ranks, all micro batches), so a step's loss does not depend on
+// how the global batch is split into micro batches and ranks.
 #pragma once
 
 #include <ATen/ATen.h>
 
-#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "models/model.h"
+#include "recipes/recipe.h"
 #include "worker/batch_tensors.h"
 
 namespace vlm::worker {
 
-struct LossSums {
-  at::Tensor total;                         // scalar, differentiable: what backward() runs on
-  std::map<std::string, at::Tensor> terms;  // scalar sums by name, detached (for metrics)
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  // Term names, as metrics.jsonl logs them ("text_ce", "image_l2", "distill_block_1", ...).
+  const std::vector<std::string>& terms() const { return terms_; }
+  // The step's loss is sum over terms of weight * (term sum / term count).
+  const std::vector<double>& weights() const { return weights_; }
+  // The tokens each term averages over in this micro batch; known before the forward pass.
+  virtual std::vector<double> counts(const TensorBatch& batch) const = 0;
+  // Each term's sum over the micro batch, differentiable, in terms() order.
+  virtual std::vector<at::Tensor> sums(models::VisionLanguageModel& model,
+                                       const models::ModelOutputs& outputs,
+                                       const TensorBatch& batch) const = 0;
+  virtual bool wants_block_hiddens() const { return false; }
+
+ protected:
+  std::vector<std::string> terms_;
+  std::vector<double> weights_;
 };
 
-// LLaVA: next-token cross entropy over labelled positions (labels shifted by one).
-LossSums llava_loss(const models::ModelOutputs& outputs, const TensorBatch& batch);
+// The stage's objective (stage.objective): llava, vdep or vora.
+std::unique_ptr<Objective> make_objective(const recipes::Stage& stage,
+                                          const models::VisionLanguageModel& model);
 
 // Summed next-token cross entropy of logits [B,T,V] against labels [B,T].
 at::Tensor shifted_cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels);
+
+// VDEP's image term: for every image of a VDEP-mode row, the LLM's last hidden state at image
+// position j against the image's input embedding at position j + shift (the target detached
+// when asked), per token d = ||target - hidden||^2, reduced by `loss`: l2 sums d, inv_l2 sums
+// 1 / d, sigmoid_l2 sums sigmoid(d). Returns the sum; image_pairs() counts its tokens.
+at::Tensor vdep_image_sum(const at::Tensor& last_hidden, const at::Tensor& image_embeds,
+                          const TensorBatch& batch, const recipes::VdepConfig& config);
+int64_t vdep_image_pairs(const TensorBatch& batch, const recipes::VdepConfig& config);
 
 }  // namespace vlm::worker

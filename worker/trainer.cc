@@ -70,7 +70,8 @@ class StageRunner {
         comm_(comm),
         checkpointer_(checkpointer),
         metrics_(metrics) {
-    prepare_model(model_, stage);
+    prepare_model(model_, stage, *tokenizer);
+    objective_ = make_objective(stage, model_);
     micro_batch_ = micro_batch_size(stage.training, world.world_size);
     accumulation_ = stage.training.global_batch_size / (micro_batch_ * world.world_size);
     engine_ = make_engine(sharding);
@@ -169,6 +170,7 @@ class StageRunner {
     options.global_batch_size = stage_.training.global_batch_size;
     options.rank = world_.rank;
     options.world_size = world_.world_size;
+    if (stage_.objective == "vdep") options.vdep_ratio = stage_.vdep.ratio;
     return options;
   }
 
@@ -200,34 +202,46 @@ class StageRunner {
   StepMetrics run_step(int64_t step) {
     const auto start = Clock::now();
     at::manual_seed(step_seed(stage_.training.seed, stage_index_, step, world_.rank));
-    // All micro batches first: the loss is normalized by the step's label tokens over all ranks,
-    // so it does not depend on how the global batch is split into ranks and micro batches.
+    // All micro batches first: each loss term is normalized by its token count over all ranks
+    // and micro batches, so it does not depend on how the global batch is split.
+    const bool bidirectional = model_.config().vision_mask == "bidirectional";
+    const size_t terms = objective_->terms().size();
     std::vector<TensorBatch> micro_batches;
-    int64_t label_tokens = 0;
+    std::vector<double> counts(terms, 0.0);
     for (int64_t i = 0; i < accumulation_; ++i) {
-      micro_batches.push_back(to_tensors(loader_->next(), /*bidirectional_images=*/false));
-      label_tokens += micro_batches.back().label_tokens;
+      micro_batches.push_back(to_tensors(loader_->next(), bidirectional));
+      const std::vector<double> batch_counts = objective_->counts(micro_batches.back());
+      for (size_t t = 0; t < terms; ++t) counts[t] += batch_counts[t];
     }
-    label_tokens = comm_.all_reduce(label_tokens, cluster::ReduceOp::kSum);
-    const double normalizer = static_cast<double>(std::max<int64_t>(1, label_tokens));
+    comm_.all_reduce(counts, cluster::ReduceOp::kSum);
+    // A term without tokens in this step (say, no VDEP-mode row) adds nothing.
+    std::vector<double> scales(terms, 0.0);
+    for (size_t t = 0; t < terms; ++t) {
+      if (counts[t] > 0) scales[t] = objective_->weights()[t] / counts[t];
+    }
     engine_->begin_step(step);
-    // Loss, tokens, and the ranks that got a preemption signal: all agree at this boundary.
-    std::vector<double> sums = {0.0, 0.0, 0.0};
+    // Term sums, then tokens and the ranks that got a preemption signal: all agree at this
+    // boundary.
+    std::vector<double> sums(terms + 2, 0.0);
     for (size_t i = 0; i < micro_batches.size(); ++i) {
       const auto& batch = micro_batches[i];
       engine_->begin_micro_batch(i + 1 == micro_batches.size());
-      const models::ModelOutputs outputs = model_.forward(batch.inputs);
-      const LossSums loss = llava_loss(outputs, batch);
-      (loss.total / normalizer).backward();
+      const models::ModelOutputs outputs =
+          model_.forward(batch.inputs, objective_->wants_block_hiddens());
+      const std::vector<at::Tensor> term_sums = objective_->sums(model_, outputs, batch);
+      at::Tensor total = term_sums[0] * scales[0];
+      for (size_t t = 1; t < terms; ++t) total = total + term_sums[t] * scales[t];
+      total.backward();
       engine_->end_micro_batch();
-      sums[0] += loss.total.item<double>();
-      sums[1] += static_cast<double>(batch.real_tokens);
+      for (size_t t = 0; t < terms; ++t) sums[t] += term_sums[t].item<double>();
+      sums[terms] += static_cast<double>(batch.real_tokens);
     }
-    sums[2] = preemption_requested() ? 1.0 : 0.0;
+    sums[terms + 1] = preemption_requested() ? 1.0 : 0.0;
     comm_.all_reduce(sums, cluster::ReduceOp::kSum);
     const double lr = learning_rate(stage_.schedule, stage_.optimizer.lr, step, total_steps_);
     const double grad_norm = engine_->clip_grad_norm(stage_.optimizer.grad_clip);
-    const double loss = sums[0] / normalizer;
+    double loss = 0.0;
+    for (size_t t = 0; t < terms; ++t) loss += sums[t] * scales[t];
     const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
     if (finite) {
       engine_->optimizer_step(lr);
@@ -242,11 +256,13 @@ class StageRunner {
     m.loss = loss;
     m.skipped = !finite;
     m.skipped_steps = skipped_steps_;
-    m.preempted = sums[2] > 0;
-    m.loss_terms["text_ce"] = m.loss;
+    m.preempted = sums[terms + 1] > 0;
+    for (size_t t = 0; t < terms; ++t) {
+      m.loss_terms[objective_->terms()[t]] = counts[t] > 0 ? sums[t] / counts[t] : 0.0;
+    }
     m.lr = lr;
     m.grad_norm = grad_norm;
-    m.tokens = static_cast<int64_t>(sums[1]);
+    m.tokens = static_cast<int64_t>(sums[terms]);
     m.step_time_s = seconds_since(start);
     m.tokens_per_s = static_cast<double>(m.tokens) / m.step_time_s;
     m.samples_seen = (step + 1) * stage_.training.global_batch_size;
@@ -280,6 +296,7 @@ class StageRunner {
   cluster::Communicator& comm_;
   Checkpointer& checkpointer_;
   MetricsLog* metrics_;  // rank 0 only
+  std::unique_ptr<Objective> objective_;
   std::unique_ptr<sharding::ShardedEngine> engine_;
   std::unique_ptr<data::Loader> loader_;
   int64_t micro_batch_ = 0;
@@ -291,9 +308,24 @@ class StageRunner {
 
 }  // namespace
 
-void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage) {
+void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
+                   const data::Tokenizer& tokenizer) {
   if (stage.lora.rank > 0) model.add_lora(stage.lora, stage.training.seed);
+  if (stage.objective == "vdep") {
+    model.separate_token_embeddings({tokenizer.special_id("<auto_image>")});
+  }
+  if (stage.objective == "vora") model.add_aux_heads(stage.distill, stage.training.seed);
   model.set_trainable(stage.trainable);
+}
+
+void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage) {
+  if (stage.objective == "vdep") model.fold_token_embeddings();
+  if (stage.objective == "vora") model.drop_aux_heads();
+  if (stage.merge_lora_at_end) {
+    model.merge_lora();
+    // VoRA's end: the LLM has learned to see; the teacher is not needed any more.
+    if (model.config().architecture == "vora") model.drop_teacher();
+  }
 }
 
 int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_per_epoch) {
@@ -314,7 +346,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   at::manual_seed(first.training.seed);  // LoRA dropout; everything else is seeded locally
 
   std::shared_ptr<const data::Tokenizer> tokenizer =
-      data::load_sentencepiece(data::resolve(first.data, first.data.tokenizer));
+      data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
   sharding::install_caching_cpu_allocator(recipe.sharding);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
   // The NCCL backend reduces device buffers; this LibTorch keeps every tensor on the CPU.
@@ -338,18 +370,22 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
     if (resume && stage_index < resume->manifest.stage_index) {
       // Finished before the checkpoint: its structure is replayed, its training is not. What it
       // trained is in the checkpoint when a later stage trains it too (see the README).
-      prepare_model(model, stage);
+      prepare_model(model, stage, *tokenizer);
+      finish_model(model, stage);
       continue;
     }
     const bool resumes_here = resume && stage_index == resume->manifest.stage_index;
-    StageRunner runner(stage, stage_index, recipe.sharding, model, tokenizer, world, *comm,
-                       checkpointer, metrics.get());
-    outcome.stages.push_back(runner.run(resumes_here ? &*resume : nullptr));
+    {
+      StageRunner runner(stage, stage_index, recipe.sharding, model, tokenizer, world, *comm,
+                         checkpointer, metrics.get());
+      outcome.stages.push_back(runner.run(resumes_here ? &*resume : nullptr));
+    }
     const StageResult& result = outcome.stages.back();
     if (result.preempted) {
       outcome.preempted = true;
       break;
     }
+    finish_model(model, stage);
     if (world.is_coordinator()) {
       // The last stage's model is the final model: written once, not twice.
       const bool last = &stage == &recipe.stages.back();

@@ -7,6 +7,7 @@
 
 #include "checkpoint/run_layout.h"
 #include "cluster/world.h"
+#include "data/tokenizer.h"
 #include "models/model.h"
 #include "recipes/recipe.h"
 
@@ -37,9 +38,13 @@ struct TrainOutcome {
 TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
                    const cluster::World& world, const TrainOptions& options = {});
 
-// What a stage does to the model's structure before it trains (LoRA, what trains); replayed,
-// without training, for the stages a resumed run has finished and by checkpoint export.
-void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage);
+// What a stage does to the model's structure before it trains (LoRA, VDEP's separate
+// <auto_image> row, what trains) and after (folding that row back, merging LoRA when the stage
+// says so); replayed, without training, for the stages a resumed run has finished and by
+// checkpoint export.
+void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
+                   const data::Tokenizer& tokenizer);
+void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage);
 
 // Steps a stage takes: training.max_steps when set, else floor(epochs * samples / global batch).
 int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_per_epoch);

@@ -4,26 +4,12 @@ relative to each tensor's largest value. A step logged more than once (a run kil
 resumed from an earlier checkpoint) counts with its last value. Tolerances of 0: bit for bit.
 Usage: compare_runs.py REFERENCE CANDIDATE [--loss-rtol 1e-5] [--param-atol 1e-5]
                        [--param-rtol R]"""
-import argparse, json, pathlib, struct, sys
+import argparse, json, pathlib, sys
 
 import torch
 
-DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F64": torch.float64}
-
-
-def read_safetensors(path):
-    data = path.read_bytes()
-    (header_len,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + header_len])
-    body = data[8 + header_len:]
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        raw = bytearray(body[begin:end])
-        tensors[name] = torch.frombuffer(raw, dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-    return tensors
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "reference"))
+from safetensors_io import load as read_safetensors  # noqa: E402
 
 
 def losses(run):
@@ -33,9 +19,11 @@ def losses(run):
             row = json.loads(line)
         except json.JSONDecodeError:  # half a line: the run was killed while writing it
             continue
-        if "loss" in row:
-            last[(row["stage"], row["step"])] = row["loss"]
-    return [(stage, step, loss) for (stage, step), loss in last.items()]
+        # The loss and each of its terms ("loss/text_ce", "loss/image_l2", ...).
+        for key, value in row.items():
+            if key == "loss" or key.startswith("loss/"):
+                last[(row["stage"], row["step"], key)] = value
+    return [(stage, step, key, loss) for (stage, step, key), loss in last.items()]
 
 
 def main():
@@ -48,8 +36,8 @@ def main():
                         help="instead of --param-atol: max |a - b| / max |a| per tensor")
     args = parser.parse_args()
     ref, cand = losses(args.reference), losses(args.candidate)
-    assert [r[:2] for r in ref] == [c[:2] for c in cand], f"steps differ: {ref} vs {cand}"
-    worst_loss = max(abs(a[2] - b[2]) / max(abs(a[2]), 1e-12) for a, b in zip(ref, cand))
+    assert [r[:3] for r in ref] == [c[:3] for c in cand], f"steps differ: {ref} vs {cand}"
+    worst_loss = max(abs(a[3] - b[3]) / max(abs(a[3]), 1e-12) for a, b in zip(ref, cand))
     files = sorted(p.relative_to(args.reference) for p in (args.reference / "final").rglob("*.safetensors"))
     assert files, f"no safetensors under {args.reference}/final"
     worst_param, worst_relative, count = 0.0, 0.0, 0
@@ -64,7 +52,7 @@ def main():
             worst_param = max(worst_param, diff)
             worst_relative = max(worst_relative, diff / scale if scale > 0 else diff)
             count += 1
-    print(f"{len(ref)} steps: worst loss difference {worst_loss:.2e} (relative), "
+    print(f"{len(ref)} logged losses and loss terms: worst difference {worst_loss:.2e} (relative), "
           f"{count} tensors: worst parameter difference {worst_param:.2e} "
           f"({worst_relative:.2e} of the tensor's largest value)")
     params_ok = (worst_relative <= args.param_rtol if args.param_rtol is not None
