@@ -48,7 +48,7 @@ TEST(RecipeErrors, UnknownKeyInsideAStageNamesTheStage) {
             "x.yaml:18: unknown key 'stages[1].optimizer.lrr' (did you mean 'lr'?)");
   EXPECT_EQ(error_after("  - name: pretrain\n", "  - name: pretrain\n    epochs: 2\n"),
             "x.yaml:14: unknown key 'stages[0].epochs' (known keys: name, objective, trainable, "
-            "data, optimizer, schedule, training, lora)");
+            "data, optimizer, schedule, training, lora, vdep, distill, merge_lora_at_end)");
 }
 
 TEST(RecipeErrors, RecipeWideSectionInsideAStageSaysWhereItBelongs) {
@@ -93,7 +93,7 @@ TEST(RecipeErrors, WrongShapes) {
   EXPECT_EQ(error_after("stages:\n", "stages: []\nunused:\n"),
             "x.yaml:13: unknown key 'unused' (known keys: run_dir, model, sharding, checkpoint, "
             "cluster, eval, stages, objective, trainable, data, optimizer, schedule, training, "
-            "lora)");
+            "lora, vdep, distill, merge_lora_at_end)");
   EXPECT_EQ(config_error([] { load_text("just text", kSource); }),
             "x.yaml:1: a recipe is a map of sections (run_dir, model, stages...), got 'just text'");
   EXPECT_EQ(config_error([] { load_text("# nothing but a comment\n", kSource); }),
@@ -171,12 +171,12 @@ TEST(RecipeErrors, UnknownEnumeratedValues) {
             "x.yaml:17: stages[1].data.template must be one of plain, vicuna_v1, qwen2, got 'gpt'");
   EXPECT_EQ(error_after("[projector, llm]", "[projector, lml]"),
             "x.yaml:16: stages[1].trainable[1] must be one of vision, projector, llm, lora, "
-            "embed_tokens, lm_head, got 'lml'");
+            "embed_tokens, lm_head, fusion, vision_embedding, aux_heads, added_tokens, got 'lml'");
   EXPECT_EQ(error_after("[projector, llm]", "[projector, projector]"),
             "x.yaml:16: stages[1].trainable[1] repeats 'projector'");
   EXPECT_EQ(error_after("[projector, llm]", "[]"),
             "x.yaml:16: stages[1].trainable must list at least one of vision, projector, llm, "
-            "lora, embed_tokens, lm_head");
+            "lora, embed_tokens, lm_head, fusion, vision_embedding, aux_heads, added_tokens");
   EXPECT_EQ(error_after("  preset: tiny", "  preset: huge"),
             "x.yaml:3: model.preset must be one of tiny, vicuna-7b+clip-vit-l-336, "
             "qwen2.5-7b+aimv2-huge-448, got 'huge'");
@@ -186,8 +186,8 @@ TEST(RecipeErrors, UnknownEnumeratedValues) {
             "x.yaml:4: model.vision.position_init must be one of learned, sincos, got 'rope'");
   EXPECT_EQ(error_after("run_dir: runs/test\n", "run_dir: runs/test\ncluster: {backend: gloo}\n"),
             "x.yaml:2: cluster.backend must be one of mpi, nccl, got 'gloo'");
-  EXPECT_EQ(error_after("  - name: pretrain\n", "  - name: pretrain\n    objective: vdep\n"),
-            "x.yaml:14: stages[0].objective must be one of llava, got 'vdep'");
+  EXPECT_EQ(error_after("  - name: pretrain\n", "  - name: pretrain\n    objective: dpo\n"),
+            "x.yaml:14: stages[0].objective must be one of llava, vdep, vora, got 'dpo'");
   EXPECT_EQ(error_after("run_dir: runs/test\n", "run_dir: runs/test\nlora: {targets: [fc1]}\n"),
             "x.yaml:2: lora.targets[0] must be one of q_proj, k_proj, v_proj, o_proj, gate_proj, "
             "up_proj, down_proj, got 'fc1'");
@@ -261,7 +261,8 @@ TEST(RecipeErrors, BadOverrideValuesNameTheOverride) {
             "--set model.llm.hidden_size=abc: model.llm.hidden_size must be an integer, got 'abc'");
   EXPECT_EQ(error_with_set({"stages.1.trainable=[projector,bogus]"}),
             "--set stages.1.trainable=[projector,bogus]: stages[1].trainable[1] must be one of "
-            "vision, projector, llm, lora, embed_tokens, lm_head, got 'bogus'");
+            "vision, projector, llm, lora, embed_tokens, lm_head, fusion, vision_embedding, "
+            "aux_heads, added_tokens, got 'bogus'");
   EXPECT_EQ(error_with_set({"stages[1].optimizer={lr: 0}"}),
             "--set stages[1].optimizer={lr: 0}: stages[1].optimizer.lr must be > 0, got 0");
   // A default no stage inherits would change nothing.

@@ -1,5 +1,6 @@
 // Loading valid recipes: stage inheritance, presets, the shipped recipe files and dump()'s round
 // trip.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -281,18 +282,75 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
   }
 }
 
-TEST(ShippedRecipes, PublishedLoraVariantFromItsComment) {
-  const Recipe recipe =
-      load(repo_path("recipes/llava_two_stage.yaml"),
-           {"stages.1.trainable=[projector,lora]", "stages.1.lora.rank=128",
-            "stages.1.lora.alpha=256", "stages.1.lora.dropout=0.05", "stages.1.optimizer.lr=2e-4",
-            "stages.1.optimizer.projector_lr=2e-5"});
+TEST(ShippedRecipes, PublishedLoraVariant) {
+  const Recipe recipe = load(repo_path("recipes/llava_two_stage_lora.yaml"));
   const Stage& finetune = recipe.stages.at(1);
+  EXPECT_EQ(finetune.trainable, (std::vector<std::string>{"projector", "lora"}));
   EXPECT_EQ(finetune.lora.rank, 128);
   EXPECT_DOUBLE_EQ(finetune.lora.alpha, 256);
+  EXPECT_DOUBLE_EQ(finetune.lora.dropout, 0.05);
   EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-4);
   EXPECT_DOUBLE_EQ(finetune.optimizer.projector_lr, 2e-5);
   EXPECT_EQ(recipe.stages.at(0).lora.rank, 0);
+}
+
+TEST(ShippedRecipes, PublishedVdep) {
+  const Recipe recipe = load(repo_path("recipes/vdep.yaml"));
+  const Stage& pretrain = recipe.stages.at(0);
+  EXPECT_EQ(pretrain.objective, "vdep");
+  EXPECT_EQ(pretrain.trainable, (std::vector<std::string>{"projector", "added_tokens"}));
+  EXPECT_DOUBLE_EQ(pretrain.vdep.ratio, 1.0);
+  EXPECT_DOUBLE_EQ(pretrain.vdep.alpha, 0.001);
+  EXPECT_EQ(pretrain.vdep.shift, 1);
+  EXPECT_TRUE(pretrain.vdep.detach_target);
+  EXPECT_EQ(pretrain.vdep.loss, "l2");
+  EXPECT_EQ(recipe.stages.at(1).objective, "llava");
+}
+
+TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
+  const Recipe recipe = load(repo_path("recipes/inverse_llava.yaml"));
+  EXPECT_EQ(recipe.model.architecture, "inverse_llava");
+  EXPECT_EQ(recipe.model.projector.type, "none");
+  EXPECT_EQ(recipe.model.fusion.layers, std::vector<int64_t>{0});
+  EXPECT_EQ(recipe.model.fusion.mode, "concat");
+  const Stage& stage = recipe.stages.at(0);
+  EXPECT_EQ(stage.lora.rank, 128);
+  EXPECT_DOUBLE_EQ(stage.lora.alpha, 256);
+  EXPECT_DOUBLE_EQ(stage.optimizer.lr, 2e-4);
+  EXPECT_EQ(stage.training.global_batch_size, 256);
+  const Recipe hd = load(repo_path("recipes/inverse_llava_hd.yaml"));
+  EXPECT_EQ(hd.model.fusion.vision_layers, (std::vector<int64_t>{-2, -1}));
+}
+
+TEST(ShippedRecipes, PublishedVora) {
+  const Recipe recipe = load(repo_path("recipes/vora.yaml"));
+  EXPECT_EQ(recipe.model.architecture, "vora");
+  EXPECT_EQ(recipe.model.vision_mask, "bidirectional");
+  const Stage& pretrain = recipe.stages.at(0);
+  EXPECT_EQ(pretrain.objective, "vora");
+  EXPECT_EQ(pretrain.lora.rank, 1024);
+  EXPECT_EQ(pretrain.lora.layers.size(), 24u);  // N_vit: AIMv2-Huge's blocks
+  EXPECT_EQ(static_cast<int64_t>(pretrain.lora.layers.size()), recipe.model.vision.num_layers);
+  EXPECT_TRUE(pretrain.merge_lora_at_end);
+  EXPECT_EQ(pretrain.schedule.type, "constant");
+  EXPECT_EQ(pretrain.schedule.warmup_steps, 100);
+  EXPECT_EQ(recipe.stages.at(1).trainable, (std::vector<std::string>{"llm", "vision_embedding"}));
+}
+
+TEST(RecipeRules, ObjectivesNeedTheirArchitecture) {
+  const std::string tiny = repo_path("recipes/tiny/llava_two_stage.yaml");
+  EXPECT_THAT(config_error([&] { load(tiny, {"stages.0.objective=vora"}); }),
+              ::testing::HasSubstr("needs model.architecture 'vora', got 'llava'"));
+  EXPECT_THAT(config_error([&] { load(tiny, {"model.architecture=inverse_llava"}); }),
+              ::testing::HasSubstr("model.projector.type must be none for model.architecture"));
+  EXPECT_THAT(config_error([&] {
+                load(tiny, {"model.architecture=inverse_llava", "model.projector.type=none",
+                            "model.fusion.layers=[0,9]", "stages.0.trainable=[fusion]",
+                            "stages.1.trainable=[fusion]"});
+              }),
+              ::testing::HasSubstr("model.fusion.layers has 9 but model.llm.num_layers is 4"));
+  EXPECT_THAT(config_error([&] { load(tiny, {"stages.0.trainable=[aux_heads]"}); }),
+              ::testing::HasSubstr("has 'aux_heads' but stages[0].objective is llava"));
 }
 
 TEST(ShippedRecipes, EveryRecipeFileLoadsAndRoundTrips) {
