@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Shards the tiny corpus's caption and instruction files with 2 ranks, into CORPUS/shards/, where
-# recipes/tiny/llava_two_stage.yaml reads them. Usage: shard_tiny_corpus.sh BIN_DIR CORPUS_DIR
+# Shards the tiny corpus's caption, instruction and VoRA files with 2 ranks, into
+# CORPUS/shards/, where the recipes under recipes/tiny read them.
+# Usage: shard_tiny_corpus.sh BIN_DIR CORPUS_DIR
 set -euo pipefail
 bin=$1
 corpus=$2
@@ -10,3 +11,4 @@ shard() {  # shard INPUT IMAGE_ROOT OUT
 }
 shard blip_laion_cc_sbu_558k.json images captions
 shard llava_v1_5_mix665k.json . mix
+shard vora_30m.jsonl . vora  # VoRA's captions (frames/) with text-only lines mixed in

@@ -35,3 +35,23 @@ wait_for_step() {
 }
 
 compare() { /usr/bin/python3 "$src_dir/tests/e2e/compare_runs.py" "$@"; }
+
+# preempt_at NAME STAGE STEP SIGNAL [ARGS...]: launches job NAME on 2 ranks, sends SIGNAL to its
+# ranks (twice: the second, during the save, must change nothing) once it has logged STEP of
+# STAGE, and checks that it exits 75 (saved, requeue me).
+preempt_at() {
+  local name=$1 stage=$2 step=$3 signal=$4 code=0
+  shift 4
+  launch "$name" 2 "$@" &
+  local job=$!
+  until [ -f "$work/$name/metrics.jsonl" ] &&
+      grep -q "\"step\":$step,\"stage\":\"$stage\"" "$work/$name/metrics.jsonl"; do
+    kill -0 "$job" 2>/dev/null || { tail -n 20 "$work/$name.log"; fail "$name ended early"; }
+    sleep 0.2
+  done
+  signal_ranks "$signal" "$name"
+  sleep 0.3
+  signal_ranks "$signal" "$name"
+  wait "$job" || code=$?
+  [ "$code" -eq 75 ] || { tail -n 20 "$work/$name.log"; fail "$name: exit $code, want 75"; }
+}

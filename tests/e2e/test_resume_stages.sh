@@ -12,19 +12,8 @@ common=(--set data.corpus_dir="$work/c")
 
 # stop_and_resume NAME SIGNAL STAGE STEP
 stop_and_resume() {
-  local name=$1 code=0
-  launch "$name" 2 &
-  local job=$!
-  until [ -f "$work/$name/metrics.jsonl" ] &&
-      grep -q "\"step\":$4,\"stage\":\"$3\"" "$work/$name/metrics.jsonl"; do
-    kill -0 "$job" 2>/dev/null || { tail -n 20 "$work/$name.log"; fail "$name ended early"; }
-    sleep 0.2
-  done
-  signal_ranks "$2" "$name"
-  sleep 0.3
-  signal_ranks "$2" "$name"
-  wait "$job" || code=$?
-  [ "$code" -eq 75 ] || { tail -n 20 "$work/$name.log"; fail "$name: exit $code, want 75"; }
+  local name=$1
+  preempt_at "$name" "$3" "$4" "$2"
   launch "$name" 2 || { tail -n 30 "$work/$name.log"; fail "$name: the resumed job failed"; }
   grep -o "resuming from [^ ]*" "$work/$name.log"
   printf '%-10s ' "$name"

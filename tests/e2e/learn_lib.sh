@@ -1,0 +1,27 @@
+# The learning tests' common part (sourced after lib.sh): a fresh synthetic corpus, sharded; a
+# tiny recipe trained with mpirun -np 2; vlm-eval on the held-out questions; the bars checked.
+"$bin/vlm-synth" --out "$work/corpus" --seed 11 >/dev/null
+bash "$src_dir/scripts/shard_tiny_corpus.sh" "$bin" "$work/corpus" > "$work/shard.log" 2>&1 \
+  || { tail -n 20 "$work/shard.log"; fail "vlm-shard failed"; }
+
+# learns RECIPE COLOUR_BAR POSITION_BAR SHAPE_BAR MAX_SECONDS: trains recipes/tiny/RECIPE.yaml on
+# 2 ranks, evaluates the final model, and fails below a bar (a SHAPE_BAR of 0 only reports it).
+learns() {
+  local recipe=$1 start seconds colour position shape
+  start=$(date +%s)
+  mpirun --oversubscribe -np 2 "$bin/vlm-worker" --recipe "$src_dir/recipes/tiny/$recipe.yaml" \
+    --set data.corpus_dir="$work/corpus" --set run_dir="$work/run" > "$work/train.log" 2>&1 \
+    || { tail -n 30 "$work/train.log"; fail "training failed"; }
+  seconds=$(( $(date +%s) - start ))
+  "$bin/vlm-eval" --run "$work/run" > "$work/eval.txt" || fail "vlm-eval failed"
+  cat "$work/eval.txt"
+  test -s "$work/run/metrics.jsonl" || fail "no metrics.jsonl"
+  colour=$(accuracy_of colour "$work/eval.txt")
+  position=$(accuracy_of position "$work/eval.txt")
+  shape=$(accuracy_of shape "$work/eval.txt")
+  echo "$recipe: colour $colour position $position shape $shape, trained in $seconds s"
+  at_least "$colour" "$2" || fail "colour accuracy $colour < $2"
+  at_least "$position" "$3" || fail "position accuracy $position < $3"
+  at_least "$shape" "$4" || fail "shape accuracy $shape < $4"
+  [ "$seconds" -le "$5" ] || fail "the run took $seconds s (> $5 s)"
+}

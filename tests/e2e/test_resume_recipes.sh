@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every recipe resumes: each tiny recipe, shortened, is stopped by SIGTERM in the middle of a
+# stage and started again, and its losses (every term) and final parameters equal those of an
+# uninterrupted run, bit for bit.
+source "$(dirname "$0")/lib.sh"
+source "$src_dir/tests/e2e/ckpt_lib.sh"
+"$bin/vlm-synth" --out "$work/r" --seed 5 --captions 64 --instructions 160 --vora 64 --eval 1 \
+  --threads 1 > /dev/null
+bash "$src_dir/scripts/shard_tiny_corpus.sh" "$bin" "$work/r" > "$work/shard.log" 2>&1 \
+  || { tail -n 20 "$work/shard.log"; fail "vlm-shard failed"; }
+
+# resumes RECIPE STAGE STEP [--set ...]: the reference run, then one stopped at STAGE's STEP and
+# resumed; the two compared.
+resumes() {
+  local name=$1 stage=$2 step=$3
+  shift 3
+  recipe=$src_dir/recipes/tiny/$name.yaml
+  common=(--set data.corpus_dir="$work/r" --set checkpoint.every_steps=2 "$@")
+  launch "$name-reference" 2 || { tail -n 30 "$work/$name-reference.log"; fail "$name failed"; }
+  preempt_at "$name" "$stage" "$step" TERM
+  launch "$name" 2 || { tail -n 30 "$work/$name.log"; fail "$name: the resumed job failed"; }
+  grep -o "resuming from [^ ]*" "$work/$name.log"
+  printf '%-22s ' "$name"
+  compare "$work/$name-reference" "$work/$name" --loss-rtol 0 --param-atol 0 \
+    || fail "$name: not exact"
+}
+
+two_stages=(--set stages.0.training.max_steps=6 --set stages.1.training.max_steps=8
+  --set stages.1.training.global_batch_size=8 --set stages.0.training.global_batch_size=8)
+resumes vdep pretrain 3 "${two_stages[@]}"
+resumes llava_two_stage_lora finetune 5 "${two_stages[@]}"
+resumes vora pretrain 3 --set stages.0.training.max_steps=6 --set stages.1.training.max_steps=4 \
+  --set stages.1.training.global_batch_size=8 --set training.global_batch_size=8
+resumes inverse_llava finetune 5 --set stages.0.training.max_steps=10 \
+  --set stages.0.training.global_batch_size=8
+echo PASS
