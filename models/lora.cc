@@ -128,16 +128,18 @@ std::vector<std::string> add_lora(torch::nn::Module& root, const recipes::LoraCo
 }
 
 int64_t merge_lora(torch::nn::Module& root) {
-  int64_t merged = 0;
-  std::vector<torch::nn::Module*> modules = {&root};
-  for (const auto& child : root.modules(/*include_self=*/false)) modules.push_back(child.get());
-  for (torch::nn::Module* module : modules) {
-    auto* linear = dynamic_cast<LinearImpl*>(module);
-    if (linear == nullptr || !linear->has_lora()) continue;
-    linear->merge_lora();
-    ++merged;
+  // Collect first: merging unregisters each adapter's factor modules, which a walk over the
+  // tree would then visit after they are gone.
+  std::vector<LinearImpl*> adapted;
+  if (auto* linear = dynamic_cast<LinearImpl*>(&root); linear != nullptr && linear->has_lora()) {
+    adapted.push_back(linear);
   }
-  return merged;
+  for (const auto& child : root.modules(/*include_self=*/false)) {
+    auto* linear = dynamic_cast<LinearImpl*>(child.get());
+    if (linear != nullptr && linear->has_lora()) adapted.push_back(linear);
+  }
+  for (LinearImpl* linear : adapted) linear->merge_lora();
+  return static_cast<int64_t>(adapted.size());
 }
 
 bool is_lora_parameter(const std::string& name) {
