@@ -9,12 +9,11 @@ Usage: vora.py DIR, where DIR holds what tests/unit/models/vora_test.cc wrote:
   config.json          the scalar settings
 
 It builds the attention mask itself from the image slot positions and checks the C++ mask entry
-by entry, then computes the forward pass (CLIP teacher, vision embedding, LLaMA decoder with LoRA,
-aux heads), the loss L = CE + mean over blocks and image tokens of (1 - cos) and its gradients by
+by entry, then computes the forward pass (vision embedding and aux heads here; the CLIP teacher
+and the LLaMA decoder with LoRA from ref_models.py), the loss L = CE + mean over blocks and image tokens of (1 - cos) and its gradients by
 autograd, and compares. Exits non-zero on any disagreement.
 """
 import json
-import math
 import os
 import sys
 
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_models as ref  # noqa: E402
 import safetensors_io  # noqa: E402
 
 IMAGE_SLOT = -200
@@ -75,96 +75,13 @@ def show_mask(mask_row, ids):
 
 # ---- the model -----------------------------------------------------------------------------
 
-def layer_norm(x, w, b, eps):
-    mean = x.mean(-1, keepdim=True)
-    var = ((x - mean) ** 2).mean(-1, keepdim=True)
-    return (x - mean) / torch.sqrt(var + eps) * w + b
-
-
-def rms_norm(x, w, eps):
-    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
-
-
-def teacher_hidden_states(W, images, cfg):
-    """CLIP ViT as HF computes hidden_states: [0] after pre_layrnorm, [i] after layer i."""
-    p = "vision.vision_model."
-    eps, heads = cfg["layer_norm_eps"], cfg["vit_heads"]
-    patch = cfg["patch_size"]
-    x = F.conv2d(images, W[p + "embeddings.patch_embedding.weight"], stride=patch)
-    x = x.flatten(2).transpose(1, 2)
-    cls = W[p + "embeddings.class_embedding"].expand(x.shape[0], 1, -1)
-    x = torch.cat([cls, x], 1) + W[p + "embeddings.position_embedding.weight"]
-    x = layer_norm(x, W[p + "pre_layrnorm.weight"], W[p + "pre_layrnorm.bias"], eps)
-    states = [x]
-    for i in range(cfg["vit_layers"]):
-        q_ = f"{p}encoder.layers.{i}."
-        lin = lambda t, name: t @ W[q_ + name + ".weight"].T + W[q_ + name + ".bias"]  # noqa
-        h = layer_norm(x, W[q_ + "layer_norm1.weight"], W[q_ + "layer_norm1.bias"], eps)
-        n, s, d = h.shape
-        hd = d // heads
-        split = lambda t: t.view(n, s, heads, hd).transpose(1, 2)  # noqa
-        q, k, v = split(lin(h, "self_attn.q_proj")), split(lin(h, "self_attn.k_proj")), \
-            split(lin(h, "self_attn.v_proj"))
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), -1) @ v
-        x = x + lin(att.transpose(1, 2).reshape(n, s, d), "self_attn.out_proj")
-        h = layer_norm(x, W[q_ + "layer_norm2.weight"], W[q_ + "layer_norm2.bias"], eps)
-        f = lin(h, "mlp.fc1")
-        x = x + lin(f * torch.sigmoid(1.702 * f), "mlp.fc2")
-        states.append(x)
-    return states
-
-
 def vision_embedding(W, images, cfg):
     p = "vision_embedding."
     x = F.conv2d(images, W[p + "patch_embed.weight"], W[p + "patch_embed.bias"],
                  stride=cfg["patch_size"])
     x = x.flatten(2).transpose(1, 2)
-    x = rms_norm(x, W[p + "norm.weight"], cfg["rms_norm_eps"]) + W[p + "position_embedding"]
+    x = ref.rms_norm(W, p + "norm", x, cfg["rms_norm_eps"]) + W[p + "position_embedding"]
     return x @ W[p + "proj.weight"].T
-
-
-def rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], -1)
-
-
-def llm_forward(W, embeds, mask, cfg):
-    """LLaMA decoder with LoRA on the listed blocks; returns (each block's output, logits)."""
-    batch, seq, d = embeds.shape
-    heads, kv_heads = cfg["llm_heads"], cfg["llm_kv_heads"] or cfg["llm_heads"]
-    hd = d // heads
-    eps, scale = cfg["rms_norm_eps"], cfg["lora_scale"]
-    inv_freq = cfg["rope_theta"] ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
-    angles = torch.outer(torch.arange(seq, dtype=torch.float64), inv_freq)
-    angles = torch.cat([angles, angles], -1)
-    cos, sin = angles.cos(), angles.sin()
-
-    def linear(x, name):
-        y = x @ W[name + ".weight"].T
-        if name + ".lora_A.weight" in W:
-            y = y + (x @ W[name + ".lora_A.weight"].T) @ W[name + ".lora_B.weight"].T * scale
-        return y
-
-    h, blocks = embeds, []
-    for i in range(cfg["llm_layers"]):
-        p = f"llm.model.layers.{i}."
-        a = rms_norm(h, W[p + "input_layernorm.weight"], eps)
-        q = linear(a, p + "self_attn.q_proj").view(batch, seq, heads, hd).transpose(1, 2)
-        k = linear(a, p + "self_attn.k_proj").view(batch, seq, kv_heads, hd).transpose(1, 2)
-        v = linear(a, p + "self_attn.v_proj").view(batch, seq, kv_heads, hd).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        group = heads // kv_heads
-        k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(hd) + mask
-        att = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(batch, seq, d)
-        h = h + linear(att, p + "self_attn.o_proj")
-        m = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
-        gate = linear(m, p + "mlp.gate_proj")
-        h = h + linear(F.silu(gate) * linear(m, p + "mlp.up_proj"), p + "mlp.down_proj")
-        blocks.append(h)
-    final = rms_norm(h, W["llm.model.norm.weight"], eps)
-    return blocks, final @ W["llm.lm_head.weight"].T
 
 
 def main(folder):
@@ -200,20 +117,23 @@ def main(folder):
     d = embeds.shape[-1]
     flat = embeds.reshape(-1, d).clone()
     flat[slots] = image_embeds.reshape(-1, d)
-    blocks, logits = llm_forward(W, flat.view(embeds.shape), mask, cfg)
+    decoder_cfg = {"heads": cfg["llm_heads"], "kv_heads": cfg["llm_kv_heads"] or cfg["llm_heads"],
+                   "rope_theta": cfg["rope_theta"], "eps": cfg["rms_norm_eps"],
+                   "lora_scale": cfg["lora_scale"]}
+    logits, _, blocks = ref.decoder(W, flat.view(embeds.shape), mask, decoder_cfg)
 
-    seq = input_ids.shape[1]
     targets = labels[:, 1:].reshape(-1)
     ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets,
                          ignore_index=IGNORE, reduction="sum") / (targets != IGNORE).sum()
 
     with torch.no_grad():
-        teacher = teacher_hidden_states(W, images, cfg)
+        teacher = ref.clip_hidden_states(W, "vision.", images, cfg["vit_heads"],
+                                         cfg["layer_norm_eps"])
     block_sums, tokens = {}, int(slots.sum())
     for i in cfg["blocks"]:
         student = blocks[i - 1].reshape(-1, d)[slots]
         head = f"aux_heads.{i}."
-        student = rms_norm(student, W[head + "norm.weight"], cfg["rms_norm_eps"]) \
+        student = ref.rms_norm(W, head + "norm", student, cfg["rms_norm_eps"]) \
             @ W[head + "proj.weight"].T
         target = teacher[i][:, 1:].reshape(-1, teacher[i].shape[-1])
         cosine = (student * target).sum(-1) / (student.norm(dim=-1) * target.norm(dim=-1))
