@@ -86,7 +86,8 @@ struct LoraConfig {
   int64_t rank = 0;  // 0: no LoRA
   double alpha = 16.0;
   double dropout = 0.0;
-  // Module-name suffixes that get LoRA: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj.
+  // Module-name suffixes that get LoRA: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
+  // lm_head.
   std::vector<std::string> targets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                       "gate_proj", "up_proj", "down_proj"};
   // LLM blocks that get adapters (VoRA: the first N_vit); empty: every block (inverse_llava

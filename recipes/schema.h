@@ -65,8 +65,10 @@ inline const std::vector<std::string> kTrainableParts = {
 // one must be set, and naming one at a level (a stage, or --set) drops the other given above or
 // beside it, so switching a stage to shards takes one key.
 inline const std::vector<std::string> kDataSourceKeys = {"json", "shards"};
-inline const std::vector<std::string> kLoraTargets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                      "gate_proj", "up_proj", "down_proj"};
+// lm_head is allowed (not tied): "all linear layers" of a small random base LLM, whose frozen head
+// cannot reach confident logits otherwise.
+inline const std::vector<std::string> kLoraTargets = {
+    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"};
 std::vector<std::string> preset_names();
 
 // Fields<S>::visit(f) calls f(key, &S::member, rule) once per field, in dump order.

@@ -6,7 +6,6 @@ Usage: compare_runs.py REFERENCE CANDIDATE [--loss-rtol 1e-5] [--param-atol 1e-5
                        [--param-rtol R]"""
 import argparse, json, pathlib, sys
 
-import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "reference"))
 from safetensors_io import load as read_safetensors  # noqa: E402
