@@ -190,7 +190,7 @@ TEST(RecipeErrors, UnknownEnumeratedValues) {
             "x.yaml:14: stages[0].objective must be one of llava, vdep, vora, got 'dpo'");
   EXPECT_EQ(error_after("run_dir: runs/test\n", "run_dir: runs/test\nlora: {targets: [fc1]}\n"),
             "x.yaml:2: lora.targets[0] must be one of q_proj, k_proj, v_proj, o_proj, gate_proj, "
-            "up_proj, down_proj, got 'fc1'");
+            "up_proj, down_proj, lm_head, got 'fc1'");
   EXPECT_EQ(error_after("  max_steps: 0\n", "  max_steps: 0\n  dtype: fp16\n"),
             "x.yaml:12: training.dtype must be one of fp32, bf16, got 'fp16'");
 }
