@@ -191,7 +191,11 @@ void CheckpointStore::prune(int64_t keep_last) const {
   std::error_code ec;
   const std::string newest = committed.back();
   for (size_t i = 0; i + static_cast<size_t>(keep_last) < committed.size(); ++i) {
-    fs::remove_all(committed_dir(committed[i]), ec);
+    // Renamed to its staging name first: a kill in the middle of the deletion then leaves an
+    // uncommitted folder (removed by the next prune), never a committed one with files missing.
+    const std::string doomed = staging_dir(committed[i]);
+    fs::rename(committed_dir(committed[i]), doomed, ec);
+    if (!ec) fs::remove_all(doomed, ec);
   }
   for (const auto& entry : list()) {
     if (!entry.committed && entry.tag < newest) fs::remove_all(entry.path, ec);

@@ -31,8 +31,10 @@ grep -q '"checkpoint_blocked_ms"' "$work/reference/metrics.jsonl" || fail "no ch
 
 stop_and_resume grow 2 3
 printf '2 -> 3      '
-compare "$work/reference" "$work/grow" --loss-rtol 1e-6 --param-rtol 1e-6 || fail "2 -> 3 strays"
+# Another world size reorders the sums; AdamW turns that rounding into parameter noise (measured
+# up to 1.25e-6 of a tensor's largest value after 60 steps).
+compare "$work/reference" "$work/grow" --loss-rtol 1e-6 --param-rtol 5e-6 || fail "2 -> 3 strays"
 stop_and_resume shrink 4 2
 printf '4 -> 2      '
-compare "$work/reference" "$work/shrink" --loss-rtol 1e-6 --param-rtol 1e-6 || fail "4 -> 2 strays"
+compare "$work/reference" "$work/shrink" --loss-rtol 1e-6 --param-rtol 5e-6 || fail "4 -> 2 strays"
 echo "PASS"

@@ -25,12 +25,13 @@ resumes() {
     || fail "$name: not exact"
 }
 
-two_stages=(--set stages.0.training.max_steps=6 --set stages.1.training.max_steps=8
+# Enough steps after the signal's step that it lands mid-stage (a step takes ~0.1 s here).
+two_stages=(--set stages.0.training.max_steps=4 --set stages.1.training.max_steps=30
   --set stages.1.training.global_batch_size=8 --set stages.0.training.global_batch_size=8)
-resumes vdep pretrain 3 "${two_stages[@]}"
+resumes vdep finetune 5 "${two_stages[@]}"
 resumes llava_two_stage_lora finetune 5 "${two_stages[@]}"
-resumes vora pretrain 3 --set stages.0.training.max_steps=6 --set stages.1.training.max_steps=4 \
+resumes vora pretrain 3 --set stages.0.training.max_steps=20 --set stages.1.training.max_steps=4 \
   --set stages.1.training.global_batch_size=8 --set training.global_batch_size=8
-resumes inverse_llava finetune 5 --set stages.0.training.max_steps=10 \
+resumes inverse_llava finetune 5 --set stages.0.training.max_steps=30 \
   --set stages.0.training.global_batch_size=8
 echo PASS
