@@ -53,4 +53,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& tokenizer_json_p
 // \s*[\r\n]+|\s+(?!\S)|\s+
 std::vector<std::string> qwen2_pretokens(const std::string& text);
 
+// Appends a code point as UTF-8 (1-4 bytes).
+void append_utf8(char32_t code, std::string& out);
+
 }  // namespace vlm::data
