@@ -20,6 +20,7 @@
 #include "worker/metrics.h"
 #include "worker/objective.h"
 #include "worker/preemption.h"
+#include "worker/run_observer.h"
 #include "worker/schedule.h"
 #include "worker/threads.h"
 
@@ -59,17 +60,18 @@ uint64_t step_seed(uint64_t seed, int64_t stage_index, int64_t step, int rank) {
 // Everything one stage needs, built from its sections.
 class StageRunner {
  public:
-  StageRunner(const recipes::Stage& stage, int64_t stage_index,
+  StageRunner(const recipes::Stage& stage, int64_t stage_index, int64_t stage_count,
               const recipes::ShardingSection& sharding, models::VisionLanguageModel& model,
               std::shared_ptr<const data::Tokenizer> tokenizer, const cluster::World& world,
-              cluster::Communicator& comm, Checkpointer& checkpointer, MetricsLog* metrics)
+              cluster::Communicator& comm, Checkpointer& checkpointer, RunObserver& observer)
       : stage_(stage),
         stage_index_(stage_index),
+        stage_count_(stage_count),
         model_(model),
         world_(world),
         comm_(comm),
         checkpointer_(checkpointer),
-        metrics_(metrics) {
+        observer_(observer) {
     prepare_model(model_, stage, *tokenizer);
     objective_ = make_objective(stage, model_);
     micro_batch_ = micro_batch_size(stage.training, world.world_size);
@@ -97,6 +99,7 @@ class StageRunner {
         stage_.name, total_steps_, stage_.training.global_batch_size, world_.world_size,
         micro_batch_, accumulation_, loader_->samples_per_epoch(), engine_->trainable_count());
     loader_->seek(first_step * stage_.training.global_batch_size);
+    observer_.stage_started(stage_start(first_step));
     model_.train(true);
     StageResult result{stage_.name};
     std::deque<double> recent;
@@ -110,10 +113,11 @@ class StageRunner {
       const bool periodic =
           every > 0 && (step + 1) % every == 0 && step + 1 < total_steps_ && !m.skipped;
       if (m.preempted || periodic) {
+        observer_.checkpoint_started({stage_.name, step + 1, m.preempted});
         m.checkpoint_blocked_ms =
             checkpointer_.save(*engine_, save_point(step + 1), /*wait=*/m.preempted);
       }
-      if (metrics_ != nullptr) metrics_->write(m);
+      observer_.step_done(m);
       stop_if_diverged(step);
       if (m.preempted) {
         log::warn("{} step {}/{}: preemption signal; saved, exiting for a requeue", stage_.name,
@@ -134,6 +138,7 @@ class StageRunner {
     }
     // The stage's end is a checkpoint: a later stage resumes from it.
     if (!result.preempted && first_step < total_steps_) {
+      observer_.checkpoint_started({stage_.name, total_steps_, false});
       checkpointer_.save(*engine_, save_point(total_steps_), /*wait=*/true);
     }
     checkpointer_.finish();
@@ -149,6 +154,21 @@ class StageRunner {
   }
 
  private:
+  StageStart stage_start(int64_t first_step) const {
+    StageStart start;
+    start.stage = stage_.name;
+    start.stage_index = stage_index_;
+    start.stage_count = stage_count_;
+    start.first_step = first_step;
+    start.total_steps = total_steps_;
+    start.global_batch_size = stage_.training.global_batch_size;
+    int64_t parameters = 0;
+    for (const auto& named : model_.named_parameters()) parameters += named.second.numel();
+    // Forward 2 N, backward 4 N per token (the usual estimate; attention's share left out).
+    start.flops_per_token = 6.0 * static_cast<double>(parameters);
+    return start;
+  }
+
   SavePoint save_point(int64_t steps_done) const {
     SavePoint at;
     at.stage_index = stage_index_;
@@ -291,11 +311,12 @@ class StageRunner {
 
   const recipes::Stage& stage_;
   int64_t stage_index_ = 0;
+  int64_t stage_count_ = 1;
   models::VisionLanguageModel& model_;
   const cluster::World& world_;
   cluster::Communicator& comm_;
   Checkpointer& checkpointer_;
-  MetricsLog* metrics_;  // rank 0 only
+  RunObserver& observer_;  // rank 0's watch the run; other ranks' only see what every rank sees
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<sharding::ShardedEngine> engine_;
   std::unique_ptr<data::Loader> loader_;
@@ -359,6 +380,9 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
             " ranks but MPI has ", comm->size());
   std::unique_ptr<MetricsLog> metrics;
   if (world.is_coordinator()) metrics = std::make_unique<MetricsLog>(layout.metrics_jsonl());
+  ObserverList observers;
+  observers.add(metrics.get());
+  for (RunObserver* observer : options.observers) observers.add(observer);
   install_preemption_handlers();
   Checkpointer checkpointer(recipe, layout, *comm, options.resume_path);
   const std::optional<ResumePoint> resume = checkpointer.find_resume();
@@ -376,8 +400,8 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
     }
     const bool resumes_here = resume && stage_index == resume->manifest.stage_index;
     {
-      StageRunner runner(stage, stage_index, recipe.sharding, model, tokenizer, world, *comm,
-                         checkpointer, metrics.get());
+      StageRunner runner(stage, stage_index, static_cast<int64_t>(recipe.stages.size()),
+                         recipe.sharding, model, tokenizer, world, *comm, checkpointer, observers);
       outcome.stages.push_back(runner.run(resumes_here ? &*resume : nullptr));
     }
     const StageResult& result = outcome.stages.back();
@@ -396,6 +420,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
                 result.tokens_per_s, folder);
     }
   }
+  observers.run_finished(outcome.preempted);
   return outcome;
 }
 

@@ -10,6 +10,7 @@
 #include "data/tokenizer.h"
 #include "models/model.h"
 #include "recipes/recipe.h"
+#include "worker/run_observer.h"
 
 namespace vlm::worker {
 
@@ -25,6 +26,8 @@ struct StageResult {
 
 struct TrainOptions {
   std::string resume_path;  // a checkpoint directory; empty: the run's newest valid one, if any
+  // Told of stages, steps and checkpoints besides the metrics file (rank 0 writes that one).
+  std::vector<RunObserver*> observers;
 };
 
 struct TrainOutcome {
