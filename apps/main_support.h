@@ -4,13 +4,16 @@
 #include <functional>
 #include <string>
 
+#include "cluster/launch.h"
+
 namespace vlm::apps {
 
 // Exit codes of every vlm-* program.
 constexpr int kExitOk = 0;
-constexpr int kExitError = 1;       // a runtime failure (I/O, format, internal)
-constexpr int kExitUsage = 2;       // bad arguments or recipe (ConfigError)
-constexpr int kExitPreempted = 75;  // saved after a preemption signal: requeue me (EX_TEMPFAIL)
+constexpr int kExitError = 1;  // a runtime failure (I/O, format, internal)
+constexpr int kExitUsage = 2;  // bad arguments or recipe (ConfigError)
+// Saved after a preemption signal: requeue me (EX_TEMPFAIL); the sbatch script tests for it.
+constexpr int kExitPreempted = cluster::kPreemptedExitCode;
 
 // Runs body, turning vlm::Error and std::exception into "program: error: ..." on stderr and an
 // exit code. Before body, makes OpenBLAS pick its fast kernels on this CPU (see

@@ -13,6 +13,18 @@
 
 namespace {
 
+// A run_dir with "{job_id}" is named after the Slurm job: every attempt of a requeued job
+// resumes the same run. The expanded name goes in as an override, so recipe.yaml and the
+// checkpoints hold the directory actually used.
+vlm::recipes::Recipe load_recipe(const std::string& path, std::vector<std::string> overrides,
+                                 const vlm::cluster::World& world) {
+  const auto recipe = vlm::recipes::load(path, overrides);
+  const std::string run_dir = vlm::cluster::expand_job_id(recipe.run_dir, world);
+  if (run_dir == recipe.run_dir) return recipe;
+  overrides.push_back("run_dir=" + run_dir);
+  return vlm::recipes::load(path, overrides);
+}
+
 int worker_main(int argc, char** argv) {
   CLI::App app{"vlm-worker: train a vision-language model from a recipe"};
   std::string recipe_path;
@@ -40,13 +52,14 @@ int worker_main(int argc, char** argv) {
   }
   const auto world = vlm::cluster::detect_world();
   vlm::log::set_rank(world.rank, world.world_size);
-  const auto recipe = vlm::recipes::load(recipe_path, overrides);
+  const auto recipe = load_recipe(recipe_path, overrides, world);
   if (dump_only) {
     std::cout << recipe.resolved_yaml;
     return vlm::apps::kExitOk;
   }
   vlm::log::info("vlm-worker: recipe {} on {} rank(s); {}", recipe_path, world.world_size,
                  vlm::worker::blas_description());
+  vlm::log::info("{}", vlm::cluster::describe(world, recipe.cluster.backend));
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
   const auto outcome = vlm::worker::train(recipe, layout, world, train_options);

@@ -40,11 +40,38 @@ World detect_world() {
   world.local_size =
       first_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"}, world.world_size);
   if (const char* job = std::getenv("SLURM_JOB_ID")) world.job_id = job;
+  world.restart_count = first_int({"SLURM_RESTART_COUNT"}, 0);
   world.hostname = host_name();
   VLM_CHECK(world.world_size >= 1 && world.rank < world.world_size, ConfigError, "rank ",
             world.rank, " is outside the world of ", world.world_size,
             " (check OMPI_COMM_WORLD_* / SLURM_* variables)");
   return world;
+}
+
+std::string expand_job_id(const std::string& text, const World& world) {
+  static const std::string placeholder = "{job_id}";
+  const std::string id = world.job_id.empty() ? "local" : world.job_id;
+  std::string out = text;
+  for (size_t at = out.find(placeholder); at != std::string::npos;
+       at = out.find(placeholder, at + id.size())) {
+    out.replace(at, placeholder.size(), id);
+  }
+  return out;
+}
+
+std::string local_device(const World& world, const std::string& backend) {
+  return backend == "nccl" ? "cuda:" + std::to_string(world.local_rank) : "cpu";
+}
+
+std::string describe(const World& world, const std::string& backend) {
+  std::string text = "rank " + std::to_string(world.rank) + " of " +
+                     std::to_string(world.world_size) + " on " + world.hostname + " (local rank " +
+                     std::to_string(world.local_rank) + " of " + std::to_string(world.local_size) +
+                     ", device " + local_device(world, backend) + ")";
+  if (!world.job_id.empty()) {
+    text += ", Slurm job " + world.job_id + " attempt " + std::to_string(world.restart_count + 1);
+  }
+  return text;
 }
 
 }  // namespace vlm::cluster

@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libboost-dev libgtest-dev libcli11-dev
   libsentencepiece-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
   python3-torch python3-numpy python3-h5py strace
+  slurm-wlm munge
 )
 
 # Nothing for CUDA: the optional NCCL backend (VLM_WITH_CUDA) builds against the CUDA toolkit and

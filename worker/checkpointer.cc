@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "worker/run_timing.h"
 
 namespace vlm::worker {
 
@@ -24,6 +25,8 @@ struct Checkpointer::Pending {
   std::atomic<bool> done{false};
   std::string error;  // the writer's, when it failed
   checkpoint::FileInfo file;
+  double copy_s = 0.0;   // the loop blocked this long
+  double write_s = 0.0;  // the writer thread's time
 };
 
 namespace {
@@ -67,7 +70,7 @@ Checkpointer::Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunL
                            cluster::Communicator& comm, std::string resume_path)
     : recipe_(recipe),
       comm_(comm),
-      root_(recipe.checkpoint.dir.empty() ? layout.checkpoints() : recipe.checkpoint.dir),
+      root_(checkpoint_root(recipe, layout)),
       resume_path_(std::move(resume_path)) {}
 
 Checkpointer::~Checkpointer() {
@@ -204,13 +207,17 @@ double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint
   const double blocked_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
+  p.copy_s = blocked_ms / 1000.0;
   const std::string path = files::join(store.staging_dir(tag), rank_file_name(comm_.rank()));
   p.writer = std::thread([&p, path] {
+    const auto write_start = std::chrono::steady_clock::now();
     try {
       p.file = checkpoint::write_rank_file(path, p.slices);
     } catch (const std::exception& e) {
       p.error = e.what();
     }
+    p.write_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
     p.slices.clear();
     p.done = true;
   });
@@ -244,6 +251,8 @@ void Checkpointer::commit(bool wait) {
   const std::vector<std::string> infos = comm_.gather(checkpoint::to_json(mine), 0);
   if (comm_.rank() == 0) {
     checkpoint::Manifest manifest = p.manifest;
+    // What a synchronous save costs (rank 0's share): vlm-launch sizes Slurm's warning from it.
+    manifest.counters["save_seconds"] = p.copy_s + p.write_s;
     for (size_t r = 0; r < infos.size(); ++r) {
       const auto from = checkpoint::parse_manifest(infos[r], "rank " + std::to_string(r));
       manifest.files.insert(manifest.files.end(), from.files.begin(), from.files.end());

@@ -1,7 +1,7 @@
 # Helpers for the whole-job tests (sourced, not a test itself: its name has no test_ prefix).
 set -euo pipefail
-build_dir=$1
-src_dir=$2
+build_dir=$(cd "$1" && pwd)
+src_dir=$(cd "$2" && pwd)
 bin=$build_dir/bin
 source "$src_dir/scripts/env.sh"
 work=$(mktemp -d /tmp/vlm-e2e-XXXXXX)
