@@ -78,6 +78,7 @@ TEST(HfIo, ExportMergesLoraIntoACopy) {
   VisionLanguageModel a(testkit::small_model(), 10, 1);
   recipes::LoraConfig lora;
   lora.rank = 4;
+  lora.targets.push_back("lm_head");  // the head's adapter is merged and saved like the others
   a.add_lora(lora, 5);
   {
     c10::NoGradGuard no_grad;
