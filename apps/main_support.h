@@ -11,6 +11,10 @@ constexpr int kExitOk = 0;
 constexpr int kExitError = 1;       // a runtime failure (I/O, format, internal)
 constexpr int kExitUsage = 2;       // bad arguments or recipe (ConfigError)
 constexpr int kExitPreempted = 75;  // saved after a preemption signal: requeue me (EX_TEMPFAIL)
+// vlm-worker's rank 0 heard no heartbeat from a rank for cluster.heartbeat_timeout_s (a hung,
+// stopped or unreachable process): the job ends without a save; requeue it to resume from the
+// last checkpoint.
+constexpr int kExitRankSilent = 76;
 
 // Runs body, turning vlm::Error and std::exception into "program: error: ..." on stderr and an
 // exit code. Before body, makes OpenBLAS pick its fast kernels on this CPU (see
