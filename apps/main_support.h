@@ -14,6 +14,10 @@ constexpr int kExitError = 1;  // a runtime failure (I/O, format, internal)
 constexpr int kExitUsage = 2;  // bad arguments or recipe (ConfigError)
 // Saved after a preemption signal: requeue me (EX_TEMPFAIL); the sbatch script tests for it.
 constexpr int kExitPreempted = cluster::kPreemptedExitCode;
+// vlm-worker's rank 0 heard no heartbeat from a rank for cluster.heartbeat_timeout_s (a hung,
+// stopped or unreachable process): the job ends without a save; requeue it to resume from the
+// last checkpoint.
+constexpr int kExitRankSilent = cluster::kRankSilentExitCode;
 
 // Runs body, turning vlm::Error and std::exception into "program: error: ..." on stderr and an
 // exit code. Before body, makes OpenBLAS pick its fast kernels on this CPU (see

@@ -1,12 +1,15 @@
 // vlm-worker --recipe R [--set key=value ...]: trains a recipe, stage by stage.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "apps/main_support.h"
 #include "cluster/world.h"
 #include "common/log.h"
 #include "coordinator/run_setup.h"
+#include "coordinator/run_watch.h"
 #include "recipes/load.h"
 #include "worker/threads.h"
 #include "worker/trainer.h"
@@ -25,6 +28,20 @@ vlm::recipes::Recipe load_recipe(const std::string& path, std::vector<std::strin
   return vlm::recipes::load(path, overrides);
 }
 
+// Rank 0's monitor thread calls this while the training thread may be blocked in a collective
+// that waits for the silent rank: the process ends here, and the launcher ends the other ranks.
+[[noreturn]] void end_job_for_silent_rank(const vlm::coordinator::RankHeartbeat& rank,
+                                          double timeout_s) {
+  vlm::log::error(
+      "rank {} on host {} sent no heartbeat for {:.1f} s (cluster.heartbeat_timeout_s {}; its "
+      "last heartbeat was at step {}): it hangs, was stopped or is unreachable. Ending the job "
+      "without a save (exit {}: requeue to resume from the last checkpoint)",
+      rank.rank, rank.host, rank.age_s, timeout_s, rank.step, vlm::apps::kExitRankSilent);
+  spdlog::default_logger()->flush();
+  std::fflush(nullptr);
+  std::_Exit(vlm::apps::kExitRankSilent);
+}
+
 int worker_main(int argc, char** argv) {
   CLI::App app{"vlm-worker: train a vision-language model from a recipe"};
   std::string recipe_path;
@@ -36,6 +53,10 @@ int worker_main(int argc, char** argv) {
   vlm::worker::TrainOptions train_options;
   app.add_option("--resume", train_options.resume_path,
                  "resume from this checkpoint directory (default: the run's newest valid one)");
+  int status_port = -1;
+  app.add_option("--status-port", status_port,
+                 "serve GET /status and /metrics on this port of rank 0 (0: off; same as --set "
+                 "cluster.status_port=N)");
   std::string max_memory;
   app.add_option("--max-memory-per-rank", max_memory,
                  "refuse to start when the memory plan needs more per rank: 1.5GiB, 800MiB, or "
@@ -50,6 +71,7 @@ int worker_main(int argc, char** argv) {
     overrides.push_back("sharding.max_memory_per_rank_mib=" +
                         std::to_string(vlm::apps::parse_mib(max_memory, "--max-memory-per-rank")));
   }
+  if (status_port >= 0) overrides.push_back("cluster.status_port=" + std::to_string(status_port));
   const auto world = vlm::cluster::detect_world();
   vlm::log::set_rank(world.rank, world.world_size);
   const auto recipe = load_recipe(recipe_path, overrides, world);
@@ -62,6 +84,14 @@ int worker_main(int argc, char** argv) {
   vlm::log::info("{}", vlm::cluster::describe(world, recipe.cluster.backend));
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
+  const double heartbeat_timeout_s = recipe.cluster.heartbeat_timeout_s;
+  vlm::coordinator::RunWatch watch(recipe.cluster, layout.root, world, [=](const auto& rank) {
+    end_job_for_silent_rank(rank, heartbeat_timeout_s);
+  });
+  train_options.observers.push_back(&watch);
+  train_options.on_communicator = [&watch](vlm::cluster::Communicator& comm) {
+    watch.connect(comm);
+  };
   const auto outcome = vlm::worker::train(recipe, layout, world, train_options);
   for (const auto& r : outcome.stages) {
     vlm::log::info("summary: stage {} {} steps {:.1f} s loss {:.4f} -> {:.4f}", r.stage, r.steps,

@@ -75,9 +75,10 @@ std::string sbatch_script(const SlurmJob& job) {
   if (!job.working_dir.empty()) directive(out, "--chdir=" + job.working_dir);
   out << "# Written by vlm-launch. A run preempted by a signal (scancel --signal=USR1, the time\n"
          "# limit) saves and exits "
-      << kPreemptedExitCode
-      << "; this script then requeues the job, which resumes from its run\n"
-         "# directory (named after SLURM_JOB_ID, unchanged by a requeue).\n";
+      << kPreemptedExitCode << "; one that lost a rank exits " << kRankSilentExitCode
+      << ". This script then requeues the job,\n"
+         "# which resumes from its run directory (named after SLURM_JOB_ID, unchanged by a "
+         "requeue).\n";
   out << "set -u\n";
   for (const auto& line : job.setup) out << line << '\n';
   out << "echo \"vlm-launch: job $SLURM_JOB_ID attempt $((${SLURM_RESTART_COUNT:-0} + 1)) on "
@@ -89,12 +90,15 @@ std::string sbatch_script(const SlurmJob& job) {
     out << "mpirun --bind-to none " << worker << '\n';
   }
   out << "status=$?\n"
-         "if [ \"$status\" -eq "
-      << kPreemptedExitCode
-      << " ]; then\n"
-         "  echo \"vlm-launch: preempted and saved; requeueing job $SLURM_JOB_ID\"\n"
-         "  scontrol requeue \"$SLURM_JOB_ID\"\n"
-         "fi\n"
+         "case $status in\n"
+      << "  " << kPreemptedExitCode
+      << ") echo \"vlm-launch: preempted and saved; requeueing job $SLURM_JOB_ID\" ;;\n"
+      << "  " << kRankSilentExitCode
+      << ") echo \"vlm-launch: a rank went silent; requeueing job $SLURM_JOB_ID to resume from its "
+         "last checkpoint\" ;;\n"
+         "  *) exit \"$status\" ;;\n"
+         "esac\n"
+         "scontrol requeue \"$SLURM_JOB_ID\"\n"
          "exit \"$status\"\n";
   return out.str();
 }

@@ -10,6 +10,9 @@ namespace vlm::cluster {
 
 // Exit status with which vlm-worker says "saved after a preemption signal: requeue me".
 constexpr int kPreemptedExitCode = 75;
+// Exit status of a job whose rank 0 heard no heartbeat from a rank: nothing saved since the last
+// checkpoint, but a new attempt resumes from it.
+constexpr int kRankSilentExitCode = 76;
 
 struct WorkerCommand {
   std::string worker;                  // vlm-worker, an absolute path
@@ -33,8 +36,9 @@ struct SlurmJob {
 };
 
 // The whole sbatch script. It asks for USR1 grace_s seconds before the limit (to every task),
-// and requeues the job itself when vlm-worker exits with kPreemptedExitCode, so a job preempted
-// by a signal or by its time limit comes back and resumes from its run directory.
+// and requeues the job itself when vlm-worker exits with kPreemptedExitCode or
+// kRankSilentExitCode, so a job preempted by a signal or its time limit, or one that lost a rank,
+// comes back and resumes from its run directory.
 std::string sbatch_script(const SlurmJob& job);
 
 struct LocalJob {

@@ -172,6 +172,14 @@ struct ClusterSection {
   std::string backend = "mpi";  // mpi | nccl
   double timeout_s = 300.0;
   int64_t status_port = 0;  // 0: no status endpoint
+  // Loopback by default: the endpoint has no authentication. 0.0.0.0 serves every interface.
+  std::string status_address = "127.0.0.1";
+  // Every rank tells rank 0 it is alive this often (0: no heartbeats); a rank silent past the
+  // timeout ends the job (apps/main_support.h's kExitRankSilent). The heartbeat comes from a
+  // thread of its own, so a long step or checkpoint does not delay it; only a hung or stopped
+  // process, or a lost network, does.
+  double heartbeat_interval_s = 5.0;
+  double heartbeat_timeout_s = 60.0;
 };
 
 struct EvalSection {

@@ -262,6 +262,9 @@ struct Fields<ClusterSection> {
     f("backend", &ClusterSection::backend, one_of({"mpi", "nccl"}));
     f("timeout_s", &ClusterSection::timeout_s, greater_than(0));
     f("status_port", &ClusterSection::status_port, between(0, 65535));
+    f("status_address", &ClusterSection::status_address, non_empty());
+    f("heartbeat_interval_s", &ClusterSection::heartbeat_interval_s, at_least(0));
+    f("heartbeat_timeout_s", &ClusterSection::heartbeat_timeout_s, greater_than(0));
   }
 };
 

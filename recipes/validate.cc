@@ -110,6 +110,17 @@ class CrossChecker {
     objective(stage, path, model);
   }
 
+  // A timeout shorter than a few intervals would end healthy jobs over one late datagram.
+  void heartbeats(const ClusterSection& cluster) {
+    if (cluster.heartbeat_interval_s > 0 &&
+        cluster.heartbeat_timeout_s < 3 * cluster.heartbeat_interval_s) {
+      fail({"cluster.heartbeat_timeout_s", "cluster.heartbeat_interval_s"},
+           "cluster.heartbeat_timeout_s (" + format_number(cluster.heartbeat_timeout_s) +
+               ") must be at least 3 x cluster.heartbeat_interval_s (" +
+               format_number(cluster.heartbeat_interval_s) + ")");
+    }
+  }
+
   void unique_names(const std::vector<Stage>& stages) {
     for (size_t i = 0; i < stages.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
@@ -287,6 +298,7 @@ void validate(const Recipe& recipe, const Origins& origins) {
   cross.model(recipe.model);
   for (size_t i = 0; i < recipe.stages.size(); ++i) cross.stage(recipe.stages[i], i, recipe.model);
   cross.unique_names(recipe.stages);
+  cross.heartbeats(recipe.cluster);
 }
 
 }  // namespace vlm::recipes

@@ -67,11 +67,13 @@ constexpr char kErrorMark = '\x01';
 }  // namespace
 
 Checkpointer::Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
-                           cluster::Communicator& comm, std::string resume_path)
+                           cluster::Communicator& comm, std::string resume_path,
+                           RunObserver* observer)
     : recipe_(recipe),
       comm_(comm),
       root_(checkpoint_root(recipe, layout)),
-      resume_path_(std::move(resume_path)) {}
+      resume_path_(std::move(resume_path)),
+      observer_(observer) {}
 
 Checkpointer::~Checkpointer() {
   if (pending_ && pending_->writer.joinable()) pending_->writer.join();
@@ -113,6 +115,7 @@ std::optional<ResumePoint> Checkpointer::find_resume() {
   if (comm_.rank() == 0) {
     log::info("resuming from {} (stage '{}' step {}, written by {} rank(s))", chosen,
               point.manifest.stage_name, point.manifest.step, point.manifest.world_size);
+    tell_committed(chosen, point.manifest);
   }
   return point;
 }
@@ -233,6 +236,12 @@ void Checkpointer::finish() {
   if (pending_) commit(/*wait=*/true);
 }
 
+void Checkpointer::tell_committed(const std::string& dir,
+                                  const checkpoint::Manifest& manifest) const {
+  if (observer_ != nullptr)
+    observer_->checkpoint_committed({dir, manifest.stage_name, manifest.step});
+}
+
 void Checkpointer::commit(bool wait) {
   Pending& p = *pending_;
   if (wait && p.writer.joinable()) p.writer.join();
@@ -264,6 +273,7 @@ void Checkpointer::commit(bool wait) {
     for (const auto& f : manifest.files) bytes += f.bytes;
     log::info("checkpoint {} committed: stage '{}' step {}, {:.1f} MiB", store.committed_dir(p.tag),
               manifest.stage_name, manifest.step, static_cast<double>(bytes) / (1 << 20));
+    tell_committed(store.committed_dir(p.tag), manifest);
   }
   pending_.reset();
 }

@@ -13,6 +13,7 @@
 #include "cluster/communicator.h"
 #include "recipes/recipe.h"
 #include "sharding/engine.h"
+#include "worker/run_observer.h"
 
 namespace vlm::worker {
 
@@ -34,9 +35,11 @@ struct ResumePoint {
 class Checkpointer {
  public:
   // resume_path: a checkpoint directory to resume from (--resume); empty: the newest valid one
-  // in the run's checkpoint directory, if any.
+  // in the run's checkpoint directory, if any. observer (optional) hears of every checkpoint
+  // committed and of the one resumed from, on rank 0.
   Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
-               cluster::Communicator& comm, std::string resume_path);
+               cluster::Communicator& comm, std::string resume_path,
+               RunObserver* observer = nullptr);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -60,11 +63,13 @@ class Checkpointer {
  private:
   struct Pending;
   void commit(bool wait);
+  void tell_committed(const std::string& dir, const checkpoint::Manifest& manifest) const;
 
   const recipes::Recipe& recipe_;
   cluster::Communicator& comm_;
   std::string root_;
   std::string resume_path_;
+  RunObserver* observer_;
   std::unique_ptr<Pending> pending_;
 };
 

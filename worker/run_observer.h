@@ -45,12 +45,21 @@ struct CheckpointStarted {
   bool preemption = false;
 };
 
+// A checkpoint a resume would use: committed by this run, or the one it resumed from.
+struct CheckpointCommitted {
+  std::string dir;
+  std::string stage;
+  int64_t step = 0;  // steps done in the stage
+};
+
 class RunObserver {
  public:
   virtual ~RunObserver() = default;
   virtual void stage_started(const StageStart& /*start*/) {}
   virtual void step_done(const StepMetrics& /*metrics*/) {}
   virtual void checkpoint_started(const CheckpointStarted& /*checkpoint*/) {}
+  // On rank 0 only (it commits).
+  virtual void checkpoint_committed(const CheckpointCommitted& /*checkpoint*/) {}
   virtual void run_finished(bool /*preempted*/) {}
 };
 
@@ -68,6 +77,9 @@ class ObserverList : public RunObserver {
   }
   void checkpoint_started(const CheckpointStarted& checkpoint) override {
     for (auto* o : observers_) o->checkpoint_started(checkpoint);
+  }
+  void checkpoint_committed(const CheckpointCommitted& checkpoint) override {
+    for (auto* o : observers_) o->checkpoint_committed(checkpoint);
   }
   void run_finished(bool preempted) override {
     for (auto* o : observers_) o->run_finished(preempted);

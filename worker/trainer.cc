@@ -378,13 +378,14 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   comm->set_timeout(recipe.cluster.timeout_s);
   VLM_CHECK(comm->size() == world.world_size, InternalError, "the launcher says ", world.world_size,
             " ranks but MPI has ", comm->size());
+  if (options.on_communicator) options.on_communicator(*comm);
   std::unique_ptr<MetricsLog> metrics;
   if (world.is_coordinator()) metrics = std::make_unique<MetricsLog>(layout.metrics_jsonl());
   ObserverList observers;
   observers.add(metrics.get());
   for (RunObserver* observer : options.observers) observers.add(observer);
   install_preemption_handlers();
-  Checkpointer checkpointer(recipe, layout, *comm, options.resume_path);
+  Checkpointer checkpointer(recipe, layout, *comm, options.resume_path, &observers);
   const std::optional<ResumePoint> resume = checkpointer.find_resume();
 
   TrainOutcome outcome;

@@ -2,10 +2,12 @@
 // export the model. The straight line of ARCHITECTURE.md.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "checkpoint/run_layout.h"
+#include "cluster/communicator.h"
 #include "cluster/world.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
@@ -28,6 +30,9 @@ struct TrainOptions {
   std::string resume_path;  // a checkpoint directory; empty: the run's newest valid one, if any
   // Told of stages, steps and checkpoints besides the metrics file (rank 0 writes that one).
   std::vector<RunObserver*> observers;
+  // Called on every rank once the communicator is open, before any stage: collective calls
+  // made here (e.g. sharing rank 0's heartbeat address) happen at the same point on all ranks.
+  std::function<void(cluster::Communicator&)> on_communicator;
 };
 
 struct TrainOutcome {

@@ -14,3 +14,17 @@ accuracy_of() { awk -v c="$1" '$1 == "accuracy" && $2 == c { print $3 }' "$2"; }
 
 # at_least VALUE BAR: succeeds when VALUE >= BAR.
 at_least() { awk -v v="$1" -v b="$2" 'BEGIN { exit !(v != "" && v + 0 >= b + 0) }'; }
+
+# free_port: a TCP port of 127.0.0.1 free right now.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# rank_pid LAUNCHER RANK: the PID of the mpirun child LAUNCHER that is rank RANK (empty if none).
+rank_pid() {
+  local pid
+  for pid in $(pgrep -P "$1"); do
+    tr '\0' '\n' < "/proc/$pid/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$pid"
+  done
+  return 0
+}

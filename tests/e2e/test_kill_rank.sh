@@ -21,10 +21,7 @@ for stage in 0 3; do
     sleep 0.1
   done
   [ -s "$run/metrics.jsonl" ] || { kill "$launcher"; tail -n 5 "$work/log$stage"; fail "stage $stage: training never started"; }
-  victim=""
-  for pid in $(pgrep -P "$launcher"); do
-    tr '\0' '\n' < "/proc/$pid/environ" | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$pid
-  done
+  victim=$(rank_pid "$launcher" 1)
   [ -n "$victim" ] || { kill "$launcher"; fail "stage $stage: rank 1 not found"; }
   kill -KILL "$victim"
   killed_at=$(date +%s%3N)

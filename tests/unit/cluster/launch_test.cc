@@ -44,9 +44,12 @@ TEST(SbatchScript, AsksForTheWarningTheRequeueAndTheShape) {
                         "--set optimizer.lr=2e-5\n"),
             std::string::npos)
       << script;
-  // Requeues itself on the preemption exit status, and only on it.
-  EXPECT_NE(script.find("if [ \"$status\" -eq 75 ]; then"), std::string::npos);
-  EXPECT_NE(script.find("scontrol requeue \"$SLURM_JOB_ID\""), std::string::npos);
+  // Requeues itself after a preemption (75) or a lost rank (76), and after nothing else.
+  EXPECT_TRUE(has_line(script, "case $status in"));
+  EXPECT_NE(script.find("\n  75) echo"), std::string::npos);
+  EXPECT_NE(script.find("\n  76) echo"), std::string::npos);
+  EXPECT_TRUE(has_line(script, "  *) exit \"$status\" ;;"));
+  EXPECT_TRUE(has_line(script, "scontrol requeue \"$SLURM_JOB_ID\""));
   EXPECT_TRUE(has_line(script, "exit \"$status\""));
 }
 

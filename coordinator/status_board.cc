@@ -1,0 +1,62 @@
+#include "coordinator/status_board.h"
+
+namespace vlm::coordinator {
+
+StatusBoard::StatusBoard(std::string run_dir, std::string job_id, int world_size)
+    : created_(Clock::now()), stage_clock_(created_) {
+  status_.run_dir = std::move(run_dir);
+  status_.job_id = std::move(job_id);
+  status_.world_size = world_size;
+}
+
+void StatusBoard::stage_started(const worker::StageStart& start) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  status_.state = "training";
+  status_.stage = start.stage;
+  status_.stage_index = start.stage_index;
+  status_.stage_count = start.stage_count;
+  status_.step = start.first_step;
+  status_.total_steps = start.total_steps;
+  status_.eta_s = kUnknown;
+  status_.skipped_steps = 0;
+  stage_clock_ = Clock::now();
+  stage_first_step_ = start.first_step;
+}
+
+void StatusBoard::step_done(const worker::StepMetrics& m) {
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mutex_);
+  status_.step = m.step;
+  status_.loss = m.loss;
+  status_.losses = m.loss_terms;
+  status_.learning_rate = m.lr;
+  status_.grad_norm = m.grad_norm;
+  status_.tokens_per_s = m.tokens_per_s;
+  status_.skipped_steps = m.skipped_steps;
+  // The stage's mean step so far, checkpoints and all: steadier than the last step's time.
+  const int64_t done = m.step - stage_first_step_;
+  if (done > 0) {
+    const double per_step = std::chrono::duration<double>(now - stage_clock_).count() / done;
+    status_.eta_s = per_step * static_cast<double>(status_.total_steps - m.step);
+  }
+}
+
+void StatusBoard::checkpoint_committed(const worker::CheckpointCommitted& checkpoint) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  status_.last_checkpoint = CheckpointRecord{checkpoint.dir, checkpoint.stage, checkpoint.step};
+}
+
+void StatusBoard::run_finished(bool preempted) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  status_.state = preempted ? "preempted" : "finished";
+  status_.eta_s = preempted ? kUnknown : 0.0;
+}
+
+RunStatus StatusBoard::snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  RunStatus copy = status_;
+  copy.uptime_s = std::chrono::duration<double>(Clock::now() - created_).count();
+  return copy;
+}
+
+}  // namespace vlm::coordinator

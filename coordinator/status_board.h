@@ -1,0 +1,36 @@
+// The trainer's view of the run, kept for the status endpoint: a RunObserver on rank 0 that
+// records each stage start, step and committed checkpoint into a RunStatus, and hands out copies.
+// The training thread holds the lock for a copy of a few fields per step; readers the same.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+
+#include "coordinator/run_status.h"
+#include "worker/run_observer.h"
+
+namespace vlm::coordinator {
+
+class StatusBoard : public worker::RunObserver {
+ public:
+  StatusBoard(std::string run_dir, std::string job_id, int world_size);
+
+  void stage_started(const worker::StageStart& start) override;
+  void step_done(const worker::StepMetrics& metrics) override;
+  void checkpoint_committed(const worker::CheckpointCommitted& checkpoint) override;
+  void run_finished(bool preempted) override;
+
+  // The run as of the last call above (heartbeats not included: the monitor has those).
+  RunStatus snapshot() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  mutable std::mutex mutex_;
+  RunStatus status_;
+  Clock::time_point created_;
+  Clock::time_point stage_clock_;  // when the current stage started
+  int64_t stage_first_step_ = 0;   // steps its checkpoint had done (a resumed stage)
+};
+
+}  // namespace vlm::coordinator
