@@ -2,16 +2,28 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <memory>
 
 #include "apps/main_support.h"
 #include "cluster/world.h"
 #include "common/log.h"
+#include "common/terminal.h"
 #include "coordinator/run_setup.h"
 #include "recipes/load.h"
+#include "worker/progress.h"
+#include "worker/tensorboard.h"
 #include "worker/threads.h"
 #include "worker/trainer.h"
 
 namespace {
+
+// auto: an in-place line when the output reaches a terminal, plain lines otherwise.
+vlm::worker::ProgressStyle progress_style(const std::string& choice) {
+  if (choice == "line") return vlm::worker::ProgressStyle::kLine;
+  if (choice == "plain") return vlm::worker::ProgressStyle::kPlain;
+  return vlm::stdout_reaches_terminal() ? vlm::worker::ProgressStyle::kLine
+                                        : vlm::worker::ProgressStyle::kPlain;
+}
 
 int worker_main(int argc, char** argv) {
   CLI::App app{"vlm-worker: train a vision-language model from a recipe"};
@@ -28,6 +40,10 @@ int worker_main(int argc, char** argv) {
   app.add_option("--max-memory-per-rank", max_memory,
                  "refuse to start when the memory plan needs more per rank: 1.5GiB, 800MiB, or "
                  "MiB as a plain number (same as --set sharding.max_memory_per_rank_mib=...)");
+  std::string progress = "auto";
+  app.add_option("--progress", progress,
+                 "auto: a line rewritten in place on a terminal, plain log lines otherwise")
+      ->check(CLI::IsMember({"auto", "line", "plain"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,11 +65,19 @@ int worker_main(int argc, char** argv) {
                  vlm::worker::blas_description());
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
-  const auto outcome = vlm::worker::train(recipe, layout, world, train_options);
-  for (const auto& r : outcome.stages) {
-    vlm::log::info("summary: stage {} {} steps {:.1f} s loss {:.4f} -> {:.4f}", r.stage, r.steps,
-                   r.seconds, r.first_loss, r.last_loss);
+  // Rank 0 watches the run for people: the progress display and TensorBoard.
+  std::unique_ptr<vlm::worker::ProgressDisplay> display;
+  std::unique_ptr<vlm::worker::TensorBoardLog> tensorboard;
+  if (world.is_coordinator()) {
+    const auto style = progress_style(progress);
+    display = std::make_unique<vlm::worker::ProgressDisplay>(
+        recipe, style, style == vlm::worker::ProgressStyle::kLine ? vlm::terminal_columns() : 0);
+    tensorboard = std::make_unique<vlm::worker::TensorBoardLog>(layout.tensorboard());
+    vlm::log::info("TensorBoard: {} (tensorboard --logdir {})", tensorboard->path(),
+                   layout.tensorboard());
+    train_options.observers = {display.get(), tensorboard.get()};
   }
+  const auto outcome = vlm::worker::train(recipe, layout, world, train_options);
   if (outcome.preempted) {
     vlm::log::info("preempted: state saved; run the same command again to resume (exit {})",
                    vlm::apps::kExitPreempted);
