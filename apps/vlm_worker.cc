@@ -4,13 +4,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 
 #include "apps/main_support.h"
 #include "cluster/world.h"
 #include "common/log.h"
+#include "common/terminal.h"
 #include "coordinator/run_setup.h"
 #include "coordinator/run_watch.h"
 #include "recipes/load.h"
+#include "worker/progress.h"
+#include "worker/tensorboard.h"
 #include "worker/threads.h"
 #include "worker/trainer.h"
 
@@ -42,6 +46,14 @@ vlm::recipes::Recipe load_recipe(const std::string& path, std::vector<std::strin
   std::_Exit(vlm::apps::kExitRankSilent);
 }
 
+// auto: an in-place line when the output reaches a terminal, plain lines otherwise.
+vlm::worker::ProgressStyle progress_style(const std::string& choice) {
+  if (choice == "line") return vlm::worker::ProgressStyle::kLine;
+  if (choice == "plain") return vlm::worker::ProgressStyle::kPlain;
+  return vlm::stdout_reaches_terminal() ? vlm::worker::ProgressStyle::kLine
+                                        : vlm::worker::ProgressStyle::kPlain;
+}
+
 int worker_main(int argc, char** argv) {
   CLI::App app{"vlm-worker: train a vision-language model from a recipe"};
   std::string recipe_path;
@@ -61,6 +73,10 @@ int worker_main(int argc, char** argv) {
   app.add_option("--max-memory-per-rank", max_memory,
                  "refuse to start when the memory plan needs more per rank: 1.5GiB, 800MiB, or "
                  "MiB as a plain number (same as --set sharding.max_memory_per_rank_mib=...)");
+  std::string progress = "auto";
+  app.add_option("--progress", progress,
+                 "auto: a line rewritten in place on a terminal, plain log lines otherwise")
+      ->check(CLI::IsMember({"auto", "line", "plain"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,6 +100,19 @@ int worker_main(int argc, char** argv) {
   vlm::log::info("{}", vlm::cluster::describe(world, recipe.cluster.backend));
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
+  // Rank 0 watches the run for people: the progress display and TensorBoard.
+  std::unique_ptr<vlm::worker::ProgressDisplay> display;
+  std::unique_ptr<vlm::worker::TensorBoardLog> tensorboard;
+  if (world.is_coordinator()) {
+    const auto style = progress_style(progress);
+    display = std::make_unique<vlm::worker::ProgressDisplay>(
+        recipe, style, style == vlm::worker::ProgressStyle::kLine ? vlm::terminal_columns() : 0);
+    tensorboard = std::make_unique<vlm::worker::TensorBoardLog>(layout.tensorboard());
+    vlm::log::info("TensorBoard: {} (tensorboard --logdir {})", tensorboard->path(),
+                   layout.tensorboard());
+    train_options.observers = {display.get(), tensorboard.get()};
+  }
+  // Every rank: heartbeats; rank 0 also the status endpoint and the watch over silent ranks.
   const double heartbeat_timeout_s = recipe.cluster.heartbeat_timeout_s;
   vlm::coordinator::RunWatch watch(recipe.cluster, layout.root, world, [=](const auto& rank) {
     end_job_for_silent_rank(rank, heartbeat_timeout_s);
@@ -93,10 +122,6 @@ int worker_main(int argc, char** argv) {
     watch.connect(comm);
   };
   const auto outcome = vlm::worker::train(recipe, layout, world, train_options);
-  for (const auto& r : outcome.stages) {
-    vlm::log::info("summary: stage {} {} steps {:.1f} s loss {:.4f} -> {:.4f}", r.stage, r.steps,
-                   r.seconds, r.first_loss, r.last_loss);
-  }
   if (outcome.preempted) {
     vlm::log::info("preempted: state saved; run the same command again to resume (exit {})",
                    vlm::apps::kExitPreempted);

@@ -11,6 +11,7 @@ struct RunLayout {
 
   std::string recipe_yaml() const { return root + "/recipe.yaml"; }      // resolved recipe
   std::string metrics_jsonl() const { return root + "/metrics.jsonl"; }  // one line per step
+  std::string tensorboard() const { return root + "/tensorboard"; }      // event files, rank 0
   std::string final_model() const { return root + "/final"; }  // the last stage's HF-layout export
   // Earlier stages' exports (the last stage's is final_model()).
   std::string stage_model(const std::string& stage) const { return root + "/stages/" + stage; }

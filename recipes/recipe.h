@@ -145,6 +145,8 @@ struct TrainingSection {
   // A step whose loss or gradient norm is not finite is skipped (not applied); this many in a
   // row stop the run, before a diverged state reaches a checkpoint.
   int64_t max_nonfinite_steps = 5;
+  // Peak TFLOP/s of one rank's device, for MFU; 0: measured once at start (a matmul per rank).
+  double peak_tflops_per_rank = 0.0;
 };
 
 struct ShardingSection {

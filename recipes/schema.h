@@ -228,6 +228,7 @@ struct Fields<TrainingSection> {
     f("log_every", &TrainingSection::log_every, greater_than(0));
     f("num_threads", &TrainingSection::num_threads, at_least(0));
     f("max_nonfinite_steps", &TrainingSection::max_nonfinite_steps, at_least(1));
+    f("peak_tflops_per_rank", &TrainingSection::peak_tflops_per_rank, at_least(0));
   }
 };
 

@@ -30,10 +30,12 @@ MetricsLog::MetricsLog(const std::string& path) : path_(path) {
 void MetricsLog::write(const StepMetrics& m) {
   nlohmann::ordered_json line = {{"step", m.step},
                                  {"stage", m.stage},
+                                 {"run_step", m.run_step},
                                  {"loss", m.loss},
                                  {"lr", m.lr},
                                  {"grad_norm", m.grad_norm},
                                  {"tokens_per_s", m.tokens_per_s},
+                                 {"mfu", m.mfu},
                                  {"step_time_s", m.step_time_s},
                                  {"tokens", m.tokens},
                                  {"samples_seen", m.samples_seen}};

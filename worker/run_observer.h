@@ -13,11 +13,14 @@ namespace vlm::worker {
 struct StepMetrics {
   int64_t step = 0;  // 1-based within the stage
   std::string stage;
+  int64_t run_step = 0;  // 1-based over the whole run: the steps of earlier stages plus step
   double loss = 0.0;
   std::map<std::string, double> loss_terms;  // named terms, logged as loss/<name>
   double lr = 0.0;
   double grad_norm = 0.0;
   double tokens_per_s = 0.0;
+  // Model FLOP/s of the step over the peak FLOP/s of all ranks (StageStart::peak_flops).
+  double mfu = 0.0;
   double step_time_s = 0.0;
   int64_t tokens = 0;
   int64_t samples_seen = 0;   // global sample counter at the end of the step
@@ -34,9 +37,13 @@ struct StageStart {
   int64_t stage_count = 1;
   int64_t first_step = 0;  // steps already done (a resumed stage starts past 0)
   int64_t total_steps = 0;
+  int64_t run_steps_before = 0;  // steps of the earlier stages: run_step = this + step
   int64_t global_batch_size = 0;
   // Model FLOPs per trained token (6 x parameters the step runs + attention), for MFU.
   double flops_per_token = 0.0;
+  // Peak FLOP/s of all ranks together: training.peak_tflops_per_rank x ranks, or measured.
+  double peak_flops = 0.0;
+  bool peak_measured = false;
 };
 
 struct CheckpointStarted {

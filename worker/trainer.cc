@@ -29,6 +29,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A checkpoint's count of the steps before its stage, so a resumed run's steps keep their
+// run-global numbers without rebuilding the earlier stages' loaders.
+constexpr const char* kRunStepsBeforeStage = "run_steps_before_stage";
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -57,16 +61,57 @@ uint64_t step_seed(uint64_t seed, int64_t stage_index, int64_t step, int rank) {
   return x;
 }
 
+// FLOP/s all ranks can do together, for MFU.
+struct PeakFlops {
+  double flops = 0.0;
+  bool measured = false;
+};
+
+// training.peak_tflops_per_rank x ranks; 0 there: each rank times a matmul once (with the
+// threads it trains with, all at the same time, as they train) and the sum is the peak.
+class PeakFlopsSource {
+ public:
+  explicit PeakFlopsSource(cluster::Communicator& comm) : comm_(comm) {}
+  PeakFlops for_stage(const recipes::TrainingSection& training) {
+    if (training.peak_tflops_per_rank > 0) {
+      return {training.peak_tflops_per_rank * 1e12 * comm_.size(), false};
+    }
+    if (measured_ <= 0) {
+      std::vector<double> gflops{measure_matmul_gflops(1024, 3)};
+      comm_.all_reduce(gflops, cluster::ReduceOp::kSum);
+      measured_ = gflops[0] * 1e9;
+      log::info(
+          "MFU: peak {:.1f} GFLOP/s per rank measured (fp32 1024^3 matmul, best of 3, all ranks "
+          "at once) x {} rank(s); set training.peak_tflops_per_rank for the hardware's figure",
+          gflops[0] / comm_.size(), comm_.size());
+    }
+    return {measured_, true};
+  }
+
+ private:
+  cluster::Communicator& comm_;
+  double measured_ = 0.0;
+};
+
+// Where a stage sits in the run.
+struct StagePlace {
+  int64_t index = 0;
+  int64_t count = 1;
+  int64_t run_steps_before = 0;  // steps of the earlier stages
+};
+
 // Everything one stage needs, built from its sections.
 class StageRunner {
  public:
-  StageRunner(const recipes::Stage& stage, int64_t stage_index, int64_t stage_count,
+  StageRunner(const recipes::Stage& stage, const StagePlace& place, PeakFlops peak,
               const recipes::ShardingSection& sharding, models::VisionLanguageModel& model,
               std::shared_ptr<const data::Tokenizer> tokenizer, const cluster::World& world,
               cluster::Communicator& comm, Checkpointer& checkpointer, RunObserver& observer)
       : stage_(stage),
-        stage_index_(stage_index),
-        stage_count_(stage_count),
+        stage_index_(place.index),
+        stage_count_(place.count),
+        run_steps_before_(place.run_steps_before),
+        peak_(peak),
         model_(model),
         world_(world),
         comm_(comm),
@@ -99,6 +144,7 @@ class StageRunner {
         stage_.name, total_steps_, stage_.training.global_batch_size, world_.world_size,
         micro_batch_, accumulation_, loader_->samples_per_epoch(), engine_->trainable_count());
     loader_->seek(first_step * stage_.training.global_batch_size);
+    flops_per_token_ = model_flops_per_token();
     observer_.stage_started(stage_start(first_step));
     model_.train(true);
     StageResult result{stage_.name};
@@ -131,10 +177,6 @@ class StageRunner {
       if (static_cast<int64_t>(recent.size()) > std::max<int64_t>(1, stage_.training.log_every)) {
         recent.pop_front();
       }
-      if ((step + 1) % stage_.training.log_every == 0 || step + 1 == total_steps_) {
-        log::info("{} step {}/{} loss {:.4f} lr {:.2e} grad_norm {:.3f} {:.0f} tok/s", stage_.name,
-                  step + 1, total_steps_, m.loss, m.lr, m.grad_norm, m.tokens_per_s);
-      }
     }
     // The stage's end is a checkpoint: a later stage resumes from it.
     if (!result.preempted && first_step < total_steps_) {
@@ -162,11 +204,18 @@ class StageRunner {
     start.first_step = first_step;
     start.total_steps = total_steps_;
     start.global_batch_size = stage_.training.global_batch_size;
+    start.run_steps_before = run_steps_before_;
+    start.flops_per_token = flops_per_token_;
+    start.peak_flops = peak_.flops;
+    start.peak_measured = peak_.measured;
+    return start;
+  }
+
+  double model_flops_per_token() const {
     int64_t parameters = 0;
     for (const auto& named : model_.named_parameters()) parameters += named.second.numel();
     // Forward 2 N, backward 4 N per token (the usual estimate; attention's share left out).
-    start.flops_per_token = 6.0 * static_cast<double>(parameters);
-    return start;
+    return 6.0 * static_cast<double>(parameters);
   }
 
   SavePoint save_point(int64_t steps_done) const {
@@ -177,6 +226,7 @@ class StageRunner {
     at.step = steps_done;
     at.global_sample = steps_done * stage_.training.global_batch_size;
     at.counters["skipped_steps"] = static_cast<double>(skipped_steps_);
+    at.counters[kRunStepsBeforeStage] = static_cast<double>(run_steps_before_);
     return at;
   }
 
@@ -273,6 +323,7 @@ class StageRunner {
     StepMetrics m;
     m.step = step + 1;
     m.stage = stage_.name;
+    m.run_step = run_steps_before_ + m.step;
     m.loss = loss;
     m.skipped = !finite;
     m.skipped_steps = skipped_steps_;
@@ -285,6 +336,7 @@ class StageRunner {
     m.tokens = static_cast<int64_t>(sums[terms]);
     m.step_time_s = seconds_since(start);
     m.tokens_per_s = static_cast<double>(m.tokens) / m.step_time_s;
+    if (peak_.flops > 0) m.mfu = flops_per_token_ * m.tokens_per_s / peak_.flops;
     m.samples_seen = (step + 1) * stage_.training.global_batch_size;
     return m;
   }
@@ -312,6 +364,9 @@ class StageRunner {
   const recipes::Stage& stage_;
   int64_t stage_index_ = 0;
   int64_t stage_count_ = 1;
+  int64_t run_steps_before_ = 0;
+  PeakFlops peak_;
+  double flops_per_token_ = 0.0;
   models::VisionLanguageModel& model_;
   const cluster::World& world_;
   cluster::Communicator& comm_;
@@ -326,6 +381,18 @@ class StageRunner {
   int64_t skipped_steps_ = 0;
   int64_t bad_in_a_row_ = 0;
 };
+
+// Checkpoints written before the count was recorded: the earlier stages' max_steps (exact when
+// they set it, which the test recipes do).
+int64_t run_steps_before(const ResumePoint& resume, const recipes::Recipe& recipe) {
+  const auto recorded = resume.manifest.counters.find(kRunStepsBeforeStage);
+  if (recorded != resume.manifest.counters.end()) return static_cast<int64_t>(recorded->second);
+  int64_t steps = 0;
+  for (int64_t i = 0; i < resume.manifest.stage_index; ++i) {
+    steps += recipe.stages[static_cast<size_t>(i)].training.max_steps;
+  }
+  return steps;
+}
 
 }  // namespace
 
@@ -387,8 +454,10 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   install_preemption_handlers();
   Checkpointer checkpointer(recipe, layout, *comm, options.resume_path, &observers);
   const std::optional<ResumePoint> resume = checkpointer.find_resume();
+  PeakFlopsSource peaks(*comm);
 
   TrainOutcome outcome;
+  int64_t run_steps = 0;
   for (size_t index = 0; index < recipe.stages.size(); ++index) {
     const recipes::Stage& stage = recipe.stages[index];
     const auto stage_index = static_cast<int64_t>(index);
@@ -400,12 +469,15 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
       continue;
     }
     const bool resumes_here = resume && stage_index == resume->manifest.stage_index;
+    if (resumes_here) run_steps = run_steps_before(*resume, recipe);
     {
-      StageRunner runner(stage, stage_index, static_cast<int64_t>(recipe.stages.size()),
-                         recipe.sharding, model, tokenizer, world, *comm, checkpointer, observers);
+      const StagePlace place{stage_index, static_cast<int64_t>(recipe.stages.size()), run_steps};
+      StageRunner runner(stage, place, peaks.for_stage(stage.training), recipe.sharding, model,
+                         tokenizer, world, *comm, checkpointer, observers);
       outcome.stages.push_back(runner.run(resumes_here ? &*resume : nullptr));
     }
     const StageResult& result = outcome.stages.back();
+    run_steps += result.steps;
     if (result.preempted) {
       outcome.preempted = true;
       break;

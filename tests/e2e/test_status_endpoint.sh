@@ -8,8 +8,9 @@ source "$(dirname "$0")/lib.sh"
 
 "$bin/vlm-synth" --out "$work/c" --seed 5 --captions 16 --instructions 400 --vora 8 --eval 1 \
   --threads 1 > /dev/null
+# 1500 steps: long enough (~40 s on an idle machine) to outlast the probe's ~15 s.
 common=(--recipe "$src_dir/tests/e2e/recipes/sharded_mix.yaml" --set data.corpus_dir="$work/c"
-  --set training.max_steps=300 --set training.global_batch_size=4 --set checkpoint.every_steps=50)
+  --set training.max_steps=1500 --set training.global_batch_size=4 --set checkpoint.every_steps=250)
 
 mpirun --oversubscribe -np 2 "$bin/vlm-worker" "${common[@]}" --set run_dir="$work/plain" \
   --set cluster.heartbeat_interval_s=0 > "$work/plain.log" 2>&1 \

@@ -1,0 +1,29 @@
+// vlm-report's content: the figure of a run (a chart per loss term, gradient norm, throughput,
+// learning rate, stage boundaries marked) and its summary table per stage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "report/canvas.h"
+#include "report/metrics_file.h"
+
+namespace vlm::report {
+
+// The figure's layout: two charts a row under a title band.
+constexpr int kFigureWidth = 1280;
+constexpr int kChartHeight = 300;
+constexpr int kTitleHeight = 40;
+constexpr int kChartsPerRow = 2;
+
+// The metrics.jsonl keys charted, in order: "loss", each "loss/<term>" when there is more than
+// one term (one term is the loss), grad_norm, tokens_per_s, lr.
+std::vector<std::string> charted_keys(const RunMetrics& run);
+
+Canvas draw_report(const RunMetrics& run, const std::string& title);
+
+// Per stage: steps, time (the steps' own time), mean tokens/s, first and last value of the loss
+// and of each term.
+std::vector<std::string> summary_table(const RunMetrics& run);
+
+}  // namespace vlm::report
