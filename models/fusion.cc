@@ -20,7 +20,7 @@ bool concat_mode_of(const std::string& mode) {
 }
 
 at::Tensor scalar_parameter(torch::nn::Module& module, const std::string& name) {
-  return module.register_parameter(name, at::empty({1}));
+  return module.register_parameter(name, new_parameter({1}));
 }
 
 // The hidden-state index (HF's output_hidden_states numbering) of a vision_layers entry.

@@ -119,7 +119,10 @@ void load_weights(const HfWeights& weights, const NamedTensors& targets,
     list_names(message, "misshapen", misshapen);
     VLM_THROW(ShapeError, message.str());
   }
-  for (const auto& [name, target] : targets) weights.read_into(name, target);
+  // A model on the meta device has shapes only: the check above is all a load can do for it.
+  for (const auto& [name, target] : targets) {
+    if (!target.is_meta()) weights.read_into(name, target);
+  }
 }
 
 }  // namespace vlm::models

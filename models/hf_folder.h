@@ -37,7 +37,7 @@ class HfWeights {
 // Copies weights into targets (name in the file -> live tensor) after checking that the names
 // and shapes agree exactly; names for which ignorable() is true may be in the file without a
 // target. Throws ShapeError listing every missing, unexpected and misshapen name (with both
-// shapes). Values are converted to each target's dtype.
+// shapes). Values are converted to each target's dtype. Meta-device targets are only checked.
 void load_weights(const HfWeights& weights, const NamedTensors& targets,
                   const std::function<bool(const std::string&)>& ignorable);
 

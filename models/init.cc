@@ -18,6 +18,21 @@ uint64_t mix(uint64_t value) {
   return value ^ (value >> 31);
 }
 
+// Draws into a CPU tensor of the target's shape and copies it over: the values are a function of
+// the seed alone, whatever device the model is built on. A meta tensor has no values to draw.
+template <typename Draw>
+void draw(const at::Tensor& tensor, Draw&& fill) {
+  c10::NoGradGuard no_grad;
+  if (tensor.is_meta()) return;
+  if (tensor.is_cpu()) {
+    fill(tensor);
+    return;
+  }
+  const at::Tensor host = at::empty(tensor.sizes(), tensor.options().device(at::kCPU));
+  fill(host);
+  tensor.copy_(host);
+}
+
 }  // namespace
 
 at::Generator generator(uint64_t seed, std::string_view stream) {
@@ -25,8 +40,7 @@ at::Generator generator(uint64_t seed, std::string_view stream) {
 }
 
 void normal(const at::Tensor& tensor, double std, at::Generator& gen) {
-  c10::NoGradGuard no_grad;
-  tensor.normal_(0.0, std, gen);
+  draw(tensor, [&](const at::Tensor& t) { t.normal_(0.0, std, gen); });
 }
 
 void ones(const at::Tensor& tensor) {
@@ -45,9 +59,8 @@ void kaiming_uniform(const at::Tensor& weight, at::Generator& gen) {
 }
 
 void linear_bias(const at::Tensor& bias, int64_t fan_in, at::Generator& gen) {
-  c10::NoGradGuard no_grad;
   const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
-  bias.uniform_(-bound, bound, gen);
+  draw(bias, [&](const at::Tensor& t) { t.uniform_(-bound, bound, gen); });
 }
 
 }  // namespace vlm::models::init

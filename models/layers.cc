@@ -5,13 +5,40 @@
 #include "common/error.h"
 
 namespace vlm::models {
+namespace {
 
-WeightImpl::WeightImpl(at::IntArrayRef shape) : WeightImpl(at::empty(shape)) {}
+thread_local at::Device placement_device = at::kCPU;
+
+}  // namespace
+
+ParameterPlacement::ParameterPlacement(at::Device device) : previous_(placement_device) {
+  placement_device = device;
+}
+
+ParameterPlacement::~ParameterPlacement() { placement_device = previous_; }
+
+at::TensorOptions ParameterPlacement::options() {
+  return at::TensorOptions().dtype(at::kFloat).device(placement_device);
+}
+
+at::Tensor new_parameter(at::IntArrayRef shape) {
+  return at::empty(shape, ParameterPlacement::options());
+}
+
+at::Tensor zero_parameter(at::IntArrayRef shape) {
+  return at::zeros(shape, ParameterPlacement::options());
+}
+
+at::Tensor one_parameter(at::IntArrayRef shape) {
+  return at::ones(shape, ParameterPlacement::options());
+}
+
+WeightImpl::WeightImpl(at::IntArrayRef shape) : WeightImpl(new_parameter(shape)) {}
 
 WeightImpl::WeightImpl(const at::Tensor& value) { weight = register_parameter("weight", value); }
 
 EmbeddingImpl::EmbeddingImpl(int64_t count, int64_t dim) {
-  weight = register_parameter("weight", at::empty({count, dim}));
+  weight = register_parameter("weight", new_parameter({count, dim}));
 }
 
 at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) const {
@@ -49,7 +76,7 @@ void EmbeddingImpl::fold_separate_rows() {
 }
 
 RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", at::ones({dim}));
+  weight = register_parameter("weight", one_parameter({dim}));
 }
 
 at::Tensor RmsNormImpl::forward(const at::Tensor& x) const {
@@ -60,8 +87,8 @@ at::Tensor RmsNormImpl::forward(const at::Tensor& x) const {
 }
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", at::ones({dim}));
-  bias = register_parameter("bias", at::zeros({dim}));
+  weight = register_parameter("weight", one_parameter({dim}));
+  bias = register_parameter("bias", zero_parameter({dim}));
 }
 
 at::Tensor LayerNormImpl::forward(const at::Tensor& x) const {

@@ -11,6 +11,28 @@
 
 namespace vlm::models {
 
+// Where the layers' constructors put new parameters: the CPU unless a ParameterPlacement says
+// otherwise on this thread. Under the meta device a model has every name and shape and no memory
+// (vlm-worker --plan builds a 7B model that way); under a CUDA device it is built where it trains.
+class ParameterPlacement {
+ public:
+  explicit ParameterPlacement(at::Device device);
+  ~ParameterPlacement();
+  ParameterPlacement(const ParameterPlacement&) = delete;
+  ParameterPlacement& operator=(const ParameterPlacement&) = delete;
+
+  // fp32 on the device in effect on this thread.
+  static at::TensorOptions options();
+
+ private:
+  at::Device previous_;
+};
+
+// Uninitialised, zero and one-filled parameter values where ParameterPlacement says.
+at::Tensor new_parameter(at::IntArrayRef shape);
+at::Tensor zero_parameter(at::IntArrayRef shape);
+at::Tensor one_parameter(at::IntArrayRef shape);
+
 // A module holding just a "weight" (HF's nn.Embedding, Conv2d without bias, LoRA factors).
 class WeightImpl : public torch::nn::Module {
  public:

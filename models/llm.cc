@@ -1,5 +1,7 @@
 #include "models/llm.h"
 
+#include <c10/core/GradMode.h>
+
 #include <string>
 
 #include "common/error.h"
@@ -133,6 +135,22 @@ void CausalLmImpl::initialize(at::Generator& gen) {
   }
   init::ones(model->norm->weight);
   if (lm_head) lm_head->init_normal(std, gen);
+}
+
+void CausalLmImpl::grow_vocabulary(int64_t rows) {
+  VLM_CHECK(rows >= vocab_size_, InternalError, "grow_vocabulary: ", rows, " rows is fewer than ",
+            vocab_size_);
+  c10::NoGradGuard no_grad;
+  const auto grow = [&](const at::Tensor& weight) {
+    const at::Tensor old = weight.detach();
+    const at::Tensor mean = old.mean(0, /*keepdim=*/true);
+    at::Tensor grown = at::cat({old, mean.expand({rows - old.size(0), old.size(1)})}, 0);
+    weight.set_data(grown);
+  };
+  grow(model->embed_tokens->weight);
+  if (lm_head) grow(lm_head->weight);
+  vocab_size_ = rows;
+  config_.vocab_size = rows;
 }
 
 at::Tensor CausalLmImpl::embed(const at::Tensor& ids) { return model->embed_tokens(ids); }

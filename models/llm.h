@@ -94,6 +94,9 @@ class CausalLmImpl : public torch::nn::Module {
 
   const recipes::LlmConfig& config() const { return config_; }
   int64_t vocab_size() const { return vocab_size_; }
+  // Appends rows to the input embedding and the (untied) LM head up to `rows`, each new row the
+  // mean of the existing ones, in place (the parameter tensors keep their identity).
+  void grow_vocabulary(int64_t rows);
 
   DecoderStack model{nullptr};
   Linear lm_head{nullptr};  // null when tie_word_embeddings

@@ -11,8 +11,8 @@
 namespace vlm::models {
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
-  weight = register_parameter("weight", at::empty({out_features, in_features}));
-  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}));
+  weight = register_parameter("weight", new_parameter({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", zero_parameter({out_features}));
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) const {

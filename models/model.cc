@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "models/attention_mask.h"
 #include "models/fusion.h"
 #include "models/hf_config.h"
@@ -26,11 +27,8 @@ recipes::LlmConfig effective_llm_config(const recipes::LlmConfig& config, int64_
               " is smaller than the tokenizer's ", vocab_size, " tokens");
     return out;
   }
-  recipes::LlmConfig out = llm_config_from_hf(files::join(config.hf_path, "config.json"), config);
-  VLM_CHECK(vocab_size <= out.vocab_size, ConfigError, "the tokenizer has ", vocab_size,
-            " tokens but model.llm.hf_path ", config.hf_path, " has an embedding for ",
-            out.vocab_size);
-  return out;
+  // The checkpoint's own rows: a larger tokenizer grows the model after loading (grow_vocabulary).
+  return llm_config_from_hf(files::join(config.hf_path, "config.json"), config);
 }
 
 recipes::VisionConfig effective_vision_config(const recipes::VisionConfig& config) {
@@ -77,7 +75,7 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
     if (config.vision.hf_path.empty()) {
       at::Generator gen = init::generator(seed, "vision");
       vision->initialize(gen);
-    } else {
+    } else if (!shapes_only()) {
       load_hf_part(*this, "vision", config.vision.hf_path);
     }
   }
@@ -89,9 +87,24 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
     at::Generator gen = init::generator(seed, "llm");
     llm->initialize(gen);
   } else {
-    load_hf_part(*this, "llm", config.llm.hf_path);
+    if (!shapes_only()) load_hf_part(*this, "llm", config.llm.hf_path);
+    if (vocab_size > config.llm.vocab_size) grow_vocabulary(vocab_size);
   }
   if (config.architecture == "inverse_llava") add_inverse_llava_fusion(*this, seed);
+}
+
+bool VisionLanguageModelImpl::shapes_only() const {
+  return ParameterPlacement::options().device().is_meta();
+}
+
+void VisionLanguageModelImpl::grow_vocabulary(int64_t rows) {
+  const int64_t before = config.llm.vocab_size;
+  llm->grow_vocabulary(rows);
+  config.llm.vocab_size = rows;
+  log::info(
+      "model.llm.hf_path {} has {} embedding rows and the tokenizer {} tokens: {} row(s) added "
+      "to the input embedding{}, each the mean of the existing rows",
+      config.llm.hf_path, before, rows, rows - before, llm->lm_head ? " and the LM head" : "");
 }
 
 bool VisionLanguageModelImpl::vision_trains() const {
@@ -138,9 +151,20 @@ at::Tensor VisionLanguageModelImpl::splice(const at::Tensor& embeds, const at::T
 
 // ---- VisionLanguageModel --------------------------------------------------------------------
 
+namespace {
+
+std::unique_ptr<VisionLanguageModelImpl> build(const recipes::ModelSection& config,
+                                               int64_t vocab_size, uint64_t seed,
+                                               at::Device device) {
+  const ParameterPlacement placement(device);
+  return std::make_unique<VisionLanguageModelImpl>(config, vocab_size, seed);
+}
+
+}  // namespace
+
 VisionLanguageModel::VisionLanguageModel(const recipes::ModelSection& config, int64_t vocab_size,
-                                         uint64_t seed)
-    : impl_(std::make_unique<VisionLanguageModelImpl>(config, vocab_size, seed)) {}
+                                         uint64_t seed, at::Device device)
+    : impl_(build(config, vocab_size, seed, device)) {}
 
 VisionLanguageModel::~VisionLanguageModel() = default;
 VisionLanguageModel::VisionLanguageModel(VisionLanguageModel&&) noexcept = default;

@@ -90,8 +90,12 @@ class VisionLanguageModelImpl;
 class VisionLanguageModel {
  public:
   // vocab_size: the tokenizer's size including added tokens (used when config.llm.vocab_size is 0;
-  // with llm.hf_path the file's vocab_size is used and must not be smaller).
-  VisionLanguageModel(const recipes::ModelSection& config, int64_t vocab_size, uint64_t seed);
+  // with llm.hf_path the checkpoint's rows are loaded, then grown to vocab_size when the tokenizer
+  // is larger: see grow_vocabulary in model_impl.h). The parameters are made on `device`; on the
+  // meta device the model has every name and shape and no values, and hf_path folders give their
+  // config.json only (no weights are read): vlm-worker --plan.
+  VisionLanguageModel(const recipes::ModelSection& config, int64_t vocab_size, uint64_t seed,
+                      at::Device device = at::kCPU);
   ~VisionLanguageModel();
   VisionLanguageModel(VisionLanguageModel&&) noexcept;
   VisionLanguageModel& operator=(VisionLanguageModel&&) noexcept;

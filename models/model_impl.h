@@ -26,6 +26,11 @@ class VisionLanguageModelImpl {
   at::Tensor splice(const at::Tensor& embeds, const at::Tensor& slots,
                     const at::Tensor& image_embeds) const;
   bool vision_trains() const;
+  // A tokenizer with more tokens than the loaded checkpoint's rows (an added token such as
+  // VDEP's <auto_image>): grows the LLM as LLaVA's smart_tokenizer_and_embedding_resize does.
+  void grow_vocabulary(int64_t rows);
+  // Built on the meta device (during construction only: ParameterPlacement says so).
+  bool shapes_only() const;
 
   recipes::ModelSection config;  // effective
   std::shared_ptr<torch::nn::Module> root;

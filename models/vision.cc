@@ -89,7 +89,7 @@ at::Tensor ClipLayerImpl::forward(const at::Tensor& x) {
 ClipEmbeddingsImpl::ClipEmbeddingsImpl(const recipes::VisionConfig& config)
     : patch_size_(config.patch_size) {
   const int64_t d = config.hidden_size, grid = config.image_size / config.patch_size;
-  class_embedding = register_parameter("class_embedding", at::empty({d}));
+  class_embedding = register_parameter("class_embedding", new_parameter({d}));
   patch_embedding =
       register_module("patch_embedding", Weight(at::IntArrayRef{d, 3, patch_size_, patch_size_}));
   position_embedding = register_module("position_embedding", Embedding(1 + grid * grid, d));

@@ -25,8 +25,8 @@ int64_t checked_grid(const recipes::VisionEmbeddingConfig& embedding,
 }  // namespace
 
 PatchConvImpl::PatchConvImpl(int64_t out_channels, int64_t patch) : patch_(patch) {
-  weight = register_parameter("weight", at::empty({out_channels, 3, patch, patch}));
-  bias = register_parameter("bias", at::zeros({out_channels}));
+  weight = register_parameter("weight", new_parameter({out_channels, 3, patch, patch}));
+  bias = register_parameter("bias", zero_parameter({out_channels}));
 }
 
 at::Tensor PatchConvImpl::forward(const at::Tensor& pixels) const {
@@ -38,7 +38,8 @@ VisionEmbeddingImpl::VisionEmbeddingImpl(const recipes::VisionEmbeddingConfig& e
                                          const recipes::LlmConfig& llm)
     : patch_(teacher.patch_size), grid_(checked_grid(embedding, teacher)) {
   const int64_t width = embedding.hidden_size;
-  position_embedding = register_parameter("position_embedding", at::empty({grid_ * grid_, width}));
+  position_embedding =
+      register_parameter("position_embedding", new_parameter({grid_ * grid_, width}));
   patch_embed = register_module("patch_embed", PatchConv(width, patch_));
   norm = register_module("norm", RmsNorm(width, llm.rms_norm_eps));
   proj = register_module("proj", Linear(width, llm.hidden_size, false));

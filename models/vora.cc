@@ -170,7 +170,10 @@ DistillationTerms distillation_terms(VisionLanguageModel& model, const ModelOutp
   DistillationTerms terms;
   if (!inputs.images.defined() || inputs.images.size(0) == 0) {
     // A text-only micro batch adds only its caption loss.
-    for (const int64_t block : blocks) terms.block_sums.emplace_back(block, at::zeros({}));
+    const at::TensorOptions options = outputs.logits.options().dtype(at::kFloat);
+    for (const int64_t block : blocks) {
+      terms.block_sums.emplace_back(block, at::zeros({}, options));
+    }
     return terms;
   }
   VLM_CHECK(m.vision, ConfigError,

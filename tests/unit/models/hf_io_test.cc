@@ -126,7 +126,6 @@ TEST(HfIo, HfPathBuildsThePartFromTheFolder) {
   EXPECT_EQ(b.config().vision.num_layers, 2);
   EXPECT_EQ(b.vocab_size(), 10);
   EXPECT_TRUE(at::equal(logits_of(a), logits_of(b)));
-  EXPECT_THROW(VisionLanguageModel(config, 11, 1), ConfigError);  // tokenizer larger than file
 }
 
 TEST(HfIo, LoadsBf16AndShardedFolders) {
