@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cluster/nccl.h"
 #include "common/error.h"
 
 namespace vlm::cluster {
@@ -150,6 +151,13 @@ bool launched_by_mpi() {
 
 std::unique_ptr<Communicator> open_communicator() {
   return launched_by_mpi() ? make_mpi_communicator() : make_local_communicator();
+}
+
+std::unique_ptr<Communicator> open_communicator(const std::string& backend, int local_device) {
+  if (backend == "nccl") return make_nccl_communicator(open_communicator(), local_device);
+  VLM_CHECK(backend == "mpi", ConfigError, "cluster.backend must be mpi or nccl here, got '",
+            backend, "'");
+  return open_communicator();
 }
 
 }  // namespace vlm::cluster

@@ -117,5 +117,8 @@ bool launched_by_mpi();
 
 // The MPI backend when launched_by_mpi(), the single-process one otherwise.
 std::unique_ptr<Communicator> open_communicator();
+// backend "mpi": open_communicator(); "nccl": the NCCL backend (cluster/nccl.h) on CUDA device
+// local_device, bootstrapped over open_communicator(). ConfigError for another name.
+std::unique_ptr<Communicator> open_communicator(const std::string& backend, int local_device);
 
 }  // namespace vlm::cluster

@@ -59,15 +59,11 @@ std::string expand_job_id(const std::string& text, const World& world) {
   return out;
 }
 
-std::string local_device(const World& world, const std::string& backend) {
-  return backend == "nccl" ? "cuda:" + std::to_string(world.local_rank) : "cpu";
-}
-
-std::string describe(const World& world, const std::string& backend) {
+std::string describe(const World& world, const std::string& device) {
   std::string text = "rank " + std::to_string(world.rank) + " of " +
                      std::to_string(world.world_size) + " on " + world.hostname + " (local rank " +
                      std::to_string(world.local_rank) + " of " + std::to_string(world.local_size) +
-                     ", device " + local_device(world, backend) + ")";
+                     ", device " + device + ")";
   if (!world.job_id.empty()) {
     text += ", Slurm job " + world.job_id + " attempt " + std::to_string(world.restart_count + 1);
   }

@@ -26,10 +26,8 @@ World detect_world();
 // directory named so is the same for every attempt of a requeued job and new for a new job.
 std::string expand_job_id(const std::string& text, const World& world);
 
-// What the local rank computes on: "cuda:<local rank>" for the NCCL backend, else "cpu".
-std::string local_device(const World& world, const std::string& backend);
-
-// "rank 1 of 4 on node7 (local rank 1 of 2, device cpu), Slurm job 1234 attempt 2".
-std::string describe(const World& world, const std::string& backend);
+// "rank 1 of 4 on node7 (local rank 1 of 2, device cpu), Slurm job 1234 attempt 2"; device is
+// what the rank computes on (worker/placement.h chooses it).
+std::string describe(const World& world, const std::string& device);
 
 }  // namespace vlm::cluster

@@ -147,6 +147,10 @@ struct TrainingSection {
   int64_t max_nonfinite_steps = 5;
   // Peak TFLOP/s of one rank's device, for MFU; 0: measured once at start (a matmul per rank).
   double peak_tflops_per_rank = 0.0;
+  // Where the model and every tensor of a step live: auto (a GPU per local rank when LibTorch
+  // has CUDA and sees one, else cpu) | cpu | cuda (cuda:<local rank>) | cuda:<index>. One for the
+  // whole run: every stage must say the same (set it at the top level).
+  std::string device = "auto";
 };
 
 struct ShardingSection {
@@ -171,7 +175,9 @@ struct CheckpointSection {
 };
 
 struct ClusterSection {
-  std::string backend = "mpi";  // mpi | nccl
+  // auto: nccl when training.device is a GPU (and this build has the NCCL backend), mpi on the
+  // CPU; mpi reduces host buffers, nccl device buffers.
+  std::string backend = "auto";  // auto | mpi | nccl
   double timeout_s = 300.0;
   int64_t status_port = 0;  // 0: no status endpoint
   // Loopback by default: the endpoint has no authentication. 0.0.0.0 serves every interface.

@@ -229,6 +229,7 @@ struct Fields<TrainingSection> {
     f("num_threads", &TrainingSection::num_threads, at_least(0));
     f("max_nonfinite_steps", &TrainingSection::max_nonfinite_steps, at_least(1));
     f("peak_tflops_per_rank", &TrainingSection::peak_tflops_per_rank, at_least(0));
+    f("device", &TrainingSection::device, non_empty());
   }
 };
 
@@ -260,7 +261,7 @@ template <>
 struct Fields<ClusterSection> {
   template <typename F>
   static void visit(F&& f) {
-    f("backend", &ClusterSection::backend, one_of({"mpi", "nccl"}));
+    f("backend", &ClusterSection::backend, one_of({"auto", "mpi", "nccl"}));
     f("timeout_s", &ClusterSection::timeout_s, greater_than(0));
     f("status_port", &ClusterSection::status_port, between(0, 65535));
     f("status_address", &ClusterSection::status_address, non_empty());

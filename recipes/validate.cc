@@ -121,6 +121,24 @@ class CrossChecker {
     }
   }
 
+  // The model lives on one device for the whole run.
+  void one_device(const std::vector<Stage>& stages) {
+    for (size_t i = 0; i < stages.size(); ++i) {
+      const std::string path = child_path(index_path("stages", i), "training.device");
+      const std::string& device = stages[i].training.device;
+      if (!valid_device(device)) {
+        origins_.fail(path, "must be auto, cpu, cuda or cuda:<index>, got " + quoted(device));
+      }
+      if (i > 0 && device != stages[0].training.device) {
+        fail({path, child_path(index_path("stages", 0), "training.device")},
+             shown(path) + " is " + quoted(device) + " but " +
+                 shown(child_path(index_path("stages", 0), "training.device")) + " is " +
+                 quoted(stages[0].training.device) +
+                 ": a run trains on one device (set training.device at the top level)");
+      }
+    }
+  }
+
   void unique_names(const std::vector<Stage>& stages) {
     for (size_t i = 0; i < stages.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
@@ -165,6 +183,12 @@ class CrossChecker {
                format_number(vision.num_layers) + "] for " + format_number(vision.num_layers) +
                " layers, got " + format_number(vision.feature_layer));
     }
+  }
+
+  static bool valid_device(const std::string& device) {
+    if (device == "auto" || device == "cpu" || device == "cuda") return true;
+    if (device.rfind("cuda:", 0) != 0 || device.size() == 5 || device.size() > 9) return false;
+    return device.find_first_not_of("0123456789", 5) == std::string::npos;
   }
 
   // Exactly one of data.json and data.shards.
@@ -298,6 +322,7 @@ void validate(const Recipe& recipe, const Origins& origins) {
   cross.model(recipe.model);
   for (size_t i = 0; i < recipe.stages.size(); ++i) cross.stage(recipe.stages[i], i, recipe.model);
   cross.unique_names(recipe.stages);
+  cross.one_device(recipe.stages);
   cross.heartbeats(recipe.cluster);
 }
 

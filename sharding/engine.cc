@@ -31,6 +31,8 @@ struct Group {
   at::Tensor exp_avg, exp_avg_sq;
   std::vector<Segment> segments;  // of the optimizer's range
 
+  at::Device device = at::kCPU;  // where its parameters live
+
   bool empty() const { return slots.empty(); }
   // Elements without the padding.
   int64_t count() const { return empty() ? 0 : slots.back().offset + slots.back().numel; }
@@ -44,6 +46,10 @@ struct Unit {
   std::vector<cluster::Pending> gathers;  // stage 3: in flight
   bool gathered = true;                   // the full buffers hold the parameters
 };
+
+at::TensorOptions flat_options(const Group& group, at::ScalarType dtype) {
+  return at::TensorOptions().dtype(dtype).device(group.device);
+}
 
 // A reduction in flight and the buffers it must keep alive.
 struct Reduction {
@@ -222,7 +228,10 @@ class ShardedEngine::State : public models::UnitObserver {
       const int64_t local = begin - optimizer_range_begin(group);
       for (const auto& [suffix, tensor] : state_tensors(group)) {
         const at::Tensor slice = tensor.narrow(0, local, count);
-        out.push_back({unit.name + suffix, group.count(), begin, copy ? slice.clone() : slice});
+        // Written from host memory: a device's state is copied over whatever `copy` says.
+        const at::Tensor values =
+            slice.is_cpu() ? (copy ? slice.clone() : slice) : slice.to(at::kCPU);
+        out.push_back({unit.name + suffix, group.count(), begin, values});
       }
     }
     return out;
@@ -327,7 +336,9 @@ class ShardedEngine::State : public models::UnitObserver {
       offset += slot.numel;
     }
     group.padded = padded_count(offset, world_);
-    group.full = at::zeros({group.padded}, at::TensorOptions().dtype(options_.compute_dtype));
+    // On the device the model was built on (ParameterPlacement): the CPU, or the rank's GPU.
+    group.device = group.slots.front().param.device();
+    group.full = at::zeros({group.padded}, flat_options(group, options_.compute_dtype));
     for (auto& slot : group.slots) {
       at::Tensor view = group.full.narrow(0, slot.offset, slot.numel);
       view.copy_(slot.param.detach().reshape({-1}));
@@ -346,8 +357,8 @@ class ShardedEngine::State : public models::UnitObserver {
     const int64_t slice = group.padded / world_;
     const int64_t begin = options_.stage == 0 ? 0 : rank_ * slice;
     const int64_t count = options_.stage == 0 ? group.padded : slice;
-    const auto fp32 = at::TensorOptions().dtype(at::kFloat);
-    group.grad_full = at::zeros({group.padded}, at::TensorOptions().dtype(options_.compute_dtype));
+    const auto fp32 = flat_options(group, at::kFloat);
+    group.grad_full = at::zeros({group.padded}, flat_options(group, options_.compute_dtype));
     for (auto& slot : group.slots) {
       slot.param.mutable_grad() =
           group.grad_full.narrow(0, slot.offset, slot.numel).view(slot.param.sizes());

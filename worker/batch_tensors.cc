@@ -13,7 +13,7 @@ at::Tensor long_tensor(const std::vector<int64_t>& values, at::IntArrayRef shape
 
 }  // namespace
 
-TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images) {
+TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images, at::Device device) {
   TensorBatch out;
   const int64_t b = batch.batch_size;
   const int64_t t = batch.seq_len;
@@ -31,6 +31,12 @@ TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images) {
       spans.push_back({span.sample, span.start, span.length});
   }
   out.inputs.attention_mask = models::build_attention_mask(b, t, batch.lengths, spans);
+  if (!device.is_cpu()) {
+    for (at::Tensor* tensor :
+         {&out.inputs.input_ids, &out.labels, &out.inputs.images, &out.inputs.attention_mask}) {
+      if (tensor->defined()) *tensor = tensor->to(device);
+    }
+  }
   out.label_tokens = batch.label_tokens;
   out.image_spans = batch.image_spans;
   out.vdep_rows = batch.vdep_rows;

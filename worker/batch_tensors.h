@@ -18,7 +18,8 @@ struct TensorBatch {
 };
 
 // bidirectional_images: each image's tokens attend to each other both ways (VoRA); LLaVA keeps
-// the plain causal mask.
-TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images);
+// the plain causal mask. The tensors are made on the CPU and moved to `device`.
+TensorBatch to_tensors(const data::Batch& batch, bool bidirectional_images,
+                       at::Device device = at::kCPU);
 
 }  // namespace vlm::worker

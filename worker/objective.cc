@@ -101,10 +101,10 @@ VdepPairs vdep_pairs(const TensorBatch& batch, int64_t seq_len, int64_t shift) {
   return pairs;
 }
 
-at::Tensor index_tensor(const std::vector<int64_t>& rows) {
+at::Tensor index_tensor(const std::vector<int64_t>& rows, at::Device device) {
   return at::from_blob(const_cast<int64_t*>(rows.data()), {static_cast<int64_t>(rows.size())},
                        at::kLong)
-      .clone();
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
 }
 
 }  // namespace
@@ -135,9 +135,10 @@ at::Tensor vdep_image_sum(const at::Tensor& last_hidden, const at::Tensor& image
             "VDEP regresses hidden states of width ", width, " onto image embeddings of width ",
             image_embeds.defined() ? image_embeds.size(-1) : 0);
   const at::Tensor hidden =
-      last_hidden.reshape({-1, width}).index_select(0, index_tensor(pairs.hidden_rows));
-  at::Tensor target =
-      image_embeds.reshape({-1, width}).index_select(0, index_tensor(pairs.target_rows));
+      last_hidden.reshape({-1, width})
+          .index_select(0, index_tensor(pairs.hidden_rows, last_hidden.device()));
+  at::Tensor target = image_embeds.reshape({-1, width})
+                          .index_select(0, index_tensor(pairs.target_rows, image_embeds.device()));
   if (config.detach_target) target = target.detach();
   const at::Tensor distance = (target.to(hidden.scalar_type()) - hidden).pow(2).sum(-1);
   if (config.loss == "inv_l2") return distance.reciprocal().sum();

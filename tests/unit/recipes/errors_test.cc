@@ -57,6 +57,15 @@ TEST(RecipeErrors, RecipeWideSectionInsideAStageSaysWhereItBelongs) {
             "at the top level)");
 }
 
+TEST(RecipeErrors, OneDeviceForTheWholeRun) {
+  EXPECT_THAT(error_with_set({"training.device=gpu"}),
+              HasSubstr("training.device must be auto, cpu, cuda or cuda:<index>, got 'gpu'"));
+  EXPECT_THAT(error_with_set({"stages.1.training.device=cpu"}),
+              HasSubstr("stages[1].training.device is 'cpu' but stages[0].training.device is "
+                        "'auto': a run trains on one device"));
+  EXPECT_NO_THROW(load_text(kTwoStage, kSource, {"training.device=cuda:3"}));
+}
+
 TEST(RecipeErrors, DuplicateKey) {
   EXPECT_EQ(error_after("  lr: 1.0e-3\n", "  lr: 1.0e-3\n  lr: 2.0e-3\n"),
             "x.yaml:9: duplicate key 'optimizer.lr' (first given at x.yaml:8)");
@@ -185,7 +194,7 @@ TEST(RecipeErrors, UnknownEnumeratedValues) {
   EXPECT_EQ(error_after("  preset: tiny\n", "  preset: tiny\n  vision: {position_init: rope}\n"),
             "x.yaml:4: model.vision.position_init must be one of learned, sincos, got 'rope'");
   EXPECT_EQ(error_after("run_dir: runs/test\n", "run_dir: runs/test\ncluster: {backend: gloo}\n"),
-            "x.yaml:2: cluster.backend must be one of mpi, nccl, got 'gloo'");
+            "x.yaml:2: cluster.backend must be one of auto, mpi, nccl, got 'gloo'");
   EXPECT_EQ(error_after("  - name: pretrain\n", "  - name: pretrain\n    objective: dpo\n"),
             "x.yaml:14: stages[0].objective must be one of llava, vdep, vora, got 'dpo'");
   EXPECT_EQ(error_after("run_dir: runs/test\n", "run_dir: runs/test\nlora: {targets: [fc1]}\n"),

@@ -1,0 +1,92 @@
+#include "worker/placement.h"
+
+#include <torch/cuda.h>
+
+#include <cstdlib>
+
+#include "cluster/nccl.h"
+#include "common/error.h"
+
+namespace vlm::worker {
+namespace {
+
+// "cuda", "cuda:<n>": the CUDA device index; -1 for "cuda" (the local rank's).
+bool parse_cuda(const std::string& text, int& index) {
+  if (text == "cuda") {
+    index = -1;
+    return true;
+  }
+  if (text.rfind("cuda:", 0) != 0 || text.size() == 5 || text.size() > 9) return false;
+  for (size_t i = 5; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  index = std::atoi(text.c_str() + 5);
+  return true;
+}
+
+at::Device choose_device(const std::string& requested, const cluster::World& world,
+                         std::string& reason) {
+  const bool cuda = cuda_usable();
+  const auto local_gpu = [&] {
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    return at::Device(at::kCUDA, static_cast<at::DeviceIndex>(world.local_rank % count));
+  };
+  if (requested == "auto") {
+    reason = cuda ? "training.device auto: a GPU per local rank"
+                  : "training.device auto: no CUDA in this LibTorch or no GPU visible";
+    return cuda ? local_gpu() : at::Device(at::kCPU);
+  }
+  if (requested == "cpu") {
+    reason = "training.device cpu";
+    return at::kCPU;
+  }
+  int index = -1;
+  VLM_CHECK(parse_cuda(requested, index), ConfigError, "training.device must be auto, cpu, cuda ",
+            "or cuda:<index>, got '", requested, "'");
+  VLM_CHECK(cuda, ConfigError, "training.device is ", requested,
+            ", but the LibTorch this program runs on has no CUDA or sees no GPU (Debian's "
+            "libtorch is CPU-only: build with -DTorch_DIR=<a CUDA LibTorch>/share/cmake/Torch "
+            "-DVLM_WITH_CUDA=ON), or set training.device: cpu");
+  reason = "training.device " + requested;
+  if (index < 0) return local_gpu();
+  VLM_CHECK(index < static_cast<int>(torch::cuda::device_count()), ConfigError,
+            "training.device is ", requested, " but this process sees ",
+            torch::cuda::device_count(), " GPU(s)");
+  return at::Device(at::kCUDA, static_cast<at::DeviceIndex>(index));
+}
+
+std::string choose_backend(const std::string& requested, const at::Device& device,
+                           std::string& reason) {
+  const bool nccl_built = !cluster::nccl_version().empty();
+  if (requested == "auto") {
+    const std::string backend = device.is_cuda() && nccl_built ? "nccl" : "mpi";
+    reason += "; cluster.backend auto: " + backend;
+    VLM_CHECK(!device.is_cuda() || nccl_built, ConfigError, "training.device is ", device.str(),
+              " but this build has no NCCL backend to "
+              "reduce device buffers: configure with -DVLM_WITH_CUDA=ON (CUDA toolkit and NCCL "
+              "found under /usr/local/cuda), or set training.device: cpu");
+    return backend;
+  }
+  reason += "; cluster.backend " + requested;
+  VLM_CHECK(requested != "nccl" || device.is_cuda(), ConfigError,
+            "cluster.backend is nccl, which reduces GPU buffers, but training.device resolves to ",
+            device.str(), ": set cluster.backend: mpi (or auto) for a CPU run");
+  VLM_CHECK(requested != "mpi" || device.is_cpu(), ConfigError,
+            "cluster.backend is mpi, which reduces host buffers, but training.device resolves "
+            "to ",
+            device.str(), ": set cluster.backend: nccl (or auto) for a GPU run");
+  return requested;
+}
+
+}  // namespace
+
+bool cuda_usable() { return torch::cuda::is_available() && torch::cuda::device_count() > 0; }
+
+Placement choose_placement(const recipes::Recipe& recipe, const cluster::World& world) {
+  Placement placement;
+  placement.device = choose_device(recipe.stages.front().training.device, world, placement.reason);
+  placement.backend = choose_backend(recipe.cluster.backend, placement.device, placement.reason);
+  return placement;
+}
+
+}  // namespace vlm::worker
