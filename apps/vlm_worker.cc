@@ -13,7 +13,10 @@
 #include "coordinator/run_setup.h"
 #include "coordinator/run_watch.h"
 #include "recipes/load.h"
+#include "worker/placement.h"
 #include "worker/progress.h"
+#include "worker/run_inputs.h"
+#include "worker/run_plan.h"
 #include "worker/tensorboard.h"
 #include "worker/threads.h"
 #include "worker/trainer.h"
@@ -54,6 +57,23 @@ vlm::worker::ProgressStyle progress_style(const std::string& choice) {
                                         : vlm::worker::ProgressStyle::kPlain;
 }
 
+// --plan: the report on stdout; a plan over --device-memory ends with exit 2 naming the stage
+// and its biggest consumer.
+int print_plan(const vlm::recipes::Recipe& recipe, int world_size,
+               const std::string& device_memory) {
+  vlm::worker::PlanOptions options;
+  options.world_size = world_size;
+  if (!device_memory.empty()) {
+    options.device_memory = static_cast<int64_t>(
+        vlm::apps::parse_mib(device_memory, "--device-memory") * 1024.0 * 1024.0);
+  }
+  const vlm::worker::PlanOutcome outcome = vlm::worker::plan_run(recipe, options);
+  std::cout << outcome.report << std::flush;
+  if (outcome.fits) return vlm::apps::kExitOk;
+  std::cerr << "vlm-worker: " << outcome.verdict << "\n";
+  return vlm::apps::kExitUsage;
+}
+
 int worker_main(int argc, char** argv) {
   CLI::App app{"vlm-worker: train a vision-language model from a recipe"};
   std::string recipe_path;
@@ -73,6 +93,19 @@ int worker_main(int argc, char** argv) {
   app.add_option("--max-memory-per-rank", max_memory,
                  "refuse to start when the memory plan needs more per rank: 1.5GiB, 800MiB, or "
                  "MiB as a plain number (same as --set sharding.max_memory_per_rank_mib=...)");
+  app.add_option("--stop-after", train_options.stop_after_stage,
+                 "stop once this stage is done (e.g. pretrain); the same command without it "
+                 "continues with the next stage");
+  bool plan_only = false;
+  app.add_flag("--plan", plan_only,
+               "print the parameter counts, sharding units and memory per rank the recipe needs "
+               "(from the model folders' config.json; allocates nothing large) and exit");
+  int plan_world_size = 1;
+  app.add_option("--world-size", plan_world_size, "--plan: the number of ranks to plan for")
+      ->check(CLI::PositiveNumber);
+  std::string device_memory;
+  app.add_option("--device-memory", device_memory,
+                 "--plan: memory per rank (80GiB, 24GiB, ...); exit 2 when a stage needs more");
   std::string progress = "auto";
   app.add_option("--progress", progress,
                  "auto: a line rewritten in place on a terminal, plain log lines otherwise")
@@ -95,10 +128,14 @@ int worker_main(int argc, char** argv) {
     std::cout << recipe.resolved_yaml;
     return vlm::apps::kExitOk;
   }
+  if (plan_only) return print_plan(recipe, plan_world_size, device_memory);
   vlm::log::info("vlm-worker: recipe {} on {} rank(s); {}", recipe_path, world.world_size,
                  vlm::worker::blas_description());
-  vlm::log::info("{}", vlm::cluster::describe(world, recipe.cluster.backend));
+  const vlm::worker::Placement placement = vlm::worker::choose_placement(recipe, world);
+  vlm::log::info("{}; {} ({})", vlm::cluster::describe(world, placement.device.str()),
+                 placement.backend, placement.reason);
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
+  vlm::worker::check_run_inputs(recipe);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
   // Rank 0 watches the run for people: the progress display and TensorBoard.
   std::unique_ptr<vlm::worker::ProgressDisplay> display;

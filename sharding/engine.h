@@ -17,6 +17,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,7 +56,15 @@ struct MemoryPlan {
   int64_t transient = 0;     // a parameter's fresh gradient before it is accumulated
   int64_t largest_unit = 0;  // bytes of the largest unit when gathered
   std::string largest_unit_name;
-  int64_t total() const { return parameters + gradients + optimizer + gathered + transient; }
+  // Set by callers that know them (the engine's own plan leaves them 0): a micro batch's
+  // activations (models/activation_memory.h), and the whole model as every rank builds it before
+  // the engine takes it over (model_build_bytes).
+  int64_t activations = 0;
+  int64_t model_build = 0;
+  int64_t training_total() const {
+    return parameters + gradients + optimizer + gathered + transient + activations;
+  }
+  int64_t total() const { return std::max(training_total(), model_build); }
   std::string describe() const;  // one line per kind, in MiB
 };
 
@@ -69,6 +78,8 @@ struct UnitSize {
 std::vector<UnitSize> unit_sizes(models::VisionLanguageModel& model);
 MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& options,
                        int world_size);
+// The model as built (fp32) plus the largest unit's flat buffer the engine copies it into.
+int64_t model_build_bytes(const std::vector<UnitSize>& units);
 
 // One rank's part of one of the engine's fp32 buffers, for checkpoints. Buffers are
 // "<unit>/params" (the fp32 weights of a unit's trainable parameters), "<unit>/exp_avg" and

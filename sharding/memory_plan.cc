@@ -69,14 +69,26 @@ MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& 
   return plan;
 }
 
+int64_t model_build_bytes(const std::vector<UnitSize>& units) {
+  int64_t elements = 0, largest = 0;
+  for (const auto& unit : units) {
+    elements += unit.trainable + unit.frozen;
+    largest = std::max(largest, unit.trainable + unit.frozen);
+  }
+  return (elements + largest) * 4;
+}
+
 std::string MemoryPlan::describe() const {
   const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
   return fmt::format(
       "memory plan per rank (stage {}, {} rank(s)): parameters {:.1f} MiB, gradients {:.1f} MiB, "
       "optimizer state {:.1f} MiB, gathered units {:.1f} MiB (largest unit {}: {:.1f} MiB), "
-      "transient gradient {:.1f} MiB; total {:.1f} MiB",
+      "transient gradient {:.1f} MiB, activations {:.1f} MiB; total {:.1f} MiB{}",
       stage, world_size, mib(parameters), mib(gradients), mib(optimizer), mib(gathered),
-      largest_unit_name, mib(largest_unit), mib(transient), mib(total()));
+      largest_unit_name, mib(largest_unit), mib(transient), mib(activations), mib(total()),
+      model_build > training_total()
+          ? fmt::format(" (the model as built, before sharding: {:.1f} MiB)", mib(model_build))
+          : std::string());
 }
 
 }  // namespace vlm::sharding

@@ -28,7 +28,8 @@ void export_checkpoint(const std::string& checkpoint_dir, const std::string& out
   VLM_CHECK(stage_index < recipe.stages.size(), FormatError, manifest_path, ": stage_index ",
             stage_index, " but its recipe has ", recipe.stages.size(), " stage(s)");
   for (size_t i = 0; i <= stage_index; ++i) {
-    prepare_model(model, recipe.stages[i], *tokenizer);
+    prepare_model(model, recipe.stages[i],
+                  [&](const std::string& token) { return tokenizer->special_id(token); });
     if (i < stage_index) finish_model(model, recipe.stages[i]);
   }
 

@@ -1,5 +1,8 @@
 #include "worker/trainer.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -10,6 +13,7 @@
 #include "cluster/communicator.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/process_memory.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
@@ -19,8 +23,10 @@
 #include "worker/checkpointer.h"
 #include "worker/metrics.h"
 #include "worker/objective.h"
+#include "worker/placement.h"
 #include "worker/preemption.h"
 #include "worker/run_observer.h"
+#include "worker/run_plan.h"
 #include "worker/schedule.h"
 #include "worker/threads.h"
 
@@ -37,16 +43,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int64_t micro_batch_size(const recipes::TrainingSection& training, int world_size) {
-  const int64_t micro = training.micro_batch_size > 0 ? training.micro_batch_size
-                                                      : training.global_batch_size / world_size;
-  VLM_CHECK(micro > 0 && training.global_batch_size % (micro * world_size) == 0, ConfigError,
-            "training.global_batch_size ", training.global_batch_size,
-            " must be a multiple of training.micro_batch_size x ranks = ", micro, " x ",
-            world_size);
-  return micro;
-}
-
 // The random state of a step: a function of the seed and counters only, so a resumed run draws
 // what the uninterrupted one drew (dropout) with nothing to save.
 uint64_t step_seed(uint64_t seed, int64_t stage_index, int64_t step, int rank) {
@@ -59,6 +55,10 @@ uint64_t step_seed(uint64_t seed, int64_t stage_index, int64_t step, int rank) {
     x ^= x >> 31;
   }
   return x;
+}
+
+TokenIdOf token_id_of(const data::Tokenizer& tokenizer) {
+  return [&tokenizer](const std::string& token) { return tokenizer.special_id(token); };
 }
 
 // FLOP/s all ranks can do together, for MFU.
@@ -113,11 +113,12 @@ class StageRunner {
         run_steps_before_(place.run_steps_before),
         peak_(peak),
         model_(model),
+        device_(model.named_parameters().front().second.device()),
         world_(world),
         comm_(comm),
         checkpointer_(checkpointer),
         observer_(observer) {
-    prepare_model(model_, stage, *tokenizer);
+    prepare_model(model_, stage, token_id_of(*tokenizer));
     objective_ = make_objective(stage, model_);
     micro_batch_ = micro_batch_size(stage.training, world.world_size);
     accumulation_ = stage.training.global_batch_size / (micro_batch_ * world.world_size);
@@ -184,6 +185,7 @@ class StageRunner {
       checkpointer_.save(*engine_, save_point(total_steps_), /*wait=*/true);
     }
     checkpointer_.finish();
+    log_peak_memory();
     result.steps = total_steps_;
     result.seconds = seconds_since(stage_start);
     result.last_loss = recent.empty() ? 0.0
@@ -249,8 +251,9 @@ class StageRunner {
     const sharding::EngineOptions options =
         sharding::engine_options(sharding, stage_, accumulation_);
     const sharding::MemoryPlan plan =
-        sharding::plan_memory(sharding::unit_sizes(model_), options, world_.world_size);
+        plan_stage(sharding, stage_, model_, world_.world_size).memory;
     if (world_.is_coordinator()) log::info("stage '{}': {}", stage_.name, plan.describe());
+    planned_bytes_ = plan.total();
     const double budget = sharding.max_memory_per_rank_mib * 1024.0 * 1024.0;
     VLM_CHECK(budget <= 0 || static_cast<double>(plan.total()) <= budget, ConfigError, "stage '",
               stage_.name, "' needs ", static_cast<double>(plan.total()) / (1024.0 * 1024.0),
@@ -258,6 +261,21 @@ class StageRunner {
               sharding.max_memory_per_rank_mib, ": ", plan.describe(),
               ". Use a higher sharding.stage, more ranks, or a larger budget");
     return std::make_unique<sharding::ShardedEngine>(model_, comm_, options);
+  }
+
+  // Every rank's peak resident memory so far (VmHWM) next to the plan: what a user sizes the
+  // next run by, and what bench/real_width.sh compares with vlm-worker --plan.
+  void log_peak_memory() {
+    const auto peaks =
+        comm_.all_gather(std::vector<int64_t>{process_memory::peak_resident_bytes()});
+    if (!world_.is_coordinator()) return;
+    const auto gib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); };
+    std::string text;
+    for (const auto& peak : peaks) {
+      text += fmt::format("{}{:.2f}", text.empty() ? "" : " ", gib(peak.at(0)));
+    }
+    log::info("stage '{}': peak resident memory per rank (GiB): {}; memory plan {:.2f} GiB",
+              stage_.name, text, gib(planned_bytes_));
   }
 
   // A failed collective says at which step it failed (the engine's also name their unit).
@@ -279,7 +297,7 @@ class StageRunner {
     std::vector<TensorBatch> micro_batches;
     std::vector<double> counts(terms, 0.0);
     for (int64_t i = 0; i < accumulation_; ++i) {
-      micro_batches.push_back(to_tensors(loader_->next(), bidirectional));
+      micro_batches.push_back(to_tensors(loader_->next(), bidirectional, device_));
       const std::vector<double> batch_counts = objective_->counts(micro_batches.back());
       for (size_t t = 0; t < terms; ++t) counts[t] += batch_counts[t];
     }
@@ -368,6 +386,7 @@ class StageRunner {
   PeakFlops peak_;
   double flops_per_token_ = 0.0;
   models::VisionLanguageModel& model_;
+  at::Device device_ = at::kCPU;  // where the model lives: the batches go there too
   const cluster::World& world_;
   cluster::Communicator& comm_;
   Checkpointer& checkpointer_;
@@ -380,6 +399,7 @@ class StageRunner {
   int64_t total_steps_ = 0;
   int64_t skipped_steps_ = 0;
   int64_t bad_in_a_row_ = 0;
+  int64_t planned_bytes_ = 0;
 };
 
 // Checkpoints written before the count was recorded: the earlier stages' max_steps (exact when
@@ -396,12 +416,20 @@ int64_t run_steps_before(const ResumePoint& resume, const recipes::Recipe& recip
 
 }  // namespace
 
+int64_t micro_batch_size(const recipes::TrainingSection& training, int world_size) {
+  const int64_t micro = training.micro_batch_size > 0 ? training.micro_batch_size
+                                                      : training.global_batch_size / world_size;
+  VLM_CHECK(micro > 0 && training.global_batch_size % (micro * world_size) == 0, ConfigError,
+            "training.global_batch_size ", training.global_batch_size,
+            " must be a multiple of training.micro_batch_size x ranks = ", micro, " x ",
+            world_size);
+  return micro;
+}
+
 void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
-                   const data::Tokenizer& tokenizer) {
+                   const TokenIdOf& token_id) {
   if (stage.lora.rank > 0) model.add_lora(stage.lora, stage.training.seed);
-  if (stage.objective == "vdep") {
-    model.separate_token_embeddings({tokenizer.special_id("<auto_image>")});
-  }
+  if (stage.objective == "vdep") model.separate_token_embeddings({token_id("<auto_image>")});
   if (stage.objective == "vora") model.add_aux_heads(stage.distill, stage.training.seed);
   model.set_trainable(stage.trainable);
 }
@@ -433,15 +461,14 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   apply_threads(plan_threads(static_cast<int>(first.training.num_threads), world.local_size));
   at::manual_seed(first.training.seed);  // LoRA dropout; everything else is seeded locally
 
+  const Placement placement = choose_placement(recipe, world);
   std::shared_ptr<const data::Tokenizer> tokenizer =
       data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
   sharding::install_caching_cpu_allocator(recipe.sharding);
-  models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
-  // The NCCL backend reduces device buffers; this LibTorch keeps every tensor on the CPU.
-  VLM_CHECK(recipe.cluster.backend == "mpi", ConfigError,
-            "cluster.backend is nccl, but this build's LibTorch has no CUDA: the model's tensors "
-            "live on the CPU, which only the mpi backend reduces. Set cluster.backend: mpi");
-  std::unique_ptr<cluster::Communicator> comm = cluster::open_communicator();
+  models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed,
+                                    placement.device);
+  std::unique_ptr<cluster::Communicator> comm =
+      cluster::open_communicator(placement.backend, placement.device.index());
   comm->set_timeout(recipe.cluster.timeout_s);
   VLM_CHECK(comm->size() == world.world_size, InternalError, "the launcher says ", world.world_size,
             " ranks but MPI has ", comm->size());
@@ -456,6 +483,12 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   const std::optional<ResumePoint> resume = checkpointer.find_resume();
   PeakFlopsSource peaks(*comm);
 
+  const bool stop_named =
+      options.stop_after_stage.empty() ||
+      std::any_of(recipe.stages.begin(), recipe.stages.end(),
+                  [&](const recipes::Stage& s) { return s.name == options.stop_after_stage; });
+  VLM_CHECK(stop_named, ConfigError, "--stop-after ", options.stop_after_stage,
+            ": the recipe has no stage of that name");
   TrainOutcome outcome;
   int64_t run_steps = 0;
   for (size_t index = 0; index < recipe.stages.size(); ++index) {
@@ -464,7 +497,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
     if (resume && stage_index < resume->manifest.stage_index) {
       // Finished before the checkpoint: its structure is replayed, its training is not. What it
       // trained is in the checkpoint when a later stage trains it too (see the README).
-      prepare_model(model, stage, *tokenizer);
+      prepare_model(model, stage, token_id_of(*tokenizer));
       finish_model(model, stage);
       continue;
     }
@@ -491,6 +524,13 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
       log::info("stage '{}' done in {:.1f} s: loss {:.4f} -> {:.4f}, {:.0f} tokens/s; model at {}",
                 stage.name, result.seconds, result.first_loss, result.last_loss,
                 result.tokens_per_s, folder);
+    }
+    if (stage.name == options.stop_after_stage && &stage != &recipe.stages.back()) {
+      log::info(
+          "stopping after stage '{}' (--stop-after); the same command without it continues "
+          "with stage '{}'",
+          stage.name, recipe.stages[index + 1].name);
+      break;
     }
   }
   observers.run_finished(outcome.preempted);

@@ -33,6 +33,9 @@ struct TrainOptions {
   // Called on every rank once the communicator is open, before any stage: collective calls
   // made here (e.g. sharing rank 0's heartbeat address) happen at the same point on all ranks.
   std::function<void(cluster::Communicator&)> on_communicator;
+  // The name of a stage to stop after (its model exported, its last checkpoint committed); empty:
+  // run every stage. Running again without it continues with the next stage.
+  std::string stop_after_stage;
 };
 
 struct TrainOutcome {
@@ -50,9 +53,15 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
 // <auto_image> row, what trains) and after (folding that row back, merging LoRA when the stage
 // says so); replayed, without training, for the stages a resumed run has finished and by
 // checkpoint export.
+// token_id gives a special token's id (VDEP's <auto_image>).
+using TokenIdOf = std::function<int32_t(const std::string&)>;
 void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
-                   const data::Tokenizer& tokenizer);
+                   const TokenIdOf& token_id);
 void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage);
+
+// Sequences per rank per micro batch: training.micro_batch_size, or the global batch split over
+// the ranks; ConfigError when the global batch is not a whole number of micro batches.
+int64_t micro_batch_size(const recipes::TrainingSection& training, int world_size);
 
 // Steps a stage takes: training.max_steps when set, else floor(epochs * samples / global batch).
 int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_per_epoch);

@@ -264,7 +264,7 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
   const Stage& finetune = recipe.stages[1];
   EXPECT_DOUBLE_EQ(pretrain.optimizer.lr, 1e-3);
   EXPECT_EQ(pretrain.training.global_batch_size, 256);
-  EXPECT_EQ(pretrain.training.micro_batch_size, 32);
+  EXPECT_EQ(pretrain.training.micro_batch_size, 16);  // 32 per device with FlashAttention
   EXPECT_EQ(pretrain.data.template_name, "plain");
   EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);
   EXPECT_EQ(finetune.training.global_batch_size, 128);
@@ -377,8 +377,8 @@ TEST(Dump, RoundTripsTheTinyRecipe) {
 TEST(Dump, WritesEveryKeyExpanded) {
   const std::string text = dump(load_text(kTwoStage, kSource));
   for (const std::string key :
-       {"run_dir:", "preset: tiny", "hidden_size: 128", "position_init: sincos",
-        "sharding:", "keep_last: 2", "backend: mpi", "max_new_tokens: 8", "- name: pretrain",
+       {"run_dir:", "preset: tiny", "hidden_size: 128", "position_init: sincos", "sharding:",
+        "keep_last: 2", "backend: auto", "device: auto", "max_new_tokens: 8", "- name: pretrain",
         "- name: finetune", "template: vicuna_v1", "weight_decay: 0.1", "seed: 42", "max_steps: 7",
         "targets: [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, "
         "down_proj]"}) {

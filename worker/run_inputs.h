@@ -1,0 +1,14 @@
+// Everything a run reads, checked before it writes anything (the run directory, recipe.yaml,
+// TensorBoard files): the model folders (a config.json that parses, weights whose names and
+// shapes fit the model), the tokenizer, and each stage's corpus and image folder. A missing or
+// unfit piece is a ConfigError naming the recipe key, the path and what should be there, so a
+// mistyped path costs seconds, not a half-made run directory.
+#pragma once
+
+#include "recipes/recipe.h"
+
+namespace vlm::worker {
+
+void check_run_inputs(const recipes::Recipe& recipe);
+
+}  // namespace vlm::worker
