@@ -51,7 +51,10 @@ void check_data(const recipes::Stage& stage, size_t index) {
     const std::string path = data::resolve(data, data.json);
     VLM_CHECK(is_file(path), ConfigError, key, ".json is ", data.json, ": no file ", path,
               " (relative paths are under data.corpus_dir, ", data.corpus_dir, ")");
-    const std::string images = data::resolve(data, data.image_root);
+    // An empty image_root is the corpus folder itself.
+    const std::string images = data.image_root.empty()
+                                   ? (data.corpus_dir.empty() ? "." : data.corpus_dir)
+                                   : data::resolve(data, data.image_root);
     VLM_CHECK(is_directory(images), ConfigError, key, ".image_root: ", images,
               " is not a folder (the images the corpus names are read under it)");
   }
@@ -73,9 +76,9 @@ void check_run_inputs(const recipes::Recipe& recipe) {
     check_model_folder("model.vision.hf_path", model.vision.hf_path,
                        "the vision tower's repository");
   }
+  for (size_t i = 0; i < recipe.stages.size(); ++i) check_data(recipe.stages[i], i);
   const recipes::Stage& first = recipe.stages.front();
   const auto tokenizer = data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
-  for (size_t i = 0; i < recipe.stages.size(); ++i) check_data(recipe.stages[i], i);
   // The weights' names and shapes against the model, from the safetensors headers alone: a
   // shapes-only model (meta device) is "loaded", which checks and reads nothing else.
   if (!model.llm.hf_path.empty() || !model.vision.hf_path.empty()) {

@@ -17,14 +17,10 @@ expect_usage_error "optimizer.lr" --recipe "$recipe" --set optimizer.lr=-1
 expect_usage_error "optimizer.lrr" --recipe "$recipe" --set optimizer.lrr=1
 expect_usage_error "no_such_recipe.yaml" --recipe "$work/no_such_recipe.yaml"
 
-# A missing corpus says how to make one.
-set +e
-"$bin/vlm-worker" --recipe "$recipe" --set data.corpus_dir="$work/none" --set run_dir="$work/run" \
-  > /dev/null 2> "$work/err.txt"
-code=$?
-set -e
-[ "$code" -ne 0 ] || fail "a missing corpus did not fail"
-grep -q "vlm-synth" "$work/err.txt" || fail "missing-corpus message does not say how to make it: $(cat "$work/err.txt")"
+# A missing corpus is named by its key and folder before anything is written.
+expect_usage_error "stages[0].data.shards is shards/captions: $work/none/shards/captions has no index.json" \
+  --recipe "$recipe" --set data.corpus_dir="$work/none" --set run_dir="$work/run"
+[ ! -e "$work/run" ] || fail "a run directory was made for a missing corpus"
 
 # A memory budget below the plan refuses to start, naming the numbers; a bad size names the flag.
 "$bin/vlm-synth" --out "$work/c" --seed 1 --captions 40 --instructions 40 --vora 4 --eval 1 \
@@ -32,7 +28,7 @@ grep -q "vlm-synth" "$work/err.txt" || fail "missing-corpus message does not say
 expect_usage_error "sharding.max_memory_per_rank_mib is 1:" --recipe "$recipe" \
   --set data.corpus_dir="$work/c" --set run_dir="$work/run" \
   --set stages.0.data.json=blip_laion_cc_sbu_558k.json --set stages.0.data.image_root=images \
-  --max-memory-per-rank 1MiB
+  --set stages.1.data.json=llava_v1_5_mix665k.json --max-memory-per-rank 1MiB
 grep -q "optimizer state" "$work/err.txt" || fail "the refusal lacks the plan: $(cat "$work/err.txt")"
 expect_usage_error "--max-memory-per-rank 1XB" --recipe "$recipe" --max-memory-per-rank 1XB
 
