@@ -8,7 +8,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev
   libyaml-cpp-dev libspdlog-dev libboost-dev libgtest-dev libcli11-dev
-  libsentencepiece-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
+  libsentencepiece-dev libicu-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
   python3-torch python3-numpy python3-h5py strace
   slurm-wlm munge
 )
