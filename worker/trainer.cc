@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "data/loader.h"
+#include "data/run_tokenizer.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
 #include "sharding/caching_allocator.h"
@@ -433,8 +434,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   apply_threads(plan_threads(static_cast<int>(first.training.num_threads), world.local_size));
   at::manual_seed(first.training.seed);  // LoRA dropout; everything else is seeded locally
 
-  std::shared_ptr<const data::Tokenizer> tokenizer =
-      data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
+  std::shared_ptr<const data::Tokenizer> tokenizer = data::load_run_tokenizer(recipe);
   sharding::install_caching_cpu_allocator(recipe.sharding);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
   // The NCCL backend reduces device buffers; this LibTorch keeps every tensor on the CPU.
