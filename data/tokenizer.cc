@@ -30,6 +30,8 @@ std::string file_in_folder(const std::string& folder) {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path,
                                           const std::vector<std::string>& added_tokens) {
+  VLM_CHECK(files::exists(path), IoError, "tokenizer ", path,
+            " not found (give a tokenizer.json, a tokenizer.model or a model folder holding one)");
   std::error_code error;
   const bool folder = std::filesystem::is_directory(path, error);
   const std::string file = folder ? file_in_folder(path) : path;
