@@ -20,8 +20,11 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Longer lines are refused (and skipped) rather than read whole.
-constexpr size_t kMaxLineBytes = size_t{16} << 20;
+// Longer lines are refused (and skipped) rather than read whole: tokenizing one word of n bytes
+// (a SentencePiece-style text is one word) takes some 50 n bytes of memory.
+constexpr size_t kMaxLineBytes = size_t{4} << 20;
+// Error messages may quote the line (a JSON parser's "last read: ..."): at most this much.
+constexpr size_t kMaxMessageBytes = 300;
 
 // Reads one line without its "\n"; false at the end of input. A line longer than the limit is
 // skipped to its end and flagged.
@@ -99,8 +102,9 @@ int tokenize_main(int argc, char** argv) {
       VLM_CHECK(!too_long, FormatError, "longer than ", kMaxLineBytes, " bytes");
       out = decode ? decode_line(*tokenizer, line) : encode_line(*tokenizer, line);
     } catch (const std::exception& e) {
-      // Json's own messages quote at most a few bytes of the line.
-      std::cerr << "vlm-tokenize: line " << number << ": " << e.what() << "\n";
+      const std::string message = e.what();
+      std::cerr << "vlm-tokenize: line " << number << ": " << message.substr(0, kMaxMessageBytes)
+                << (message.size() > kMaxMessageBytes ? "...\n" : "\n");
       out = "null";
       ++bad_lines;
     }

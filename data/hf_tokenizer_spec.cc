@@ -80,7 +80,8 @@ class SpecReader {
     try {
       return Json::parse(text);
     } catch (const Json::exception& e) {
-      VLM_THROW(FormatError, path_, " is not valid JSON: ", e.what());
+      // The parser's message may quote the text it read: a few hundred bytes of it at most.
+      VLM_THROW(FormatError, path_, " is not valid JSON: ", std::string(e.what()).substr(0, 300));
     }
   }
 
