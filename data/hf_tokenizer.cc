@@ -185,7 +185,7 @@ class HfTokenizer : public Tokenizer {
       id_bytes_[index] =
           kind_ == BpeKind::kByteLevel ? symbols_to_bytes(token) : piece_to_bytes(token);
       in_vocab_[index] = true;
-      const auto single = read_utf8(token, 0);
+      const auto single = token.empty() ? std::nullopt : read_utf8(token, 0);
       if (single && single->second == token.size()) char_ids_.emplace(single->first, id);
     }
     for (int b = 0; b < 256; ++b) {

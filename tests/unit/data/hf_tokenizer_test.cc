@@ -774,6 +774,15 @@ TEST_F(HfTokenizerTest, SentencePieceStyleStructureErrorsNameTheKey) {
   json["added_tokens"][2]["normalized"] = true;
   expect_error(json, "added_tokens[2].normalized");
 }
+
+TEST_F(HfTokenizerTest, AnEmptyVocabularyEntryDoesNotBreakLoading) {
+  for (Json json : {qwen_like(), llama_like()}) {
+    json["model"]["vocab"][""] = 400;  // matches no text
+    const auto tokenizer = load(json);
+    EXPECT_EQ(tokenizer->vocab_size(), 401);
+    EXPECT_EQ(tokenizer->decode(tokenizer->encode("the cat")), "the cat");
+  }
+}
 #undef SP
 
 }  // namespace
