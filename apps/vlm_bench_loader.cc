@@ -8,6 +8,7 @@
 #include "apps/main_support.h"
 #include "common/error.h"
 #include "data/loader.h"
+#include "data/run_tokenizer.h"
 #include "data/tokenizer.h"
 #include "recipes/load.h"
 
@@ -61,8 +62,7 @@ int run(int argc, char** argv) {
   VLM_CHECK(stage_index < recipe.stages.size(), ConfigError, "--stage ", stage_index,
             ": the recipe has ", recipe.stages.size(), " stages");
   const vlm::recipes::Stage& stage = recipe.stages[stage_index];
-  std::shared_ptr<const vlm::data::Tokenizer> tokenizer =
-      vlm::data::load_tokenizer(vlm::data::resolve(stage.data, stage.data.tokenizer));
+  std::shared_ptr<const vlm::data::Tokenizer> tokenizer = vlm::data::load_run_tokenizer(recipe);
 
   const auto open_start = Clock::now();
   vlm::data::Loader loader(loader_options(recipe, stage), tokenizer);

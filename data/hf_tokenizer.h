@@ -1,39 +1,28 @@
-// The byte-level BPE of a Hugging Face tokenizer.json (GPT-2, Qwen2/Qwen2.5, Llama 3 style) behind
-// the Tokenizer interface.
+// A Hugging Face tokenizer.json behind the Tokenizer interface, giving the ids Hugging Face's
+// tokenizers give. Two kinds of BPE file (data/hf_tokenizer_spec.h has exactly what is read):
+// - byte-level BPE (GPT-2, Qwen2/Qwen2.5/Qwen3, Llama 3): the text is NFC-normalized when the file
+//   says so, split by the pre-tokenizer's regexes (data/pretokenize.h: Oniguruma's \p{L}, \p{N}
+//   and \s, from ICU), each piece's bytes mapped to GPT-2's byte symbols and merged by rank;
+// - SentencePiece converted to BPE (LLaMA-2, Vicuna): spaces become "▁" and a "▁" goes before the
+//   text, which is merged as one word, character by character; a character outside the
+//   vocabulary becomes its UTF-8 bytes as "<0xXX>" tokens.
 //
-// What is read: model (type "BPE", vocab, merges as "a b" strings or [a, b] pairs, ignore_merges),
-// added_tokens, pre_tokenizer (ByteLevel, whose use_regex means GPT-2's regex, alone or last in a
-// Sequence after Splits with Qwen2's or cl100k/Llama 3's regex), normalizer (none or NFC) and
-// post_processor (only to find a BOS the template prepends). Added tokens' lstrip, rstrip and
-// single_word are ignored (all false in Qwen2's). Anything else a file asks for (another model
-// type, another regex, add_prefix_space, a continuing_subword_prefix, ...) is a FormatError naming
-// the file and the key, rather than a tokenization that silently differs from the model's.
+// Encoding: the file's added tokens (and the caller's, see load_tokenizer) are matched in the raw
+// text first, leftmost and then longest, as Hugging Face does; the text between them goes
+// through the normalizer and the model on its own. So a SentencePiece-style file puts its "▁"
+// before every such stretch ("<s>Hi" -> <s>, "▁Hi"), and an NFC normalizer never composes across
+// a special token. "<image>" is always kImageToken, even when the file has a token of that name.
 //
-// Encoding: added tokens are matched in the raw text first (leftmost, then longest); "<image>"
-// becomes kImageToken and "<auto_image>" an id of its own, as in load_sentencepiece. The text
-// between them is split by the regex, each piece's bytes are mapped to GPT-2's byte symbols and
-// merged by rank (lowest first). There is no dummy prefix: text is encoded as it is, so
-// encode(a) + encode(b) == encode(a + b) when a ends and b starts at a pre-token boundary (e.g.
-// when b starts with an added token), and decode(encode(x)) == x for any x.
+// Decoding inverts encoding: decode(encode(x)) == x, except where the model's own normalizer
+// changes x: NFC (a decomposed "é" comes back composed) and, for SentencePiece-style files, a
+// "▁" typed in the text (it comes back as a space). Ill-formed UTF-8 in the text round-trips
+// (byte-level: each byte has its symbol; SentencePiece-style: each byte its "<0xXX>").
 //
-// Special ids: eos_id() is "<|im_end|>" (the end of a Qwen chat turn) when the file has it, else
-// "<|endoftext|>", else "</s>" (none of them: FormatError); pad_id() is "<|endoftext|>", else EOS;
-// bos_id() is the token the post_processor's template starts with, else "<s>" or
-// "<|begin_of_text|>", else -1 (Qwen2 has no BOS). vocab_size() is the largest id + 1, plus
-// "<auto_image>" when the file lacks it.
-//
-// Approximations, so that no Unicode tables are needed:
-// - \p{L} and \p{N} are exact for ASCII. Beyond ASCII, \p{L} is the letters of Latin-1, Latin
-//   Extended-A/B and Additional, IPA, Greek, Cyrillic, Hebrew, Arabic, Hiragana, Katakana, CJK
-//   ideographs, Hangul and the fullwidth forms; \p{N} is the Latin-1 superscripts and fractions,
-//   Arabic-Indic and Devanagari digits, super/subscript digits, Roman numerals and fractions,
-//   circled numbers and fullwidth digits. Other scripts' letters (e.g. Thai, Devanagari) and all
-//   combining marks count as punctuation. That only moves pre-token boundaries: ids may then
-//   differ from HF's for such text, and decode(encode(x)) == x still holds.
-//   \s is Unicode's White_Space, exactly.
-// - The NFC normalizer is not applied: text is expected to be NFC already (it is, nearly always).
-// - Invalid UTF-8 bytes are kept, each one a character of its own class (punctuation), so they
-//   round-trip.
+// Special ids: eos_id() is the end of a chat turn when the file has one ("<|im_end|>" for Qwen,
+// "<|eot_id|>" for Llama 3), else the end of a document ("<|endoftext|>", "<|end_of_text|>",
+// "</s>"); none of them: FormatError. pad_id() is "<|endoftext|>", else EOS. bos_id() is the token
+// the post_processor's template starts with, else "<s>" or "<|begin_of_text|>", else -1 (Qwen has
+// no BOS).
 #pragma once
 
 #include <memory>
@@ -45,15 +34,8 @@
 namespace vlm::data {
 
 // A missing file is an IoError; malformed JSON or an unsupported structure a FormatError naming
-// the file and the key (e.g. "model.merges[3]").
-std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& tokenizer_json_path);
-
-// The pre-tokens of Qwen2's Split regex (digits one by one), exposed for tests:
-// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|
-// \s*[\r\n]+|\s+(?!\S)|\s+
-std::vector<std::string> qwen2_pretokens(const std::string& text);
-
-// Appends a code point as UTF-8 (1-4 bytes).
-void append_utf8(char32_t code, std::string& out);
+// the file and the key. added_tokens: as load_tokenizer (data/tokenizer.h).
+std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& tokenizer_json_path,
+                                             const std::vector<std::string>& added_tokens = {});
 
 }  // namespace vlm::data

@@ -38,6 +38,15 @@ void check_options(const LoaderOptions& options) {
             options.vdep_ratio);
 }
 
+bool has_special(const Tokenizer& tokenizer, const std::string& token) {
+  try {
+    tokenizer.special_id(token);
+    return true;
+  } catch (const ConfigError&) {
+    return false;
+  }
+}
+
 // The sampler's entries: the corpus's samples, then the VDEP-mode entries (the corpus cycled).
 struct EntryMap {
   int64_t samples = 0;
@@ -166,6 +175,10 @@ class LoaderImpl {
                                                       const Tokenizer* tokenizer) {
     check_options(options);
     VLM_CHECK(tokenizer != nullptr, InternalError, "the loader needs a tokenizer");
+    VLM_CHECK(options.vdep_ratio == 0.0 || has_special(*tokenizer, "<auto_image>"), ConfigError,
+              "vdep.ratio ", options.vdep_ratio,
+              " puts <auto_image> before images, but the tokenizer has no such token (a vdep "
+              "stage's tokenizer adds it: data::load_run_tokenizer)");
     auto source = open_sample_source(options.data);
     const SampleTraits& traits = *source->traits();
     bool any_image = false;

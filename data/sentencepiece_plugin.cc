@@ -18,7 +18,7 @@
 namespace vlm::data {
 namespace {
 
-using LoadFn = Tokenizer* (*)(const std::string&);
+using LoadFn = Tokenizer* (*)(const std::string&, const std::vector<std::string>&);
 using TrainFn = void (*)(const std::vector<std::string>&, const std::string&, int,
                          const std::vector<std::string>&, bool);
 
@@ -66,8 +66,9 @@ const Plugin& plugin() {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_path) {
-  return std::unique_ptr<Tokenizer>(plugin().load(model_path));
+std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& model_path,
+                                              const std::vector<std::string>& added_tokens) {
+  return std::unique_ptr<Tokenizer>(plugin().load(model_path, added_tokens));
 }
 
 void train_sentencepiece(const std::vector<std::string>& lines, const std::string& model_prefix,

@@ -35,7 +35,7 @@ struct Counts {
   int64_t vora = 0;
   int64_t vora_text_only = 0;
   int64_t eval_questions = 0;
-  int64_t vocab_size = 0;  // the tokenizer's, <auto_image> included
+  int64_t vocab_size = 0;  // the tokenizer's (tokenizer.model's pieces; nothing added)
 };
 
 // Writes, under options.out_dir:

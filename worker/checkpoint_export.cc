@@ -6,6 +6,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "data/loader.h"
+#include "data/run_tokenizer.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
 #include "recipes/load.h"
@@ -22,7 +23,7 @@ void export_checkpoint(const std::string& checkpoint_dir, const std::string& out
   const recipes::Recipe recipe =
       recipes::load_text(point.manifest.recipe_yaml, manifest_path + " (its recipe)");
   const recipes::Stage& first = recipe.stages.front();
-  const auto tokenizer = data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
+  const auto tokenizer = data::load_run_tokenizer(recipe);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);
   const auto stage_index = static_cast<size_t>(point.manifest.stage_index);
   VLM_CHECK(stage_index < recipe.stages.size(), FormatError, manifest_path, ": stage_index ",

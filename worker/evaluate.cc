@@ -11,6 +11,7 @@
 #include "data/corpus.h"
 #include "data/image.h"
 #include "data/loader.h"
+#include "data/run_tokenizer.h"
 #include "models/attention_mask.h"
 #include "models/model.h"
 #include "recipes/load.h"
@@ -153,7 +154,7 @@ EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
   const recipes::Stage& stage = recipe.stages.back();
   apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), 1));
 
-  const auto tokenizer = data::load_tokenizer(data::resolve(stage.data, stage.data.tokenizer));
+  const auto tokenizer = data::load_run_tokenizer(recipe);
   models::VisionLanguageModel model(evaluation_model(recipe), tokenizer->vocab_size(),
                                     stage.training.seed);
   if (model.config().architecture == "vora" && recipe_drops_teacher(recipe)) model.drop_teacher();

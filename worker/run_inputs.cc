@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "data/loader.h"
-#include "data/tokenizer.h"
+#include "data/run_tokenizer.h"
 #include "models/model.h"
 
 namespace vlm::worker {
@@ -78,7 +78,7 @@ void check_run_inputs(const recipes::Recipe& recipe) {
   }
   for (size_t i = 0; i < recipe.stages.size(); ++i) check_data(recipe.stages[i], i);
   const recipes::Stage& first = recipe.stages.front();
-  const auto tokenizer = data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
+  const auto tokenizer = data::load_run_tokenizer(recipe);
   // The weights' names and shapes against the model, from the safetensors headers alone: a
   // shapes-only model (meta device) is "loaded", which checks and reads nothing else.
   if (!model.llm.hf_path.empty() || !model.vision.hf_path.empty()) {

@@ -10,8 +10,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/text_format.h"
-#include "data/loader.h"
-#include "data/tokenizer.h"
+#include "data/run_tokenizer.h"
 #include "models/activation_memory.h"
 #include "models/fusion.h"
 #include "models/hf_config.h"
@@ -44,23 +43,14 @@ struct Vocabulary {
   std::string source;
 };
 
-std::vector<std::string> added_tokens(const recipes::Recipe& recipe) {
-  for (const auto& stage : recipe.stages) {
-    if (stage.objective == "vdep") return {"<auto_image>"};
-  }
-  return {};
-}
-
 int64_t checkpoint_rows(const recipes::LlmConfig& llm) {
   if (llm.hf_path.empty()) return llm.vocab_size;
   return models::llm_config_from_hf(files::join(llm.hf_path, "config.json"), llm).vocab_size;
 }
 
 Vocabulary run_vocabulary(const recipes::Recipe& recipe) {
-  const recipes::Stage& first = recipe.stages.front();
   try {
-    std::shared_ptr<const data::Tokenizer> tokenizer =
-        data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
+    std::shared_ptr<const data::Tokenizer> tokenizer = data::load_run_tokenizer(recipe);
     return {tokenizer->vocab_size(),
             [tokenizer](const std::string& token) { return tokenizer->special_id(token); },
             fmt::format("{} tokens (the tokenizer)", count_text(tokenizer->vocab_size()))};
@@ -69,7 +59,7 @@ Vocabulary run_vocabulary(const recipes::Recipe& recipe) {
     VLM_CHECK(rows > 0, ConfigError, "--plan needs the vocabulary size: ", e.what(),
               "; or set model.llm.vocab_size");
     std::map<std::string, int32_t> ids;
-    for (const auto& token : added_tokens(recipe)) {
+    for (const auto& token : data::run_added_tokens(recipe)) {
       ids.emplace(token, static_cast<int32_t>(rows + static_cast<int64_t>(ids.size())));
     }
     return {rows + static_cast<int64_t>(ids.size()),

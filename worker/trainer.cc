@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process_memory.h"
 #include "data/loader.h"
+#include "data/run_tokenizer.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
 #include "sharding/caching_allocator.h"
@@ -462,8 +463,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   at::manual_seed(first.training.seed);  // LoRA dropout; everything else is seeded locally
 
   const Placement placement = choose_placement(recipe, world);
-  std::shared_ptr<const data::Tokenizer> tokenizer =
-      data::load_tokenizer(data::resolve(first.data, first.data.tokenizer));
+  std::shared_ptr<const data::Tokenizer> tokenizer = data::load_run_tokenizer(recipe);
   sharding::install_caching_cpu_allocator(recipe.sharding);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed,
                                     placement.device);

@@ -2,62 +2,53 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
-#include <algorithm>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "data/sentencepiece/model_info.h"
+#include "data/special_tokens.h"
 #include "data/tokenizer.h"
 
 namespace vlm::data {
 namespace {
 
-constexpr char kMissingHint[] = "run scripts/demo.sh or vlm-synth --out <dir> to make a corpus";
-
-struct SpecialToken {
-  std::string text;
-  int32_t id;
-};
-
 class SentencePieceTokenizer : public Tokenizer {
  public:
-  explicit SentencePieceTokenizer(const std::string& path) {
-    VLM_CHECK(files::exists(path), IoError, "tokenizer model ", path, " not found (", kMissingHint,
-              ")");
+  SentencePieceTokenizer(const std::string& path, const std::vector<std::string>& added_tokens) {
+    VLM_CHECK(files::exists(path), IoError, "tokenizer model ", path, " not found");
     const std::string bytes = files::read_all(path);
     const auto status = processor_.LoadFromSerializedProto(bytes);
     VLM_CHECK(status.ok(), FormatError, path, " is not a SentencePiece model: ", status.ToString());
     const SentencePieceModelInfo info = read_model_info(bytes, path);
     model_adds_prefix_ = info.add_dummy_prefix;
-    auto_image_id_ = processor_.GetPieceSize();
-    add_special("<image>", kImageToken);
-    add_special("<auto_image>", auto_image_id_);
-    if (processor_.bos_id() >= 0) add_special(processor_.IdToPiece(processor_.bos_id()), bos_id());
-    if (processor_.eos_id() >= 0) add_special(processor_.IdToPiece(processor_.eos_id()), eos_id());
-    for (const auto& [text, id] : info.user_defined) add_special(text, id);
-    // Longest first, so a special that is a prefix of another cannot shadow it.
-    std::stable_sort(specials_.begin(), specials_.end(),
-                     [](const auto& a, const auto& b) { return a.text.size() > b.text.size(); });
+    specials_.add("<image>", kImageToken);
+    if (processor_.bos_id() >= 0)
+      specials_.add(processor_.IdToPiece(processor_.bos_id()), bos_id());
+    if (processor_.eos_id() >= 0)
+      specials_.add(processor_.IdToPiece(processor_.eos_id()), eos_id());
+    for (const auto& [text, id] : info.user_defined) specials_.add(text, id);
+    const auto in_model = [&](const std::string& text) -> std::optional<int32_t> {
+      const int id = processor_.PieceToId(text);
+      if (id == processor_.unk_id() && processor_.IdToPiece(id) != text) return std::nullopt;
+      return id;
+    };
+    vocab_size_ =
+        processor_.GetPieceSize() +
+        add_requested_tokens(added_tokens, in_model, processor_.GetPieceSize(), specials_);
   }
 
   std::vector<int32_t> encode(const std::string& text) const override {
     std::vector<int32_t> ids;
-    size_t run_start = 0;
-    size_t search = 0;
-    while (true) {
-      const size_t marker = text.find('<', search);
-      const SpecialToken* special = marker == std::string::npos ? nullptr : match(text, marker);
-      if (marker != std::string::npos && special == nullptr) {
-        search = marker + 1;
-        continue;
-      }
-      const size_t run_end = special ? marker : text.size();
-      append_text(text.substr(run_start, run_end - run_start), run_start == 0, ids);
-      if (!special) return ids;
-      ids.push_back(special->id);
-      run_start = search = marker + special->text.size();
-    }
+    specials_.scan(
+        text,
+        [&](std::string_view run) {
+          append_text(std::string(run), run.data() == text.data(), ids);
+        },
+        [&](const SpecialToken& token) { ids.push_back(token.id); });
+    return ids;
   }
 
   std::string decode(const std::vector<int32_t>& ids) const override {
@@ -65,8 +56,8 @@ class SentencePieceTokenizer : public Tokenizer {
     std::vector<int> run;
     size_t run_start = 0;
     for (size_t i = 0; i <= ids.size(); ++i) {
-      const auto special = i < ids.size() ? special_text_.find(ids[i]) : special_text_.end();
-      if (i < ids.size() && special == special_text_.end()) {
+      const std::string* special = i < ids.size() ? specials_.text(ids[i]) : nullptr;
+      if (i < ids.size() && special == nullptr) {
         check_id(ids[i]);
         if (run.empty()) run_start = i;
         run.push_back(ids[i]);
@@ -74,14 +65,13 @@ class SentencePieceTokenizer : public Tokenizer {
       }
       text += decode_run(run, run_start == 0);
       run.clear();
-      if (i < ids.size()) text += special->second;
+      if (special != nullptr) text += *special;
     }
     return text;
   }
 
   std::string piece(int32_t id) const override {
-    const auto special = special_text_.find(id);
-    if (special != special_text_.end()) return special->second;
+    if (const std::string* special = specials_.text(id)) return *special;
     check_id(id);
     return processor_.IdToPiece(id);
   }
@@ -91,28 +81,14 @@ class SentencePieceTokenizer : public Tokenizer {
   int32_t pad_id() const override {
     return processor_.pad_id() >= 0 ? processor_.pad_id() : processor_.eos_id();
   }
-  int64_t vocab_size() const override { return auto_image_id_ + 1; }
+  int64_t vocab_size() const override { return vocab_size_; }
 
   int32_t special_id(const std::string& token) const override {
-    for (const auto& special : specials_) {
-      if (special.text == token) return special.id;
-    }
+    if (const auto id = specials_.id(token)) return *id;
     VLM_THROW(ConfigError, "the tokenizer has no special token ", token);
   }
 
  private:
-  void add_special(const std::string& text, int32_t id) {
-    specials_.push_back({text, id});
-    special_text_.emplace(id, text);
-  }
-
-  const SpecialToken* match(const std::string& text, size_t pos) const {
-    for (const auto& special : specials_) {
-      if (text.compare(pos, special.text.size(), special.text) == 0) return &special;
-    }
-    return nullptr;
-  }
-
   // A run of ordinary text. Our models carry no dummy prefix, so we add it at the start of the
   // call only; models that add it themselves do so on every run.
   void append_text(const std::string& run, bool at_start, std::vector<int32_t>& ids) const {
@@ -138,9 +114,8 @@ class SentencePieceTokenizer : public Tokenizer {
 
   sentencepiece::SentencePieceProcessor processor_;
   bool model_adds_prefix_ = true;
-  int32_t auto_image_id_ = 0;
-  std::vector<SpecialToken> specials_;
-  std::unordered_map<int32_t, std::string> special_text_;
+  int64_t vocab_size_ = 0;
+  SpecialTokens specials_;
 };
 
 class LineIterator : public sentencepiece::SentenceIterator {
@@ -179,8 +154,9 @@ std::string join_symbols(const std::vector<std::string>& symbols) {
 }  // namespace vlm::data
 
 // The plugin's entry points (see data/sentencepiece_plugin.h). Exceptions propagate to the caller.
-extern "C" vlm::data::Tokenizer* vlm_sentencepiece_load(const std::string& model_path) {
-  return new vlm::data::SentencePieceTokenizer(model_path);
+extern "C" vlm::data::Tokenizer* vlm_sentencepiece_load(
+    const std::string& model_path, const std::vector<std::string>& added_tokens) {
+  return new vlm::data::SentencePieceTokenizer(model_path, added_tokens);
 }
 
 extern "C" void vlm_sentencepiece_train(const std::vector<std::string>& lines,

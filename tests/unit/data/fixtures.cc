@@ -35,13 +35,19 @@ std::vector<std::string> tokenizer_lines() {
 
 }  // namespace
 
-std::shared_ptr<const data::Tokenizer> test_tokenizer() {
-  static const std::shared_ptr<const data::Tokenizer> tokenizer = [] {
-    TempDir dir;
+const std::string& test_tokenizer_model() {
+  static TempDir dir;
+  static const std::string path = [] {
     data::train_sentencepiece(tokenizer_lines(), dir.file("test"), 200,
                               {"<|im_start|>", "<|im_end|>"});
-    return std::shared_ptr<const data::Tokenizer>(data::load_sentencepiece(dir.file("test.model")));
+    return dir.file("test.model");
   }();
+  return path;
+}
+
+std::shared_ptr<const data::Tokenizer> test_tokenizer() {
+  static const std::shared_ptr<const data::Tokenizer> tokenizer =
+      data::load_sentencepiece(test_tokenizer_model());
   return tokenizer;
 }
 

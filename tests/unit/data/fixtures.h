@@ -13,6 +13,8 @@ namespace vlm::testing {
 
 // Trained on template strings and shape-corpus sentences, with <|im_start|> and <|im_end|>.
 std::shared_ptr<const data::Tokenizer> test_tokenizer();
+// The SentencePiece model file test_tokenizer() loads (it lasts as long as the test program).
+const std::string& test_tokenizer_model();
 
 // A vlm-synth corpus (seed 7: 48 captions, 96 instructions, 40 VoRA lines, 6 eval images).
 const std::string& synth_corpus_dir();

@@ -27,6 +27,13 @@ std::shared_ptr<const Tokenizer> synth_tokenizer() {
   return tokenizer;
 }
 
+// What a vdep stage trains with: the corpus tokenizer plus <auto_image>.
+std::shared_ptr<const Tokenizer> vdep_tokenizer() {
+  static const std::shared_ptr<const Tokenizer> tokenizer =
+      load_sentencepiece(synth_corpus_dir() + "/tokenizer.model", {"<auto_image>"});
+  return tokenizer;
+}
+
 LoaderOptions instruction_options(int64_t batch, int64_t rank = 0, int64_t world = 1) {
   LoaderOptions options;
   options.data.corpus_dir = synth_corpus_dir();
@@ -340,9 +347,12 @@ TEST(Loader, VdepReadsEachCaptionOnceInEachModeAndMarksItsImages) {
   options.data.image_aspect = "square";
   const int64_t captions = Loader(options, synth_tokenizer()).samples_per_epoch();
   options.vdep_ratio = 1.0;
-  Loader loader(options, synth_tokenizer());
+  // Without <auto_image> in the tokenizer, VDEP mode cannot mark its images.
+  EXPECT_THROW(Loader(options, synth_tokenizer()), ConfigError);
+  Loader loader(options, vdep_tokenizer());
   ASSERT_EQ(loader.samples_per_epoch(), 2 * captions);
-  const int32_t auto_image = synth_tokenizer()->special_id("<auto_image>");
+  const int32_t auto_image = vdep_tokenizer()->special_id("<auto_image>");
+  EXPECT_EQ(auto_image, synth_tokenizer()->vocab_size());
   std::map<std::string, int> vdep_reads, llava_reads;
   int mixed_batches = 0;
   for (int64_t read = 0; read < 2 * captions; read += 8) {

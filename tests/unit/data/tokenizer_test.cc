@@ -30,12 +30,32 @@ TEST(Tokenizer, SpecialTokensMapToTheirIds) {
   EXPECT_THROW(tokenizer->special_id("<video>"), ConfigError);
 }
 
-TEST(Tokenizer, AutoImageIsTheLastId) {
+TEST(Tokenizer, NothingIsAddedUnasked) {
   const auto tokenizer = test_tokenizer();
+  EXPECT_THROW(tokenizer->special_id("<auto_image>"), ConfigError);
+  EXPECT_GT(tokenizer->encode("<auto_image>").size(), 1u);  // plain text
+  // vocab_size() is the model's piece count: the last id is a piece.
+  EXPECT_NO_THROW(tokenizer->piece(static_cast<int32_t>(tokenizer->vocab_size() - 1)));
+  EXPECT_THROW(tokenizer->piece(static_cast<int32_t>(tokenizer->vocab_size())), InternalError);
+}
+
+TEST(Tokenizer, AddedTokensComeAfterThePieces) {
+  const int64_t pieces = test_tokenizer()->vocab_size();
+  const auto tokenizer = load_sentencepiece(vlm::testing::test_tokenizer_model(),
+                                            {"<auto_image>", "<|im_end|>", "<extra>"});
   const int32_t auto_image = tokenizer->special_id("<auto_image>");
-  EXPECT_EQ(auto_image, tokenizer->vocab_size() - 1);
+  EXPECT_EQ(auto_image, pieces);
+  EXPECT_EQ(tokenizer->special_id("<extra>"), pieces + 1);
+  // The model's own user-defined symbol keeps its id.
+  EXPECT_EQ(tokenizer->special_id("<|im_end|>"), test_tokenizer()->special_id("<|im_end|>"));
+  EXPECT_EQ(tokenizer->vocab_size(), pieces + 2);
   EXPECT_EQ(tokenizer->encode("<auto_image>"), std::vector<int32_t>{auto_image});
-  EXPECT_EQ(tokenizer->decode({auto_image}), "<auto_image>");
+  EXPECT_EQ(tokenizer->decode({auto_image, kImageToken}), "<auto_image><image>");
+  EXPECT_EQ(tokenizer->piece(auto_image), "<auto_image>");
+  EXPECT_THROW(load_sentencepiece(vlm::testing::test_tokenizer_model(), {"<image>"}), ConfigError);
+  // load_tokenizer reads a .model the same way.
+  EXPECT_EQ(load_tokenizer(vlm::testing::test_tokenizer_model(), {"<auto_image>"})->vocab_size(),
+            pieces + 1);
 }
 
 TEST(Tokenizer, PadsWithEosWhenTheModelHasNoPadPiece) {
@@ -78,12 +98,13 @@ TEST(Tokenizer, TextAfterASpecialTokenContinuesWithoutPrefix) {
   EXPECT_EQ(tokenizer->piece(ids[1]).rfind("\xe2\x96\x81", 0), std::string::npos);
 }
 
-TEST(Tokenizer, MissingModelSaysHowToMakeOne) {
+TEST(Tokenizer, MissingModelIsAnIoErrorNamingIt) {
   try {
     load_sentencepiece("/nonexistent/tokenizer.model");
     FAIL() << "no error";
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("vlm-synth --out"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.model"), std::string::npos)
+        << e.what();
   }
 }
 
