@@ -20,11 +20,13 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// What the vision tower gives per image: patch tokens, plus the class token when it is kept.
+// What the vision tower gives per image: patch tokens, plus CLIP's class token when it is kept
+// (AIMv2 has none).
 int64_t image_tokens(const vlm::recipes::VisionConfig& vision) {
   if (vision.type == "none") return 0;
   const int64_t side = vision.image_size / vision.patch_size;
-  return side * side + (vision.drop_cls ? 0 : 1);
+  const bool class_token = vision.type == "clip" && !vision.drop_cls;
+  return side * side + (class_token ? 1 : 0);
 }
 
 vlm::data::LoaderOptions loader_options(const vlm::recipes::Recipe& recipe,

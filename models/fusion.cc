@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "models/init.h"
 #include "models/llm.h"
-#include "models/vision.h"
+#include "models/vision_tower.h"
 
 namespace vlm::models {
 namespace {
@@ -121,7 +121,7 @@ void add_fusion(CausalLmImpl& llm, const recipes::FusionConfig& config, int64_t 
   }
 }
 
-at::Tensor fusion_features(ClipVisionImpl& vision, const at::Tensor& pixels,
+at::Tensor fusion_features(VisionTowerImpl& vision, const at::Tensor& pixels,
                            const std::vector<int64_t>& vision_layers) {
   VLM_CHECK(!vision_layers.empty(), ConfigError, "model.fusion.vision_layers is empty");
   const int64_t tower_layers = vision.config().num_layers;
@@ -134,7 +134,7 @@ at::Tensor fusion_features(ClipVisionImpl& vision, const at::Tensor& pixels,
   std::vector<at::Tensor> selected;
   for (const int64_t index : indices) selected.push_back(states[index]);
   const at::Tensor features = at::cat(selected, -1);
-  return vision.config().drop_cls ? features.narrow(1, 1, features.size(1) - 1) : features;
+  return vision.config().drop_cls ? vision.patch_tokens(features) : features;
 }
 
 bool is_fusion_parameter(const std::string& name) {

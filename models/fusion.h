@@ -28,7 +28,7 @@
 namespace vlm::models {
 
 class CausalLmImpl;
-class ClipVisionImpl;
+class VisionTowerImpl;
 
 // What the fusion adds to each projection's output ([B, T, that projection's width]).
 struct FusionDeltas {
@@ -78,7 +78,7 @@ void add_fusion(CausalLmImpl& llm, const recipes::FusionConfig& config, int64_t 
 // The vision features Inverse-LLaVA fuses: the hidden states named by vision_layers (HF indexing:
 // [0] embeddings, [i] layer i, negative from the end) concatenated on the feature axis, CLS
 // dropped when the tower's drop_cls is set. pixels [N, 3, H, W] -> [N, tokens_per_image, d_v].
-at::Tensor fusion_features(ClipVisionImpl& vision, const at::Tensor& pixels,
+at::Tensor fusion_features(VisionTowerImpl& vision, const at::Tensor& pixels,
                            const std::vector<int64_t>& vision_layers);
 
 // Whether a parameter name ("llm.model.layers.0.self_attn.fusion.t2v.weight", or the same

@@ -132,14 +132,11 @@ recipes::LlmConfig llm_config_from_hf(const std::string& config_json_path,
   return llm_config_from_hf_text(files::read_all(config_json_path), config_json_path, base);
 }
 
-recipes::VisionConfig vision_config_from_hf_text(const std::string& json_text,
-                                                 const std::string& source,
-                                                 const recipes::VisionConfig& base) {
-  const json root = parse(json_text, source);
-  const std::string root_type = Fields(root, source).text("model_type", "");
-  VLM_CHECK(root_type.empty() || root_type == "clip" || root_type == "clip_vision_model",
-            ConfigError, source, ": 'model_type' is '", root_type,
-            "'; supported are clip_vision_model and clip (CLIPVisionModel, CLIPModel)");
+namespace {
+
+// CLIPVisionModel's config.json, or a whole CLIPModel's with the tower under "vision_config".
+recipes::VisionConfig clip_config_from_hf(const json& root, const std::string& source,
+                                          const recipes::VisionConfig& base) {
   const bool whole_clip = root.contains("vision_config");
   VLM_CHECK(!whole_clip || root["vision_config"].is_object(), ConfigError, source,
             ": 'vision_config' is not an object");
@@ -164,6 +161,52 @@ recipes::VisionConfig vision_config_from_hf_text(const std::string& json_text,
     fields.unsupported("num_channels", "images are RGB");
   }
   return config;
+}
+
+// The remote-code AIMv2Model's config.json (apple/aimv2-*, model_type aimv2).
+recipes::VisionConfig aimv2_config_from_hf(const json& root, const std::string& source,
+                                           const recipes::VisionConfig& base) {
+  const Fields fields(root, source);
+  recipes::VisionConfig config = base;
+  config.type = "aimv2";
+  config.drop_cls = false;  // no class token
+  // AIMv2Config's defaults for absent keys (those of aimv2-large-patch14-224).
+  config.hidden_size = fields.positive_integer("hidden_size", 1024);
+  config.intermediate_size = fields.positive_integer("intermediate_size", 2816);
+  config.num_layers = fields.positive_integer("num_hidden_layers", 24);
+  config.num_heads = fields.positive_integer("num_attention_heads", 8);
+  config.image_size = fields.positive_integer("image_size", 224);
+  config.patch_size = fields.positive_integer("patch_size", 14);
+  config.rms_norm_eps = fields.positive_number("rms_norm_eps", 1e-5);
+  config.qkv_bias = fields.boolean("qkv_bias", false);
+  config.use_bias = fields.boolean("use_bias", false);
+  if (fields.text("hidden_act", "silu") != "silu") {
+    fields.unsupported("hidden_act", "the AIMv2 MLP is SwiGLU with silu");
+  }
+  if (fields.positive_integer("num_channels", 3) != 3) {
+    fields.unsupported("num_channels", "images are RGB");
+  }
+  for (const char* key : {"attention_dropout", "projection_dropout"}) {
+    if (fields.has(key) && !(root[key].is_number() && root[key].get<double>() == 0.0)) {
+      fields.unsupported(key, "the tower has no dropout");
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+recipes::VisionConfig vision_config_from_hf_text(const std::string& json_text,
+                                                 const std::string& source,
+                                                 const recipes::VisionConfig& base) {
+  const json root = parse(json_text, source);
+  const std::string root_type = Fields(root, source).text("model_type", "");
+  if (root_type == "aimv2") return aimv2_config_from_hf(root, source, base);
+  VLM_CHECK(root_type.empty() || root_type == "clip" || root_type == "clip_vision_model",
+            ConfigError, source, ": 'model_type' is '", root_type,
+            "'; supported are clip_vision_model and clip (CLIPVisionModel, CLIPModel) and aimv2 "
+            "(the remote-code AIMv2Model of apple/aimv2-*)");
+  return clip_config_from_hf(root, source, base);
 }
 
 recipes::VisionConfig vision_config_from_hf(const std::string& config_json_path,
@@ -196,7 +239,36 @@ std::string llm_config_to_hf(const recipes::LlmConfig& config, at::ScalarType dt
   return out.dump(2) + "\n";
 }
 
+namespace {
+
+// What the remote-code AIMv2Model reads (its auto_map names the code files apple/aimv2-* ship).
+std::string aimv2_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype) {
+  nlohmann::ordered_json out;
+  out["architectures"] = nlohmann::ordered_json::array({"AIMv2Model"});
+  out["auto_map"] = {{"AutoConfig", "configuration_aimv2.AIMv2Config"},
+                     {"AutoModel", "modeling_aimv2.AIMv2Model"}};
+  out["model_type"] = "aimv2";
+  out["hidden_size"] = config.hidden_size;
+  out["intermediate_size"] = config.intermediate_size;
+  out["num_hidden_layers"] = config.num_layers;
+  out["num_attention_heads"] = config.num_heads;
+  out["num_channels"] = 3;
+  out["image_size"] = config.image_size;
+  out["patch_size"] = config.patch_size;
+  out["rms_norm_eps"] = config.rms_norm_eps;
+  out["qkv_bias"] = config.qkv_bias;
+  out["use_bias"] = config.use_bias;
+  out["attention_dropout"] = 0.0;
+  out["projection_dropout"] = 0.0;
+  out["initializer_range"] = config.init_std;
+  out["torch_dtype"] = torch_dtype_name(dtype);
+  return out.dump(2) + "\n";
+}
+
+}  // namespace
+
 std::string vision_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype) {
+  if (config.type == "aimv2") return aimv2_config_to_hf(config, dtype);
   nlohmann::ordered_json out;
   out["architectures"] = nlohmann::ordered_json::array({"CLIPVisionModel"});
   out["model_type"] = "clip_vision_model";

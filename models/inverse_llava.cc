@@ -23,8 +23,7 @@ InverseLlavaStreams inverse_llava_streams(VisionLanguageModelImpl& model,
                                           const at::Tensor& images) {
   InverseLlavaStreams out;
   if (images.defined() && images.size(0) > 0) {
-    const at::Tensor pixels =
-        images.to(model.vision->vision_model->embeddings->class_embedding.options());
+    const at::Tensor pixels = images.to(model.vision->options());
     // A frozen tower needs no graph: skipping it saves the activations and the bookkeeping.
     c10::AutoGradMode grad_mode(c10::GradMode::is_enabled() && model.vision_trains());
     out.image_features = model.observed("vision", [&] {

@@ -33,7 +33,14 @@ recipes::LlmConfig effective_llm_config(const recipes::LlmConfig& config, int64_
 
 recipes::VisionConfig effective_vision_config(const recipes::VisionConfig& config) {
   if (config.hf_path.empty()) return config;
-  return vision_config_from_hf(files::join(config.hf_path, "config.json"), config);
+  const std::string path = files::join(config.hf_path, "config.json");
+  recipes::VisionConfig out = vision_config_from_hf(path, config);
+  // The file decides the layout; a recipe that expects another is wrong about the folder.
+  VLM_CHECK(out.type == config.type, ConfigError, "model.vision.type is ", config.type, " but ",
+            path, " (model.vision.hf_path) describes a ", out.type,
+            " tower: set model.vision.type to ", out.type, " or point hf_path at a ", config.type,
+            " folder");
+  return out;
 }
 
 }  // namespace
@@ -42,11 +49,8 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
                                                  int64_t vocab_size, uint64_t seed)
     : config(section), root(std::make_shared<torch::nn::Module>()) {
   const std::string& vision_type = section.vision.type;
-  VLM_CHECK(vision_type != "aimv2", ConfigError,
-            "model.vision.type aimv2 (the AIMv2 teacher of recipes/vora.yaml at 7B) is not built "
-            "yet: only clip and none are; recipes/tiny/vora.yaml distils from a CLIP-layout tower");
-  VLM_CHECK(vision_type == "clip" || vision_type == "none", ConfigError,
-            "model.vision.type must be clip or none, got '", vision_type, "'");
+  VLM_CHECK(vision_type == "clip" || vision_type == "aimv2" || vision_type == "none", ConfigError,
+            "model.vision.type must be clip, aimv2 or none, got '", vision_type, "'");
   const std::string& projector_type = section.projector.type;
   VLM_CHECK(
       projector_type == "mlp2x_gelu" || projector_type == "linear" || projector_type == "none",
@@ -57,9 +61,9 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
             " but model.vision.type is none: set model.projector.type to none");
 
   config.llm = effective_llm_config(section.llm, vocab_size);
-  if (vision_type == "clip") {
+  if (vision_type != "none") {
     config.vision = effective_vision_config(section.vision);
-    vision = root->register_module("vision", ClipVision(config.vision));
+    vision = root->register_module("vision", make_vision_tower(config.vision));
   }
   if (projector_type != "none") {
     projector = root->register_module(
@@ -120,7 +124,7 @@ at::Tensor VisionLanguageModelImpl::encode_images(const at::Tensor& images) {
     return observed("vision_embedding", [&] { return vision_embedding(pixels); });
   }
   VLM_CHECK(vision, ShapeError, "images were given but model.vision.type is none");
-  const at::Tensor pixels = images.to(vision->vision_model->embeddings->class_embedding.options());
+  const at::Tensor pixels = images.to(vision->options());
   at::Tensor features;
   {
     // A frozen tower needs no graph: skipping it saves the activations and the bookkeeping.
@@ -239,8 +243,7 @@ ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_b
 
 std::vector<at::Tensor> VisionLanguageModel::vision_hidden_states(const at::Tensor& images) {
   VLM_CHECK(impl_->vision, ShapeError, "model.vision.type is none: there is no vision tower");
-  return impl_->vision->hidden_states(
-      images.to(impl_->vision->vision_model->embeddings->class_embedding.options()));
+  return impl_->vision->hidden_states(images.to(impl_->vision->options()));
 }
 
 void VisionLanguageModel::add_lora(const recipes::LoraConfig& config, uint64_t seed) {

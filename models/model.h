@@ -65,6 +65,7 @@ class VisionLanguageModelImpl;
 
 // Owns the three parts, registered in this order. Parameter names (named_parameters()) follow HF:
 //   "vision.vision_model.encoder.layers.0.mlp.fc1.weight"   (CLIPVisionModel under "vision.")
+//   "vision.trunk.blocks.0.attn.qkv.weight"   (model.vision.type aimv2: AIMv2Model, models/aimv2.h)
 //   "projector.0.weight", "projector.2.weight"   (mlp2x_gelu; linear has "projector.0.*" only)
 //   "llm.model.layers.0.self_attn.q_proj.weight"   (LlamaForCausalLM / Qwen2ForCausalLM under
 //   "llm.") "llm.model.layers.0.self_attn.q_proj.lora_A.weight" ([r, in]) and "...lora_B.weight"
@@ -81,9 +82,10 @@ class VisionLanguageModelImpl;
 //
 // Initialisation is a pure function of (config, seed): each part draws from its own stream of a
 // local generator (never torch's global RNG): LLM and vision weights normal(0, init_std), biases
-// zero, norms one (vision position_init sincos: fixed 2-D sin-cos rows, CLS row zero); projector
-// as torch.nn.Linear's default. A part whose hf_path is set is instead built from that folder's
-// config.json and loaded from its weights (see load_hf); config() then reports the file's shapes.
+// zero, norms one (vision position_init sincos: fixed 2-D sin-cos rows, CLIP's CLS row zero;
+// AIMv2's learned pos_embed normal(0, 0.02)); projector as torch.nn.Linear's default. A part
+// whose hf_path is set is instead built from that folder's config.json and loaded from its
+// weights (see load_hf); config() then reports the file's shapes.
 //
 // Errors: ConfigError for bad configs (naming the model.* key), ShapeError for inputs or weights
 // that do not fit, FormatError / IoError for unreadable files.
@@ -106,8 +108,9 @@ class VisionLanguageModel {
   // must equal N * image_tokens_per_image() (ShapeError otherwise). An undefined attention_mask
   // means plain causal attention; the mask is converted to the model's dtype.
   ModelOutputs forward(const ModelInputs& inputs, bool want_block_hiddens = false);
-  // The ViT's hidden states as HF returns them ([0] = embeddings after pre_layrnorm, [i] = layer
-  // i's output), e.g. for a distillation teacher. Runs with grad as the caller's mode says.
+  // The vision tower's hidden states ([0] = the embedding output entering the first block, [i] =
+  // block i's output; models/vision_tower.h), e.g. for a distillation teacher. Runs with grad as
+  // the caller's mode says.
   std::vector<at::Tensor> vision_hidden_states(const at::Tensor& images);
 
   // Applies LoRA (rank > 0; rank 0 does nothing) to the LLM's Linear layers whose names end in one
@@ -184,8 +187,8 @@ class VisionLanguageModel {
 
   // The effective config (shapes read from hf_path folders, vocab_size filled in).
   const recipes::ModelSection& config() const;
-  // Image tokens each image fills: (image_size / patch_size)^2, + 1 if the CLS token is kept;
-  // 0 without a vision tower. VoRA: the vision embedding's (image_size / patch_size)^2.
+  // Image tokens each image fills: (image_size / patch_size)^2, + 1 if CLIP's class token is
+  // kept; 0 without a vision tower. VoRA: the vision embedding's (image_size / patch_size)^2.
   int64_t image_tokens_per_image() const;
   int64_t vocab_size() const;
   // The module tree, for code that needs torch::nn access (e.g. to(dtype)).

@@ -10,8 +10,8 @@
 #include "models/llm.h"
 #include "models/model.h"
 #include "models/projector.h"
-#include "models/vision.h"
 #include "models/vision_embedding.h"
+#include "models/vision_tower.h"
 #include "models/vora.h"
 
 namespace vlm::models {
@@ -34,7 +34,7 @@ class VisionLanguageModelImpl {
 
   recipes::ModelSection config;  // effective
   std::shared_ptr<torch::nn::Module> root;
-  ClipVision vision{nullptr};    // null: vision.type none (or a vora teacher dropped)
+  VisionTower vision{nullptr};   // null: vision.type none (or a vora teacher dropped)
   Projector projector{nullptr};  // null: projector.type none
   CausalLm llm{nullptr};
   VisionEmbedding vision_embedding{nullptr};  // architecture vora only

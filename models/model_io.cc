@@ -57,6 +57,13 @@ NamedTensors fusion_parameters(const CausalLmImpl& llm) {
   return out;
 }
 
+// Tensors a vision checkpoint may hold beside the tower's parameters.
+bool ignorable_vision_tensor(const std::string& type, const std::string& name) {
+  if (type != "clip") return false;  // AIMv2Model's checkpoint holds the tower and nothing else
+  // A whole CLIPModel checkpoint also holds the text side, which we do not build.
+  return name == "vision_model.embeddings.position_ids" || !starts_with(name, "vision_model.");
+}
+
 bool same_number(double a, double b) {
   return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b));
 }
@@ -98,7 +105,11 @@ void check_same_settings(const recipes::LlmConfig& model, const recipes::LlmConf
 void check_same_settings(const recipes::VisionConfig& model, const recipes::VisionConfig& file,
                          const std::string& source) {
   Differences diff;
+  diff.check("model_type", model.type, file.type);
   diff.check("layer_norm_eps", model.layer_norm_eps, file.layer_norm_eps);
+  diff.check("rms_norm_eps", model.rms_norm_eps, file.rms_norm_eps);
+  diff.check("qkv_bias", model.qkv_bias, file.qkv_bias);
+  diff.check("use_bias", model.use_bias, file.use_bias);
   diff.check("num_attention_heads", model.num_heads, file.num_heads);
   diff.check("patch_size", model.patch_size, file.patch_size);
   diff.raise_if_any(source);
@@ -122,10 +133,8 @@ void load_hf_part(VisionLanguageModelImpl& model, const std::string& part,
               ": model.vision.type is none");
     const recipes::VisionConfig& live = model.vision->config();
     check_same_settings(live, vision_config_from_hf(config_path, live), config_path);
-    load_weights(HfWeights(folder), base_parameters(*model.vision), [](const std::string& name) {
-      // A whole CLIPModel checkpoint also holds the text side, which we do not build.
-      return name == "vision_model.embeddings.position_ids" || !starts_with(name, "vision_model.");
-    });
+    load_weights(HfWeights(folder), base_parameters(*model.vision),
+                 [&](const std::string& name) { return ignorable_vision_tensor(live.type, name); });
     return;
   }
   VLM_THROW(ConfigError, "load_hf: part must be llm or vision, got '", part, "'");
@@ -167,7 +176,7 @@ void VisionLanguageModel::save_hf(const std::string& folder) const {
   if (m.vision) {
     const std::string vision_folder = files::join(folder, "vision");
     files::make_directories(vision_folder);
-    const at::ScalarType dtype = m.vision->vision_model->embeddings->class_embedding.scalar_type();
+    const at::ScalarType dtype = m.vision->options().dtype().toScalarType();
     files::write_atomically(files::join(vision_folder, "config.json"),
                             vision_config_to_hf(m.vision->config(), dtype));
     write_safetensors(files::join(vision_folder, "model.safetensors"), base_parameters(*m.vision));

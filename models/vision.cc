@@ -8,32 +8,6 @@
 
 namespace vlm::models {
 
-void validate_vision_config(const recipes::VisionConfig& config) {
-  VLM_CHECK(config.type == "clip", ConfigError, "model.vision.type must be clip or none, got '",
-            config.type, "'");
-  VLM_CHECK(
-      config.patch_size > 0 && config.image_size > 0 && config.image_size % config.patch_size == 0,
-      ConfigError, "model.vision.patch_size (", config.patch_size,
-      ") must divide model.vision.image_size (", config.image_size, ")");
-  VLM_CHECK(config.hidden_size > 0 && config.intermediate_size > 0, ConfigError,
-            "model.vision.hidden_size and intermediate_size must be positive");
-  VLM_CHECK(config.num_heads > 0 && config.hidden_size % config.num_heads == 0, ConfigError,
-            "model.vision.num_heads (", config.num_heads,
-            ") must divide model.vision.hidden_size (", config.hidden_size, ")");
-  VLM_CHECK(config.num_layers >= 0, ConfigError, "model.vision.num_layers must not be negative");
-  VLM_CHECK(
-      config.feature_layer >= -(config.num_layers + 1) && config.feature_layer <= config.num_layers,
-      ConfigError, "model.vision.feature_layer ", config.feature_layer, " is out of range for ",
-      config.num_layers, " layers (hidden states ", -(config.num_layers + 1), "..",
-      config.num_layers, ")");
-  VLM_CHECK(config.position_init == "learned" || config.position_init == "sincos", ConfigError,
-            "model.vision.position_init must be learned or sincos, got '", config.position_init,
-            "'");
-  VLM_CHECK(config.position_init != "sincos" || config.hidden_size % 4 == 0, ConfigError,
-            "model.vision.hidden_size must be a multiple of 4 for position_init sincos");
-  VLM_CHECK(config.layer_norm_eps > 0, ConfigError, "model.vision.layer_norm_eps must be positive");
-}
-
 at::Tensor sincos_position_table(int64_t grid, int64_t dim) {
   const auto options = at::TensorOptions().dtype(at::kDouble);
   const int64_t quarter = dim / 4;
@@ -116,31 +90,37 @@ ClipTransformerImpl::ClipTransformerImpl(const recipes::VisionConfig& config) {
       register_module("post_layernorm", LayerNorm(config.hidden_size, config.layer_norm_eps));
 }
 
-namespace {
-
-recipes::VisionConfig validated(const recipes::VisionConfig& config) {
-  validate_vision_config(config);
-  return config;
-}
-
-}  // namespace
-
-ClipVisionImpl::ClipVisionImpl(const recipes::VisionConfig& config)
-    : config_(validated(config)),
-      feature_index_(config.feature_layer >= 0 ? config.feature_layer
-                                               : config.num_layers + 1 + config.feature_layer) {
+ClipVisionImpl::ClipVisionImpl(const recipes::VisionConfig& config) : VisionTowerImpl(config) {
+  VLM_CHECK(config.type == "clip", ConfigError, "a CLIP tower needs model.vision.type clip, got '",
+            config.type, "'");
   vision_model = register_module("vision_model", ClipTransformer(config));
 }
 
+at::TensorOptions ClipVisionImpl::options() const {
+  return vision_model->embeddings->class_embedding.options();
+}
+
+int64_t ClipVisionImpl::parameter_count(const recipes::VisionConfig& config) {
+  const int64_t d = config.hidden_size, inner = config.intermediate_size, p = config.patch_size;
+  const int64_t grid = config.image_size / p;
+  const int64_t embeddings = d + d * 3 * p * p + (1 + grid * grid) * d;
+  const int64_t layer_norm = 2 * d;
+  const int64_t attention = 4 * (d * d + d);
+  const int64_t mlp = (d * inner + inner) + (inner * d + d);
+  const int64_t layer = attention + mlp + 2 * layer_norm;
+  return embeddings + layer_norm + config.num_layers * layer + layer_norm;
+}
+
 void ClipVisionImpl::initialize(at::Generator& gen) {
-  const double std = config_.init_std;
+  const recipes::VisionConfig& config = this->config();
+  const double std = config.init_std;
   ClipEmbeddingsImpl& embeddings = *vision_model->embeddings;
   init::normal(embeddings.class_embedding, std, gen);
   init::normal(embeddings.patch_embedding->weight, std, gen);
-  if (config_.position_init == "sincos") {
+  if (config.position_init == "sincos") {
     c10::NoGradGuard no_grad;
-    const int64_t grid = config_.image_size / config_.patch_size;
-    embeddings.position_embedding->weight.copy_(sincos_position_table(grid, config_.hidden_size));
+    const int64_t grid = config.image_size / config.patch_size;
+    embeddings.position_embedding->weight.copy_(sincos_position_table(grid, config.hidden_size));
   } else {
     init::normal(embeddings.position_embedding->weight, std, gen);
   }
@@ -160,7 +140,7 @@ void ClipVisionImpl::initialize(at::Generator& gen) {
 }
 
 std::vector<at::Tensor> ClipVisionImpl::hidden_states(const at::Tensor& pixels, int64_t count) {
-  const int64_t size = config_.image_size;
+  const int64_t size = config().image_size;
   VLM_CHECK(
       pixels.dim() == 4 && pixels.size(1) == 3 && pixels.size(2) == size && pixels.size(3) == size,
       ShapeError, "images must be [N, 3, ", size, ", ", size, "], got ", pixels.sizes());
@@ -173,20 +153,6 @@ std::vector<at::Tensor> ClipVisionImpl::hidden_states(const at::Tensor& pixels, 
     states.push_back(vision_model->layers[i](states.back()));
   }
   return states;
-}
-
-at::Tensor ClipVisionImpl::features(const at::Tensor& pixels) {
-  const at::Tensor selected = hidden_states(pixels, feature_index_ + 1).back();
-  return config_.drop_cls ? selected.narrow(1, 1, selected.size(1) - 1) : selected;
-}
-
-int64_t ClipVisionImpl::patches_per_image() const {
-  const int64_t grid = config_.image_size / config_.patch_size;
-  return grid * grid;
-}
-
-int64_t ClipVisionImpl::tokens_per_image() const {
-  return patches_per_image() + (config_.drop_cls ? 0 : 1);
 }
 
 }  // namespace vlm::models

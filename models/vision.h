@@ -2,6 +2,7 @@
 //   vision_model.embeddings.{class_embedding, patch_embedding.weight, position_embedding.weight},
 //   vision_model.pre_layrnorm (HF's spelling), vision_model.encoder.layers.<i>.{self_attn.
 //   {k,v,q,out}_proj, layer_norm1, mlp.{fc1,fc2}, layer_norm2}, vision_model.post_layernorm.
+// Token 0 of every hidden state is the class token.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -12,6 +13,7 @@
 
 #include "models/layers.h"
 #include "models/lora.h"
+#include "models/vision_tower.h"
 #include "recipes/recipe.h"
 
 namespace vlm::models {
@@ -70,33 +72,25 @@ class ClipTransformerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ClipTransformer);
 
-class ClipVisionImpl : public torch::nn::Module {
+class ClipVisionImpl : public VisionTowerImpl {
  public:
   // Allocates only; call initialize() for random weights.
   explicit ClipVisionImpl(const recipes::VisionConfig& config);
   // normal(0, init_std) weights and embeddings, zero biases, unit norms; position embedding with
   // fixed 2-D sin-cos values (CLS row zero) when position_init is sincos.
-  void initialize(at::Generator& gen);
+  void initialize(at::Generator& gen) override;
 
   // As HF with output_hidden_states: [0] = embeddings after pre_layrnorm, [i] = layer i's output.
-  // Runs only the layers needed for the first `count` entries (all when count < 0).
-  std::vector<at::Tensor> hidden_states(const at::Tensor& pixels, int64_t count = -1);
-  // LLaVA's image features: hidden_states[feature_layer], CLS dropped when drop_cls.
-  at::Tensor features(const at::Tensor& pixels);
-  int64_t tokens_per_image() const;  // features per image
-  int64_t patches_per_image() const;
-  const recipes::VisionConfig& config() const { return config_; }
+  std::vector<at::Tensor> hidden_states(const at::Tensor& pixels, int64_t count = -1) override;
+  bool has_class_token() const override { return true; }
+  at::TensorOptions options() const override;
+  // What a tower of this config holds, without building it.
+  static int64_t parameter_count(const recipes::VisionConfig& config);
 
   ClipTransformer vision_model{nullptr};
-
- private:
-  recipes::VisionConfig config_;
-  int64_t feature_index_;
 };
 TORCH_MODULE(ClipVision);
 
-// Throws ConfigError naming model.vision.<key> when the shapes do not fit together.
-void validate_vision_config(const recipes::VisionConfig& config);
 // Fixed 2-D sin-cos position table [1 + grid*grid, dim]: row 0 (CLS) zero; for the patch at
 // (row r, column c) the first half of the dims encodes r, the second c, each as [sin, cos] over
 // dim/4 frequencies 10000^(-i/(dim/4)).

@@ -144,8 +144,7 @@ namespace {
 std::vector<at::Tensor> teacher_targets(VisionLanguageModelImpl& m, const at::Tensor& images,
                                         int64_t last) {
   c10::NoGradGuard no_grad;
-  const at::Tensor pixels =
-      images.to(m.vision->vision_model->embeddings->class_embedding.options());
+  const at::Tensor pixels = images.to(m.vision->options());
   std::vector<at::Tensor> states;
   m.observed("vision", [&] {
     states = m.vision->hidden_states(pixels, last + 1);
@@ -153,8 +152,8 @@ std::vector<at::Tensor> teacher_targets(VisionLanguageModelImpl& m, const at::Te
   });
   std::vector<at::Tensor> targets;
   for (const at::Tensor& state : states) {
-    const at::Tensor patches = state.narrow(1, 1, state.size(1) - 1);  // CLS dropped
-    targets.push_back(patches.reshape({-1, state.size(2)}));
+    // CLIP's token 0 is its class token, which no image slot pairs with; AIMv2 has none.
+    targets.push_back(m.vision->patch_tokens(state).reshape({-1, state.size(2)}));
   }
   return targets;
 }

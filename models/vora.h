@@ -84,7 +84,8 @@ struct DistillationTerms {
 
 // outputs: forward(inputs, /*want_block_hiddens=*/true) of the same inputs. Student tokens are
 // the image slot positions in slot order (row-major over the batch), the targets the teacher's
-// hidden states at its patch tokens (CLS dropped), computed under no-grad; the cosine is taken in
+// hidden states at its patch tokens (token 0 dropped only for a teacher with a class token, CLIP;
+// AIMv2 has none), computed under no-grad; the cosine is taken in
 // at least fp32. Tells the unit observer of "vision" (the teacher) and "aux_heads" around their
 // use. ConfigError without aux heads or teacher; ShapeError when outputs lack block hiddens or
 // the slots do not pair with the teacher's patches (e.g. images not at model.vision.image_size).

@@ -71,7 +71,8 @@ ModelSection vicuna_7b_clip_vit_l_336() {
   return model;
 }
 
-// VoRA: Qwen2.5-7B-Instruct with AIMv2-Huge (448 px) as the distillation teacher.
+// VoRA: Qwen2.5-7B-Instruct with AIMv2-Huge (448 px) as the distillation teacher (its config.json:
+// tests/fixtures/apple/aimv2-huge-patch14-448).
 ModelSection qwen25_7b_aimv2_huge_448() {
   ModelSection model;
   model.preset = "qwen2.5-7b+aimv2-huge-448";
@@ -99,6 +100,9 @@ ModelSection qwen25_7b_aimv2_huge_448() {
   vision.feature_layer = -1;
   vision.drop_cls = false;  // AIMv2 has no class token
   vision.position_init = "learned";
+  vision.rms_norm_eps = 1e-5;
+  vision.qkv_bias = false;
+  vision.use_bias = false;
   model.projector.type = "mlp2x_gelu";
   return model;
 }

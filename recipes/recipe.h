@@ -26,7 +26,9 @@ struct LlmConfig {
   std::string hf_path;  // a HF model folder (config.json + safetensors); empty: random init
 };
 
-// CLIP-style vision tower. For VoRA it describes the teacher.
+// The vision tower: CLIP's ViT (HF CLIPVisionModel) or AIMv2's (HF remote-code AIMv2Model: no
+// class token, RMSNorm, SwiGLU). For VoRA it describes the teacher. With hf_path the folder's
+// config.json gives the architecture fields and must have this type.
 struct VisionConfig {
   std::string type = "clip";  // clip | aimv2 | none
   int64_t image_size = 32;
@@ -35,10 +37,13 @@ struct VisionConfig {
   int64_t intermediate_size = 256;
   int64_t num_layers = 2;
   int64_t num_heads = 4;
-  int64_t feature_layer = -2;             // hidden state index LLaVA takes (-2: penultimate layer)
-  bool drop_cls = true;                   // LLaVA's "patch" feature select
+  int64_t feature_layer = -2;  // hidden state index LLaVA takes (-2: penultimate layer)
+  bool drop_cls = true;        // LLaVA's "patch" feature select; false for aimv2 (no class token)
   std::string position_init = "learned";  // learned | sincos (fixed 2-D sin-cos values at init)
-  double layer_norm_eps = 1e-5;
+  double layer_norm_eps = 1e-5;           // clip's LayerNorms
+  double rms_norm_eps = 1e-5;             // aimv2's RMSNorms
+  bool qkv_bias = false;  // aimv2: a bias on attn.qkv (CLIP's q/k/v always have one)
+  bool use_bias = false;  // aimv2: biases on attn.proj and mlp.fc1/fc2/fc3 (HF's use_bias)
   double init_std = 0.02;
   std::string hf_path;
 };

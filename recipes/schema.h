@@ -111,6 +111,9 @@ struct Fields<VisionConfig> {
     f("drop_cls", &VisionConfig::drop_cls, AnyBool{});
     f("position_init", &VisionConfig::position_init, one_of({"learned", "sincos"}));
     f("layer_norm_eps", &VisionConfig::layer_norm_eps, greater_than(0));
+    f("rms_norm_eps", &VisionConfig::rms_norm_eps, greater_than(0));
+    f("qkv_bias", &VisionConfig::qkv_bias, AnyBool{});
+    f("use_bias", &VisionConfig::use_bias, AnyBool{});
     f("init_std", &VisionConfig::init_std, greater_than(0));
     f("hf_path", &VisionConfig::hf_path, any_text());
   }

@@ -167,6 +167,11 @@ class CrossChecker {
   }
 
   void vision(const VisionConfig& vision) {
+    if (vision.type == "aimv2" && vision.drop_cls) {
+      fail({"model.vision.drop_cls", "model.vision.type"},
+           shown("model.vision.drop_cls") + " must be false for " + shown("model.vision.type") +
+               " aimv2: AIMv2 has no class token to drop");
+    }
     divisible("model.vision.image_size", vision.image_size, "model.vision.patch_size",
               vision.patch_size);
     divisible("model.vision.hidden_size", vision.hidden_size, "model.vision.num_heads",

@@ -10,11 +10,11 @@ bash "$src_dir/scripts/shard_tiny_corpus.sh" "$bin" "$work/r" > "$work/shard.log
   || { tail -n 20 "$work/shard.log"; fail "vlm-shard failed"; }
 
 # resumes RECIPE STAGE STEP [--set ...]: the reference run, then one stopped at STAGE's STEP and
-# resumed; the two compared.
+# resumed; the two compared. RUN_AS=LABEL names the runs of a variant (a recipe with --set changes).
 resumes() {
-  local name=$1 stage=$2 step=$3
+  local name=${RUN_AS:-$1} stage=$2 step=$3
+  recipe=$src_dir/recipes/tiny/$1.yaml
   shift 3
-  recipe=$src_dir/recipes/tiny/$name.yaml
   common=(--set data.corpus_dir="$work/r" --set checkpoint.every_steps=2 "$@")
   launch "$name-reference" 2 || { tail -n 30 "$work/$name-reference.log"; fail "$name failed"; }
   preempt_at "$name" "$stage" "$step" TERM
@@ -30,8 +30,11 @@ two_stages=(--set stages.0.training.max_steps=4 --set stages.1.training.max_step
   --set stages.1.training.global_batch_size=8 --set stages.0.training.global_batch_size=8)
 resumes vdep finetune 5 "${two_stages[@]}"
 resumes llava_two_stage_lora finetune 5 "${two_stages[@]}"
-resumes vora pretrain 3 --set stages.0.training.max_steps=20 --set stages.1.training.max_steps=4 \
-  --set stages.1.training.global_batch_size=8 --set training.global_batch_size=8
+vora_short=(--set stages.0.training.max_steps=20 --set stages.1.training.max_steps=4
+  --set stages.1.training.global_batch_size=8 --set training.global_batch_size=8)
+resumes vora pretrain 3 "${vora_short[@]}"
+RUN_AS=vora_aimv2 resumes vora pretrain 3 "${vora_short[@]}" --set model.vision.type=aimv2 \
+  --set model.vision.drop_cls=false
 resumes inverse_llava finetune 5 --set stages.0.training.max_steps=30 \
   --set stages.0.training.global_batch_size=8
 echo PASS

@@ -1,9 +1,11 @@
 """The model's parts written out plainly in torch, from the parameter names alone, for the
-reference checks: a CLIP vision tower, the mlp2x_gelu projector, a LLaMA/Qwen2 decoder (RoPE with
-rotate_half pairs, grouped key/value heads, RMSNorm, SwiGLU) with optional LoRA adapters.
+reference checks: a CLIP vision tower, an AIMv2 vision tower, the mlp2x_gelu projector, a
+LLaMA/Qwen2 decoder (RoPE with rotate_half pairs, grouped key/value heads, RMSNorm, SwiGLU) with
+optional LoRA adapters.
 
-Written independently of the C++ code: HF's conventions (CLIPVisionModel, LlamaForCausalLM) are
-the specification. Every function takes the parameter dict `p` and a name prefix.
+Written independently of the C++ code: HF's conventions (CLIPVisionModel, LlamaForCausalLM, the
+remote-code AIMv2Model of apple/aimv2-* with apple/ml-aim's aim-v2 torch code) are the
+specification. Every function takes the parameter dict `p` and a name prefix.
 """
 import math
 
@@ -66,6 +68,48 @@ def clip_hidden_states(p, prefix, images, heads, eps=1e-5):
         states.append(x)
         layer += 1
     return states
+
+
+# ---- AIMv2 vision tower ---------------------------------------------------------------------
+
+def rms_norm_wide(p, name, x, eps):
+    """AIMv2's RMSNorm: the statistics in float32 at least (bf16 input: computed in float32 and
+    cast back), then times the weight."""
+    wide = x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+    normed = wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)
+    return normed.to(x.dtype) * p[name + ".weight"]
+
+
+def aimv2_hidden_states(p, prefix, images, heads, eps=1e-5):
+    """AIMv2Model's hidden states, each [B, patches, d], with the embedding output first: [0] the
+    preprocessor's output (conv patches, RMSNorm, plus pos_embed; no class token), [i] block i's
+    output (HF's output_hidden_states tuple holds [1:]), all before post_trunk_norm."""
+    pre = prefix + "preprocessor."
+    conv = p[pre + "patchifier.proj.weight"]
+    x = F.conv2d(images, conv, p[pre + "patchifier.proj.bias"], stride=conv.shape[-1])
+    x = rms_norm_wide(p, pre + "patchifier.norm", x.flatten(2).transpose(1, 2), eps)
+    x = x + p[pre + "pos_embed"]
+    states = [x]
+    block = 0
+    while f"{prefix}trunk.blocks.{block}.norm_1.weight" in p:
+        n = f"{prefix}trunk.blocks.{block}."
+        h = rms_norm_wide(p, n + "norm_1", x, eps)
+        b, t, d = h.shape
+        # One Linear gives q, k and v: [B, T, 3, heads, head_dim] -> 3 x [B, heads, T, head_dim].
+        q, k, v = linear(p, n + "attn.qkv", h).reshape(b, t, 3, heads, d // heads) \
+            .permute(2, 0, 3, 1, 4).unbind(0)
+        a = attention(q, k, v, None).transpose(1, 2).reshape(b, t, d)
+        x = x + linear(p, n + "attn.proj", a)
+        h = rms_norm_wide(p, n + "norm_2", x, eps)
+        x = x + linear(p, n + "mlp.fc2",
+                       F.silu(linear(p, n + "mlp.fc1", h)) * linear(p, n + "mlp.fc3", h))
+        states.append(x)
+        block += 1
+    return states
+
+
+def aimv2_last_hidden_state(p, prefix, states, eps=1e-5):
+    return rms_norm_wide(p, prefix + "trunk.post_trunk_norm", states[-1], eps)
 
 
 def projector(p, features):

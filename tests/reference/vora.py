@@ -9,9 +9,10 @@ Usage: vora.py DIR, where DIR holds what tests/unit/models/vora_test.cc wrote:
   config.json          the scalar settings
 
 It builds the attention mask itself from the image slot positions and checks the C++ mask entry
-by entry, then computes the forward pass (vision embedding and aux heads here; the CLIP teacher
+by entry, then computes the forward pass (vision embedding and aux heads here; the teacher
 and the LLaMA decoder with LoRA from ref_models.py), the loss L = CE + mean over blocks and image tokens of (1 - cos) and its gradients by
-autograd, and compares. Exits non-zero on any disagreement.
+autograd, and compares. The teacher is CLIP's tower or AIMv2's (config "teacher"); its targets are
+its patch tokens (CLIP's class token dropped). Exits non-zero on any disagreement.
 """
 import json
 import os
@@ -127,15 +128,20 @@ def main(folder):
                          ignore_index=IGNORE, reduction="sum") / (targets != IGNORE).sum()
 
     with torch.no_grad():
-        teacher = ref.clip_hidden_states(W, "vision.", images, cfg["vit_heads"],
-                                         cfg["layer_norm_eps"])
+        if cfg["teacher"] == "aimv2":
+            teacher = ref.aimv2_hidden_states(W, "vision.", images, cfg["vit_heads"],
+                                              cfg["vit_rms_norm_eps"])
+        else:
+            teacher = ref.clip_hidden_states(W, "vision.", images, cfg["vit_heads"],
+                                             cfg["layer_norm_eps"])
+    first_patch = 0 if cfg["teacher"] == "aimv2" else 1  # CLIP's token 0 is its class token
     block_sums, tokens = {}, int(slots.sum())
     for i in cfg["blocks"]:
         student = blocks[i - 1].reshape(-1, d)[slots]
         head = f"aux_heads.{i}."
         student = ref.rms_norm(W, head + "norm", student, cfg["rms_norm_eps"]) \
             @ W[head + "proj.weight"].T
-        target = teacher[i][:, 1:].reshape(-1, teacher[i].shape[-1])
+        target = teacher[i][:, first_patch:].reshape(-1, teacher[i].shape[-1])
         cosine = (student * target).sum(-1) / (student.norm(dim=-1) * target.norm(dim=-1))
         block_sums[i] = (1 - cosine).sum()
     distill = sum(block_sums.values()) / (tokens * len(block_sums))

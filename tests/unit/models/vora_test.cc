@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "models/attention_mask.h"
 #include "models/init.h"
 #include "models/model.h"
@@ -51,6 +52,16 @@ recipes::ModelSection tiny_vora() {
   config.vision.num_layers = 2;
   config.vision.num_heads = 2;
   config.vision.init_std = 0.3;
+  return config;
+}
+
+// The same with an AIMv2 teacher (no class token, RMSNorm, SwiGLU): qkv bias but no other.
+recipes::ModelSection tiny_vora_aimv2() {
+  recipes::ModelSection config = tiny_vora();
+  config.vision.type = "aimv2";
+  config.vision.drop_cls = false;
+  config.vision.qkv_bias = true;
+  config.vision.rms_norm_eps = 1e-4;
   return config;
 }
 
@@ -150,16 +161,18 @@ void write_config(const std::string& path, const VisionLanguageModel& model,
   out << "{\"llm_heads\": " << c.llm.num_heads << ", \"llm_kv_heads\": " << c.llm.num_kv_heads
       << ", \"llm_layers\": " << c.llm.num_layers << ", \"rope_theta\": " << c.llm.rope_theta
       << ", \"rms_norm_eps\": " << c.llm.rms_norm_eps << ", \"vit_heads\": " << c.vision.num_heads
-      << ", \"vit_layers\": " << c.vision.num_layers
-      << ", \"layer_norm_eps\": " << c.vision.layer_norm_eps
+      << ", \"vit_layers\": " << c.vision.num_layers << ", \"teacher\": \"" << c.vision.type
+      << "\", \"layer_norm_eps\": " << c.vision.layer_norm_eps
+      << ", \"vit_rms_norm_eps\": " << c.vision.rms_norm_eps
       << ", \"patch_size\": " << c.vision.patch_size
       << ", \"lora_scale\": " << lora.alpha / static_cast<double>(lora.rank)
       << ", \"lora_layers\": " << json_list(lora.layers) << ", \"blocks\": " << json_list(blocks)
       << ", \"image_tokens\": " << model.image_tokens_per_image() << "}\n";
 }
 
-TEST(Vora, LossAndGradientsMatchPlainTorchReference) {
-  VisionLanguageModel model(tiny_vora(), kVocab, 11);
+// The model's loss and gradients for one batch, written out with the weights for vora.py.
+void expect_loss_matches_reference(const recipes::ModelSection& config) {
+  VisionLanguageModel model(config, kVocab, 11);
   model.module().to(at::kDouble);
   const recipes::LoraConfig lora = lora_on_first_blocks(4, 2);
   model.add_lora(lora, 12);
@@ -221,6 +234,69 @@ TEST(Vora, LossAndGradientsMatchPlainTorchReference) {
       testing::run_python(VLM_SOURCE_DIR "/tests/reference/vora.py", {dir.path()});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   std::cout << result.output;
+}
+
+TEST(Vora, LossAndGradientsMatchPlainTorchReference) { expect_loss_matches_reference(tiny_vora()); }
+
+// The AIMv2 teacher's every token is a patch: the targets keep token 0 (vora.py pairs slot j
+// with the teacher's token j).
+TEST(Vora, LossAndGradientsMatchPlainTorchReferenceWithAimv2Teacher) {
+  expect_loss_matches_reference(tiny_vora_aimv2());
+}
+
+// Slot j of image n pairs with the AIMv2 teacher's token j of image n (no class token to skip),
+// and the whole step is finite, gradients included.
+TEST(Vora, Aimv2TeacherDistilsEveryPatchToken) {
+  VisionLanguageModel model(tiny_vora_aimv2(), kVocab, 31);
+  model.add_lora(lora_on_first_blocks(4, 2), 32);
+  model.add_aux_heads({}, 33);
+  model.set_trainable({"vision_embedding", "lora", "aux_heads"});
+  const VoraBatch batch = two_row_batch(at::kFloat);
+  const ModelOutputs outputs = model.forward(batch.inputs, /*want_block_hiddens=*/true);
+  const DistillationTerms terms = distillation_terms(model, outputs, batch.inputs);
+  ASSERT_EQ(terms.block_sums.size(), 2u);
+  EXPECT_EQ(terms.image_tokens, 12);  // 3 images x 4 patches, token 0 included
+
+  std::vector<at::Tensor> teacher;
+  {
+    c10::NoGradGuard no_grad;
+    teacher = model.vision_hidden_states(batch.inputs.images);
+  }
+  const at::Tensor slots = (batch.inputs.input_ids.reshape({-1}) == S).nonzero().reshape({-1});
+  at::Tensor loss = at::zeros({});
+  for (size_t k = 0; k < terms.block_sums.size(); ++k) {
+    const auto& [block, sum] = terms.block_sums[k];
+    const at::Tensor student =
+        outputs.block_hiddens[block - 1].reshape({-1, 16}).index_select(0, slots);
+    const at::Tensor target = teacher[block].reshape({-1, 8});  // [N * 4, d_vit], all tokens
+    const at::Tensor expected =
+        (1.0 - at::cosine_similarity(model.impl().aux_heads->head(k)(student), target, 1)).sum();
+    EXPECT_NEAR(sum.item<double>(), expected.item<double>(), 1e-5) << "block " << block;
+    loss = loss + sum;
+  }
+  loss.backward();
+  int64_t trained = 0;
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (!p.requires_grad()) continue;
+    ++trained;
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_TRUE(p.grad().isfinite().all().item<bool>()) << name;
+  }
+  EXPECT_EQ(trained, 5 + 2 * 7 * 2 + 2 * 2);
+
+  // save_hf writes the teacher in its own layout while it is there, and not after drop_teacher.
+  testing::TempDir with_teacher, encoder_free;
+  model.save_hf(with_teacher.path());
+  EXPECT_NE(files::read_all(with_teacher.file("vision/config.json")).find("\"aimv2\""),
+            std::string::npos);
+  EXPECT_NE(SafetensorsReader(with_teacher.file("vision/model.safetensors"))
+                .find("trunk.blocks.1.attn.qkv.bias"),
+            nullptr);
+  model.merge_lora();
+  model.drop_aux_heads();
+  model.drop_teacher();
+  model.save_hf(encoder_free.path());
+  EXPECT_FALSE(files::exists(encoder_free.file("vision/config.json")));
 }
 
 TEST(Vora, MergedTeacherFreeModelGivesTheSameLogits) {

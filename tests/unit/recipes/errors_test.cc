@@ -219,6 +219,12 @@ TEST(RecipeErrors, RulesAcrossFields) {
             "x.yaml:4: model.vision.feature_layer must be in [-3, 2] for 2 layers, got 3");
   EXPECT_EQ(error_after("  preset: tiny\n", "  preset: tiny\n  vision: {feature_layer: -4}\n"),
             "x.yaml:4: model.vision.feature_layer must be in [-3, 2] for 2 layers, got -4");
+  EXPECT_EQ(error_after("  preset: tiny\n", "  preset: tiny\n  vision: {type: aimv2}\n"),
+            "x.yaml:4: model.vision.drop_cls must be false for model.vision.type aimv2: AIMv2 has "
+            "no class token to drop");
+  EXPECT_NO_THROW(load_text(replaced(kTwoStage, "  preset: tiny\n",
+                                     "  preset: tiny\n  vision: {type: aimv2, drop_cls: false}\n"),
+                            kSource));
   EXPECT_EQ(error_after("  max_steps: 0\n", "  max_steps: 0\n  micro_batch_size: 5\n"),
             "x.yaml:12: stages[0].training.global_batch_size (64) must be divisible by "
             "training.micro_batch_size (5)");
