@@ -96,6 +96,10 @@ int worker_main(int argc, char** argv) {
   app.add_option("--stop-after", train_options.stop_after_stage,
                  "stop once this stage is done (e.g. pretrain); the same command without it "
                  "continues with the next stage");
+  bool check_only = false;
+  app.add_flag("--check", check_only,
+               "check every input the run reads (model folders and their weights' names and "
+               "shapes, tokenizer, corpora, each stage's structure), write nothing, and exit");
   bool plan_only = false;
   app.add_flag("--plan", plan_only,
                "print the parameter counts, sharding units and memory per rank the recipe needs "
@@ -135,7 +139,12 @@ int worker_main(int argc, char** argv) {
   vlm::log::info("{}; {} ({})", vlm::cluster::describe(world, placement.device.str()),
                  placement.backend, placement.reason);
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
-  vlm::worker::check_run_inputs(recipe);
+  const std::string checked = vlm::worker::check_run_inputs(recipe);
+  if (check_only) {
+    std::cout << checked << "\n";
+    return vlm::apps::kExitOk;
+  }
+  vlm::log::info("{}", checked);
   const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
   // Rank 0 watches the run for people: the progress display and TensorBoard.
   std::unique_ptr<vlm::worker::ProgressDisplay> display;
@@ -163,6 +172,11 @@ int worker_main(int argc, char** argv) {
     vlm::log::info("preempted: state saved; run the same command again to resume (exit {})",
                    vlm::apps::kExitPreempted);
     return vlm::apps::kExitPreempted;
+  }
+  if (outcome.stopped_early) {
+    vlm::log::info("stopped after stage '{}': its model is under {}/stages/",
+                   train_options.stop_after_stage, layout.root);
+    return vlm::apps::kExitOk;
   }
   vlm::log::info("final model: {}", layout.final_model());
   return vlm::apps::kExitOk;

@@ -104,11 +104,13 @@ void VisionLanguageModel::add_aux_heads(const recipes::DistillConfig& config, ui
             "aux heads need the distillation teacher, but drop_teacher() removed it");
   VLM_CHECK(!m.aux_heads, ConfigError, "the aux heads are already added to this model");
   const at::Tensor& reference = m.llm->model->embed_tokens->weight;
+  // Made where the LLM is (a GPU, or the meta device for a plan), then in its dtype.
+  const ParameterPlacement placement(reference.device());
   AuxHeads heads(distilled_blocks(config, m.config.vision.num_layers), m.config.llm.hidden_size,
                  m.config.vision.hidden_size, m.config.llm.rms_norm_eps);
   at::Generator gen = init::generator(seed, "aux_heads");
   heads->initialize(gen);
-  heads->to(reference.device(), reference.scalar_type());
+  heads->to(reference.scalar_type());
   m.aux_heads = m.root->register_module("aux_heads", heads);
 }
 

@@ -1,6 +1,7 @@
 #include "worker/run_inputs.h"
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "common/error.h"
@@ -8,6 +9,7 @@
 #include "data/loader.h"
 #include "data/run_tokenizer.h"
 #include "models/model.h"
+#include "worker/trainer.h"
 
 namespace vlm::worker {
 namespace {
@@ -67,7 +69,7 @@ void check_data(const recipes::Stage& stage, size_t index) {
 
 }  // namespace
 
-void check_run_inputs(const recipes::Recipe& recipe) {
+std::string check_run_inputs(const recipes::Recipe& recipe) {
   const recipes::ModelSection& model = recipe.model;
   if (!model.llm.hf_path.empty()) {
     check_model_folder("model.llm.hf_path", model.llm.hf_path, "the LLM's repository");
@@ -78,7 +80,7 @@ void check_run_inputs(const recipes::Recipe& recipe) {
   }
   for (size_t i = 0; i < recipe.stages.size(); ++i) check_data(recipe.stages[i], i);
   const recipes::Stage& first = recipe.stages.front();
-  const auto tokenizer = data::load_run_tokenizer(recipe);
+  const std::shared_ptr<const data::Tokenizer> tokenizer = data::load_run_tokenizer(recipe);
   // The weights' names and shapes against the model, from the safetensors headers alone: a
   // shapes-only model (meta device) is "loaded", which checks and reads nothing else.
   if (!model.llm.hf_path.empty() || !model.vision.hf_path.empty()) {
@@ -87,6 +89,20 @@ void check_run_inputs(const recipes::Recipe& recipe) {
     if (!model.llm.hf_path.empty()) shapes.load_hf("llm", model.llm.hf_path);
     if (!model.vision.hf_path.empty()) shapes.load_hf("vision", model.vision.hf_path);
   }
+  // Every stage's structure (LoRA on the blocks it names, added rows, aux heads, what trains) on
+  // the run's model as it will be built, grown to the tokenizer.
+  models::VisionLanguageModel run_model(model, tokenizer->vocab_size(), first.training.seed,
+                                        at::kMeta);
+  const int64_t rows = run_model.vocab_size();
+  for (const auto& stage : recipe.stages) {
+    prepare_model(run_model, stage,
+                  [&](const std::string& token) { return tokenizer->special_id(token); });
+    finish_model(run_model, stage);
+  }
+  return "inputs checked: tokenizer " + data::run_tokenizer_path(recipe) + " (" +
+         std::to_string(tokenizer->vocab_size()) + " tokens), the model's " + std::to_string(rows) +
+         " embedding rows, " + std::to_string(recipe.stages.size()) +
+         " stage(s), every corpus and model folder present";
 }
 
 }  // namespace vlm::worker

@@ -5,10 +5,15 @@
 // mistyped path costs seconds, not a half-made run directory.
 #pragma once
 
+#include <string>
+
 #include "recipes/recipe.h"
 
 namespace vlm::worker {
 
-void check_run_inputs(const recipes::Recipe& recipe);
+// Also replays every stage's structure on a meta-device model of the run's vocabulary, so a
+// LoRA target or layer list that does not fit the folder's model is caught too. Returns a one-line
+// summary (vlm-worker --check prints it).
+std::string check_run_inputs(const recipes::Recipe& recipe);
 
 }  // namespace vlm::worker

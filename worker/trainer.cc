@@ -530,6 +530,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
           "stopping after stage '{}' (--stop-after); the same command without it continues "
           "with stage '{}'",
           stage.name, recipe.stages[index + 1].name);
+      outcome.stopped_early = true;
       break;
     }
   }

@@ -41,6 +41,7 @@ struct TrainOptions {
 struct TrainOutcome {
   std::vector<StageResult> stages;  // those run (in part) by this process
   bool preempted = false;           // saved after a preemption signal: requeue and resume
+  bool stopped_early = false;       // ended after TrainOptions::stop_after_stage
 };
 
 // Runs every stage of the recipe, resuming from a checkpoint when there is one; checkpoints

@@ -1,8 +1,10 @@
-# The learning tests' common part (sourced after lib.sh): a fresh synthetic corpus, sharded; a
+# The learning tests' common part (sourced after lib.sh): the shared synthetic corpus, sharded
+# (tests/e2e/make_learning_corpus.sh, a ctest fixture; made here when a test runs on its own); a
 # tiny recipe trained with mpirun -np 2; vlm-eval on the held-out questions; the bars checked.
-"$bin/vlm-synth" --out "$work/corpus" --seed 11 >/dev/null
-bash "$src_dir/scripts/shard_tiny_corpus.sh" "$bin" "$work/corpus" > "$work/shard.log" 2>&1 \
-  || { tail -n 20 "$work/shard.log"; fail "vlm-shard failed"; }
+corpus=$build_dir/test-data/learning-corpus
+[ -f "$corpus/complete" ] \
+  || bash "$src_dir/tests/e2e/make_learning_corpus.sh" "$build_dir" "$src_dir" \
+  || fail "the learning corpus could not be made"
 
 # learns RECIPE COLOUR_BAR POSITION_BAR SHAPE_BAR MAX_SECONDS: trains recipes/tiny/RECIPE.yaml on
 # 2 ranks, evaluates the final model, and fails below a bar (a SHAPE_BAR of 0 only reports it).
@@ -10,7 +12,7 @@ learns() {
   local recipe=$1 start seconds colour position shape
   start=$(date +%s)
   mpirun --oversubscribe -np 2 "$bin/vlm-worker" --recipe "$src_dir/recipes/tiny/$recipe.yaml" \
-    --set data.corpus_dir="$work/corpus" --set run_dir="$work/run" > "$work/train.log" 2>&1 \
+    --set data.corpus_dir="$corpus" --set run_dir="$work/run" > "$work/train.log" 2>&1 \
     || { tail -n 30 "$work/train.log"; fail "training failed"; }
   seconds=$(( $(date +%s) - start ))
   "$bin/vlm-eval" --run "$work/run" > "$work/eval.txt" || fail "vlm-eval failed"

