@@ -56,6 +56,7 @@ struct Reduction {
   size_t unit = 0;
   cluster::Pending pending;
   at::Tensor scratch;  // fp32 copy of a bf16 gradient
+  at::Tensor partial;  // a later micro batch's reduced slice, added to the step's on arrival
 };
 
 // AdamW goes over flat buffers in pieces of this many elements: the unfused path's temporaries
@@ -481,7 +482,10 @@ class ShardedEngine::State : public models::UnitObserver {
     arrived_[j] = false;
     Unit& unit = units_[j];
     if (!unit.trainable.empty()) ensure_grad_buffer(unit.trainable);
-    if (sync_ && !unit.trainable.empty()) reduce(j);
+    // Stages 2 and 3 reduce every micro batch into the owner's fp32 slice, so no unit's full
+    // gradient outlives its backward; stages 0 and 1 keep full gradients and reduce once a step.
+    const bool reduce_now = sync_ || options_.stage >= 2;
+    if (reduce_now && !unit.trainable.empty()) reduce(j);
     if (options_.stage == 3) {
       wait_gathers(j);  // a prefetch may still be writing into it
       release(j);
@@ -502,7 +506,7 @@ class ShardedEngine::State : public models::UnitObserver {
 
   void reduce(size_t j) {
     Group& group = units_[j].trainable;
-    Reduction reduction{j, nullptr, at::Tensor()};
+    Reduction reduction{j, nullptr, at::Tensor(), at::Tensor()};
     const bool mixed = group.grad_full.scalar_type() != at::kFloat;
     if (options_.stage == 0) {
       // Reduced in place in fp32: the gradient itself, or an fp32 copy of a bf16 one.
@@ -512,8 +516,15 @@ class ShardedEngine::State : public models::UnitObserver {
     } else {
       const at::Tensor source =
           mixed ? (reduction.scratch = group.grad_full.to(at::kFloat)) : group.grad_full;
-      allocate_storage(group.reduced);
-      reduction.pending = comm_.reduce_scatter(flat_view(source), flat_view(group.reduced),
+      // The step's first reduction of this unit writes the slice; later micro batches' go to a
+      // slice-sized buffer that is added once it arrives.
+      at::Tensor target = group.reduced;
+      if (has_storage(group.reduced)) {
+        target = reduction.partial = at::empty_like(group.reduced);
+      } else {
+        allocate_storage(group.reduced);
+      }
+      reduction.pending = comm_.reduce_scatter(flat_view(source), flat_view(target),
                                                cluster::ReduceOp::kSum, what(j));
     }
     reductions_.push_back(std::move(reduction));
@@ -525,7 +536,9 @@ class ShardedEngine::State : public models::UnitObserver {
     while (reductions_.size() > keep) {
       Reduction& front = reductions_.front();
       front.pending->wait();
-      if (options_.stage >= 2) free_storage(units_[front.unit].trainable.grad_full);
+      Group& group = units_[front.unit].trainable;
+      if (front.partial.defined()) group.reduced.add_(front.partial);
+      if (options_.stage >= 2) free_storage(group.grad_full);
       reductions_.pop_front();
     }
   }

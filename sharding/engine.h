@@ -7,7 +7,8 @@
 //
 //   stage 0: everything replicated; gradients all-reduced (plain data parallelism).
 //   stage 1: parameters and gradients replicated; fp32 masters and AdamW moments partitioned.
-//   stage 2: as 1, and gradients reduce-scattered to their owners unit by unit during backward.
+//   stage 2: as 1, and gradients reduce-scattered to their owners unit by unit during backward,
+//            every micro batch (accumulated in the owner's fp32 slice).
 //   stage 3: parameters partitioned too: gathered just before a unit's forward, freed after,
 //            gathered again when its backward starts; the next unit's gather is prefetched.
 // Frozen buffers have no gradient, no reduction and no optimizer state.

@@ -54,15 +54,19 @@ MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& 
     // Autograd computes a parameter's gradient in full, then adds it to the flat buffer.
     plan.transient = std::max(plan.transient, unit.largest_trainable_param * elem);
     plan.parameters += stage == 3 ? full / world_size : full;
-    // Stage 0 reduces the full gradient in place; 1-3 keep the owner's fp32 slice.
-    if (stage <= 1 || accumulates) plan.gradients += trainable * elem;
+    // Stages 0 and 1 keep the full gradient (reduced once a step); 1-3 the owner's fp32 slice.
+    if (stage <= 1) plan.gradients += trainable * elem;
     if (stage >= 1) plan.gradients += trainable / world_size * fp32;
     plan.optimizer += (masters ? 3 : 2) * trainable / parts * fp32;
   }
   // Stages 2 and 3 hold the full gradient of the unit in backward and of each one whose
-  // reduction is in flight.
-  if (stage >= 2 && !accumulates) {
+  // reduction is in flight (reduced every micro batch); with accumulation, each in flight also
+  // has a slice-sized buffer to add into the step's slice.
+  if (stage >= 2) {
     plan.gradients += (1 + options.reductions_in_flight) * largest_trainable;
+    if (accumulates) {
+      plan.gradients += options.reductions_in_flight * largest_trainable / elem * fp32 / world_size;
+    }
   }
   // Stage 3: the current unit, and the next one while it is prefetched.
   if (stage == 3) plan.gathered = (options.prefetch ? 2 : 1) * plan.largest_unit;
