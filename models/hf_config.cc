@@ -242,12 +242,8 @@ std::string llm_config_to_hf(const recipes::LlmConfig& config, at::ScalarType dt
 namespace {
 
 // What the remote-code AIMv2Model reads (its auto_map names the code files apple/aimv2-* ship).
-std::string aimv2_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype) {
-  nlohmann::ordered_json out;
-  out["architectures"] = nlohmann::ordered_json::array({"AIMv2Model"});
-  out["auto_map"] = {{"AutoConfig", "configuration_aimv2.AIMv2Config"},
-                     {"AutoModel", "modeling_aimv2.AIMv2Model"}};
-  out["model_type"] = "aimv2";
+// The shape keys CLIP's and AIMv2's config.json share, after the ones that name the class.
+void put_vision_shape(const recipes::VisionConfig& config, nlohmann::ordered_json& out) {
   out["hidden_size"] = config.hidden_size;
   out["intermediate_size"] = config.intermediate_size;
   out["num_hidden_layers"] = config.num_layers;
@@ -255,6 +251,15 @@ std::string aimv2_config_to_hf(const recipes::VisionConfig& config, at::ScalarTy
   out["num_channels"] = 3;
   out["image_size"] = config.image_size;
   out["patch_size"] = config.patch_size;
+}
+
+std::string aimv2_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype) {
+  nlohmann::ordered_json out;
+  out["architectures"] = nlohmann::ordered_json::array({"AIMv2Model"});
+  out["auto_map"] = {{"AutoConfig", "configuration_aimv2.AIMv2Config"},
+                     {"AutoModel", "modeling_aimv2.AIMv2Model"}};
+  out["model_type"] = "aimv2";
+  put_vision_shape(config, out);
   out["rms_norm_eps"] = config.rms_norm_eps;
   out["qkv_bias"] = config.qkv_bias;
   out["use_bias"] = config.use_bias;
@@ -272,13 +277,7 @@ std::string vision_config_to_hf(const recipes::VisionConfig& config, at::ScalarT
   nlohmann::ordered_json out;
   out["architectures"] = nlohmann::ordered_json::array({"CLIPVisionModel"});
   out["model_type"] = "clip_vision_model";
-  out["hidden_size"] = config.hidden_size;
-  out["intermediate_size"] = config.intermediate_size;
-  out["num_hidden_layers"] = config.num_layers;
-  out["num_attention_heads"] = config.num_heads;
-  out["num_channels"] = 3;
-  out["image_size"] = config.image_size;
-  out["patch_size"] = config.patch_size;
+  put_vision_shape(config, out);
   out["hidden_act"] = "quick_gelu";
   out["layer_norm_eps"] = config.layer_norm_eps;
   out["initializer_range"] = config.init_std;

@@ -23,12 +23,18 @@ at::Tensor parameter(const VisionLanguageModel& model, const std::string& name) 
   return {};
 }
 
-TEST(ModelFolder, ATokenizerLargerThanTheCheckpointGrowsTheRowsWithTheirMean) {
-  testing::TempDir dir;
-  VisionLanguageModel base(testkit::small_model(), 10, 1);
+// A small model with 10 token rows saved under dir, and a config whose LLM is that folder.
+recipes::ModelSection saved_base(const testing::TempDir& dir, VisionLanguageModel& base) {
   base.save_hf(dir.path());
   recipes::ModelSection config = testkit::small_model();
   config.llm.hf_path = dir.file("llm");
+  return config;
+}
+
+TEST(ModelFolder, ATokenizerLargerThanTheCheckpointGrowsTheRowsWithTheirMean) {
+  testing::TempDir dir;
+  VisionLanguageModel base(testkit::small_model(), 10, 1);
+  const recipes::ModelSection config = saved_base(dir, base);
   VisionLanguageModel grown(config, 12, 1);
   EXPECT_EQ(grown.vocab_size(), 12);
   EXPECT_EQ(grown.config().llm.vocab_size, 12);
@@ -84,9 +90,7 @@ TEST(ModelFolder, TheMetaDeviceGivesEveryShapeWithoutMemory) {
 TEST(ModelFolder, AMetaModelReadsOnlyTheConfigAndLoadingChecksTheHeaders) {
   testing::TempDir dir;
   VisionLanguageModel base(testkit::small_model(), 10, 1);
-  base.save_hf(dir.path());
-  recipes::ModelSection config = testkit::small_model();
-  config.llm.hf_path = dir.file("llm");
+  recipes::ModelSection config = saved_base(dir, base);
   config.llm.hidden_size = 64;  // the folder's config.json decides
   VisionLanguageModel meta(config, 0, 1, at::kMeta);
   EXPECT_EQ(meta.config().llm.hidden_size, 32);
