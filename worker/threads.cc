@@ -1,5 +1,6 @@
 #include "worker/threads.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 

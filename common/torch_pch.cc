@@ -1,1 +1,0 @@
-#include "common/torch_pch.h"
