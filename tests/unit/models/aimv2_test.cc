@@ -21,6 +21,7 @@
 #include "models/model_impl.h"
 #include "models/safetensors.h"
 #include "models/vision.h"
+#include "tests/support/error_message.h"
 #include "tests/support/python_check.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/models/test_util.h"
@@ -56,15 +57,6 @@ recipes::ModelSection llava_with_aimv2(bool qkv_bias = false, bool use_bias = fa
   recipes::ModelSection config = testkit::small_model();
   config.vision = small_aimv2(qkv_bias, use_bias);
   return config;
-}
-
-std::string message_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 void expect_mentions(const std::string& message, const std::vector<std::string>& words) {
@@ -224,7 +216,8 @@ TEST(Aimv2, ConfigJsonRoundTripsAndRefusesWhatItCannotBuild) {
 
   const recipes::VisionConfig any;
   const auto refusal = [&](const std::string& json) {
-    return message_of([&] { vision_config_from_hf_text(json, "a/config.json", any); });
+    return testing::error_message_of(
+        [&] { vision_config_from_hf_text(json, "a/config.json", any); });
   };
   expect_mentions(refusal(R"({"model_type": "aimv2", "hidden_act": "gelu"})"),
                   {"a/config.json", "hidden_act"});
@@ -244,15 +237,15 @@ TEST(Aimv2, TheFolderDecidesTheTypeAndAMismatchNamesBoth) {
   aimv2.save_hf(dir.path());
   recipes::ModelSection config = testkit::small_model();  // type clip
   config.vision.hf_path = dir.file("vision");
-  expect_mentions(message_of([&] { VisionLanguageModel model(config, 10, 1); }),
+  expect_mentions(testing::error_message_of([&] { VisionLanguageModel model(config, 10, 1); }),
                   {"model.vision.type", "clip", "aimv2", dir.file("vision/config.json")});
 
   config = testkit::small_model();
   config.vision.type = "aimv2";  // drop_cls left true
-  expect_mentions(message_of([&] { VisionLanguageModel model(config, 10, 1); }),
+  expect_mentions(testing::error_message_of([&] { VisionLanguageModel model(config, 10, 1); }),
                   {"model.vision.drop_cls"});
   config.vision.type = "siglip";
-  expect_mentions(message_of([&] { VisionLanguageModel model(config, 10, 1); }),
+  expect_mentions(testing::error_message_of([&] { VisionLanguageModel model(config, 10, 1); }),
                   {"model.vision.type", "clip, aimv2 or none"});
 }
 
@@ -309,7 +302,8 @@ TEST(Aimv2, LoadingAFolderOfOtherNamesListsEveryDifference) {
   }
   tensors.emplace_back("head.proj.weight", at::zeros({2, 8}));  // unexpected
   write_safetensors(weights, tensors);
-  const std::string message = message_of([&] { a.load_hf("vision", dir.file("vision")); });
+  const std::string message =
+      testing::error_message_of([&] { a.load_hf("vision", dir.file("vision")); });
   expect_mentions(message, {"trunk.post_trunk_norm.weight", "head.proj.weight",
                             "trunk.blocks.0.mlp.fc1.weight", "13"});
   EXPECT_THROW(a.load_hf("vision", dir.file("vision")), ShapeError);

@@ -13,6 +13,7 @@
 #include "models/init.h"
 #include "models/model.h"
 #include "models/safetensors.h"
+#include "tests/support/error_message.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/models/test_util.h"
 
@@ -40,15 +41,6 @@ NamedTensors read_all(const std::string& path) {
   NamedTensors out;
   for (const auto& entry : reader.entries()) out.emplace_back(entry.name, reader.read(entry.name));
   return out;
-}
-
-std::string message_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(HfIo, SaveAndLoadReproducesLogitsExactly) {
@@ -197,7 +189,8 @@ TEST(HfIo, NameAndShapeMismatchesAreListed) {
   for (const auto& item : tensors) {
     if (item.first != "model.layers.1.mlp.up_proj.weight") missing.push_back(item);
   }
-  const std::string m = message_of([&] { b.load_hf("llm", write_folder("missing", missing)); });
+  const std::string m =
+      testing::error_message_of([&] { b.load_hf("llm", write_folder("missing", missing)); });
   EXPECT_NE(m.find("missing (1):\n    model.layers.1.mlp.up_proj.weight"), std::string::npos) << m;
 
   NamedTensors misshapen = tensors;
@@ -206,7 +199,8 @@ TEST(HfIo, NameAndShapeMismatchesAreListed) {
   }
   misshapen.emplace_back("model.layers.0.extra.weight", at::ones({2}));
   misshapen.emplace_back("model.layers.0.self_attn.rotary_emb.inv_freq", at::ones({4}));
-  const std::string s = message_of([&] { b.load_hf("llm", write_folder("shape", misshapen)); });
+  const std::string s =
+      testing::error_message_of([&] { b.load_hf("llm", write_folder("shape", misshapen)); });
   EXPECT_NE(s.find("model.norm.weight: file [31], model [32]"), std::string::npos) << s;
   EXPECT_NE(s.find("unexpected (1):\n    model.layers.0.extra.weight"), std::string::npos) << s;
   EXPECT_EQ(s.find("inv_freq"), std::string::npos) << s;
@@ -247,7 +241,7 @@ TEST(HfIo, SettingsThatDisagreeAreAConfigError) {
   recipes::ModelSection other = testkit::small_model();
   other.llm.rope_theta = 500000.0;
   VisionLanguageModel b(other, 10, 1);
-  const std::string m = message_of([&] { b.load_hf("llm", dir.file("llm")); });
+  const std::string m = testing::error_message_of([&] { b.load_hf("llm", dir.file("llm")); });
   EXPECT_NE(m.find("rope_theta: model 500000, file 10000"), std::string::npos) << m;
 }
 
@@ -308,16 +302,16 @@ TEST(HfConfig, ReadsLlamaQwenAndClipConfigs) {
 
 TEST(HfConfig, UnsupportedVariantsNameTheFileAndKey) {
   const recipes::LlmConfig base;
-  const std::string a = message_of(
+  const std::string a = testing::error_message_of(
       [&] { llm_config_from_hf_text(R"({"model_type": "mistral"})", "m/config.json", base); });
   EXPECT_NE(a.find("m/config.json"), std::string::npos) << a;
   EXPECT_NE(a.find("model_type"), std::string::npos) << a;
-  const std::string b = message_of([&] {
+  const std::string b = testing::error_message_of([&] {
     llm_config_from_hf_text(R"({"model_type": "llama", "rope_scaling": {"type": "linear"}})",
                             "r/config.json", base);
   });
   EXPECT_NE(b.find("rope_scaling"), std::string::npos) << b;
-  const std::string c = message_of([&] {
+  const std::string c = testing::error_message_of([&] {
     llm_config_from_hf_text(R"({"model_type": "llama", "hidden_size": "big"})", "h/config.json",
                             base);
   });
