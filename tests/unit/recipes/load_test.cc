@@ -251,7 +251,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
   EXPECT_EQ(finetune.data.image_aspect, "pad");
   EXPECT_EQ(finetune.data.sampler, "modality_length");
   EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
-  EXPECT_DOUBLE_EQ(finetune.training.epochs, 1.6);
+  EXPECT_DOUBLE_EQ(finetune.training.epochs, 2.0);
   EXPECT_EQ(finetune.training.global_batch_size, 32);
 }
 
