@@ -17,14 +17,22 @@ namespace {
 // Below this, glibc's bins serve small tensors well and cost no page faults.
 constexpr size_t kLargeBlock = size_t{128} << 10;
 constexpr size_t kPage = size_t{4} << 10;
-// On a miss, idle blocks beyond this that have not been reused since the step began are unmapped
-// (oldest first), so a workload whose shapes keep changing (variable sequence lengths) does not
-// hoard blocks it never reuses. Blocks freed in the current step are never unmapped on a miss:
-// the cache of a workload that repeats its shapes must survive its first step whole, or every
-// later step misses and unmaps again.
+// On a miss, idle blocks beyond this (or beyond the resident budget, if larger) that have not
+// been reused since the step began are unmapped (oldest first), so a workload whose shapes keep
+// changing does not hoard blocks it never reuses. Blocks freed in the current step are never
+// unmapped on a miss: the cache of a workload that repeats its shapes must survive its first
+// step whole, or every later step misses and unmaps again.
 constexpr size_t kIdleMappedCap = size_t{32} << 20;
 
-size_t round_to_page(size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; }
+// Eight size classes per power of two (at most 1/8 larger than asked): tensors whose shapes
+// vary a little from step to step (sequence lengths) share blocks instead of each mapping and
+// faulting in fresh pages.
+size_t round_to_class(size_t bytes) {
+  size_t power = kPage;
+  while (power * 2 <= bytes) power *= 2;
+  const size_t step = std::max(kPage, power / 8);
+  return (bytes + step - 1) / step * step;
+}
 
 // A cached block serves a request at most 1/8 smaller: more waste would stay resident.
 bool fits(size_t block, size_t request) {
@@ -40,7 +48,7 @@ class BlockCache {
   }
 
   void* take(size_t bytes) {
-    const size_t size = round_to_page(bytes);
+    const size_t size = round_to_class(bytes);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = idle_by_size_.lower_bound(size);
@@ -54,7 +62,7 @@ class BlockCache {
         return block;
       }
       ++misses_;
-      unmap_idle_locked(kIdleMappedCap, epoch_);
+      unmap_idle_locked(std::max(kIdleMappedCap, resident_idle_cap_), epoch_);
     }
     void* block = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (block == MAP_FAILED) throw std::bad_alloc();
@@ -87,10 +95,11 @@ class BlockCache {
     unmap_idle_locked(keep, UINT64_MAX);
   }
 
-  // A block idle through a whole step is not part of the step's working set any more.
+  // A block idle through a whole step is not part of the step's working set any more: such
+  // blocks are unmapped beyond the resident budget (within it they serve later steps' shapes).
   void begin_epoch() {
     std::lock_guard<std::mutex> lock(mutex_);
-    unmap_idle_locked(0, epoch_);
+    unmap_idle_locked(resident_idle_cap_, epoch_);
     ++epoch_;
   }
 

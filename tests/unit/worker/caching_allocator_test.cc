@@ -58,8 +58,8 @@ TEST(CachingCpuAllocator, IdleBlocksBeyondTheBudgetLeaveResidentMemory) {
   install_caching_cpu_allocator(size_t{1} << 30);
 }
 
-TEST(CachingCpuAllocator, BlocksIdleThroughAWholeStepAreUnmapped) {
-  install_caching_cpu_allocator(size_t{1} << 30);
+TEST(CachingCpuAllocator, BlocksIdleThroughAWholeStepAreUnmappedBeyondTheBudget) {
+  install_caching_cpu_allocator(size_t{8} << 20);
   release_idle_cpu_blocks();
   begin_cpu_cache_step();
   { at::Tensor t = mib_tensor(16); }
@@ -67,8 +67,36 @@ TEST(CachingCpuAllocator, BlocksIdleThroughAWholeStepAreUnmapped) {
   EXPECT_GE(mapped, 16 * kMiB);
   begin_cpu_cache_step();  // freed in the step before: kept for this one
   EXPECT_EQ(cpu_cache_stats().mapped_bytes, mapped);
-  begin_cpu_cache_step();  // idle through a whole step: gone
+  begin_cpu_cache_step();  // idle through a whole step, over the 8 MiB budget: gone
   EXPECT_EQ(cpu_cache_stats().mapped_bytes, mapped - 16 * kMiB);
+  install_caching_cpu_allocator(size_t{1} << 30);
+}
+
+// Within the budget a block outlives steps that do not use it: variable sequence lengths bring
+// a shape back a few steps later, and a new mapping would fault in every page again.
+TEST(CachingCpuAllocator, ABlockWithinTheBudgetServesALaterStep) {
+  install_caching_cpu_allocator(size_t{1} << 30);
+  release_idle_cpu_blocks();
+  { at::Tensor t = mib_tensor(16); }
+  for (int step = 0; step < 3; ++step) begin_cpu_cache_step();
+  const CpuCacheStats before = cpu_cache_stats();
+  const at::Tensor again = mib_tensor(16);
+  EXPECT_EQ(cpu_cache_stats().misses, before.misses);
+}
+
+// Requests a little apart in size share a size class (at most 1/8 larger than asked).
+TEST(CachingCpuAllocator, NearbySizesShareABlock) {
+  install_caching_cpu_allocator(size_t{1} << 30);
+  release_idle_cpu_blocks();
+  void* first = nullptr;
+  {
+    const at::Tensor t = at::empty({(10 * kMiB + 1024) / 4}, at::kFloat);
+    first = t.data_ptr();
+  }
+  const CpuCacheStats before = cpu_cache_stats();
+  const at::Tensor larger = at::empty({(10 * kMiB + 300 * 1024) / 4}, at::kFloat);
+  EXPECT_EQ(larger.data_ptr(), first);
+  EXPECT_EQ(cpu_cache_stats().misses, before.misses);
 }
 
 TEST(CachingCpuAllocator, RecordsThePeakOfLiveBlocks) {
