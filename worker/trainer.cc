@@ -44,6 +44,43 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Where a stage's step time goes, summed over its steps: logged at the stage's end, so a slow
+// step can be traced to the loader, the model or the engine without a profiler.
+class StepPhases {
+ public:
+  enum Phase { kBatches, kForward, kBackward, kReductions, kOptimizer, kCount };
+
+  // Adds the time since the previous mark (or the step's start) to `phase`.
+  void mark(Phase phase) {
+    const auto now = Clock::now();
+    seconds_[phase] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+  void start_step() {
+    last_ = Clock::now();
+    ++steps_;
+  }
+  std::string describe() const {
+    static constexpr const char* kNames[kCount] = {"batches", "forward", "backward",
+                                                   "reductions+clip", "optimizer"};
+    double total = 0;
+    for (const double s : seconds_) total += s;
+    std::string text =
+        fmt::format("{:.1f} ms per step", 1e3 * total / std::max<int64_t>(1, steps_));
+    for (int i = 0; i < kCount; ++i) {
+      text += fmt::format(", {} {:.1f} ms ({:.0f}%)", kNames[i],
+                          1e3 * seconds_[i] / std::max<int64_t>(1, steps_),
+                          total > 0 ? 100.0 * seconds_[i] / total : 0.0);
+    }
+    return text;
+  }
+
+ private:
+  double seconds_[kCount] = {};
+  int64_t steps_ = 0;
+  Clock::time_point last_ = Clock::now();
+};
+
 // The random state of a step: a function of the seed and counters only, so a resumed run draws
 // what the uninterrupted one drew (dropout) with nothing to save.
 uint64_t step_seed(uint64_t seed, int64_t stage_index, int64_t step, int rank) {
@@ -186,6 +223,7 @@ class StageRunner {
       checkpointer_.save(*engine_, save_point(total_steps_), /*wait=*/true);
     }
     checkpointer_.finish();
+    log_step_phases();
     log_peak_memory();
     result.steps = total_steps_;
     result.seconds = seconds_since(stage_start);
@@ -264,6 +302,15 @@ class StageRunner {
     return std::make_unique<sharding::ShardedEngine>(model_, comm_, options);
   }
 
+  // Rank 0's step time by phase, and how often a large host tensor needed fresh pages (a miss
+  // of the caching allocator: a new mapping, page faults on first touch).
+  void log_step_phases() const {
+    if (!world_.is_coordinator()) return;
+    const sharding::CpuCacheStats cache = sharding::cpu_cache_stats();
+    log::info("stage '{}' on rank 0: {}; large host blocks: {} reused, {} mapped anew", stage_.name,
+              phases_.describe(), cache.hits, cache.misses);
+  }
+
   // Every rank's peak resident memory so far (VmHWM) next to the plan: what a user sizes the
   // next run by, and what bench/real_width.sh compares with vlm-worker --plan.
   void log_peak_memory() {
@@ -290,6 +337,7 @@ class StageRunner {
 
   StepMetrics run_step(int64_t step) {
     const auto start = Clock::now();
+    phases_.start_step();
     at::manual_seed(step_seed(stage_.training.seed, stage_index_, step, world_.rank));
     // All micro batches first: each loss term is normalized by its token count over all ranks
     // and micro batches, so it does not depend on how the global batch is split.
@@ -302,6 +350,7 @@ class StageRunner {
       const std::vector<double> batch_counts = objective_->counts(micro_batches.back());
       for (size_t t = 0; t < terms; ++t) counts[t] += batch_counts[t];
     }
+    phases_.mark(StepPhases::kBatches);
     comm_.all_reduce(counts, cluster::ReduceOp::kSum);
     // A term without tokens in this step (say, no VDEP-mode row) adds nothing.
     std::vector<double> scales(terms, 0.0);
@@ -320,8 +369,10 @@ class StageRunner {
       const std::vector<at::Tensor> term_sums = objective_->sums(model_, outputs, batch);
       at::Tensor total = term_sums[0] * scales[0];
       for (size_t t = 1; t < terms; ++t) total = total + term_sums[t] * scales[t];
+      phases_.mark(StepPhases::kForward);
       total.backward();
       engine_->end_micro_batch();
+      phases_.mark(StepPhases::kBackward);
       for (size_t t = 0; t < terms; ++t) sums[t] += term_sums[t].item<double>();
       sums[terms] += static_cast<double>(batch.real_tokens);
     }
@@ -329,6 +380,7 @@ class StageRunner {
     comm_.all_reduce(sums, cluster::ReduceOp::kSum);
     const double lr = learning_rate(stage_.schedule, stage_.optimizer.lr, step, total_steps_);
     const double grad_norm = engine_->clip_grad_norm(stage_.optimizer.grad_clip);
+    phases_.mark(StepPhases::kReductions);
     double loss = 0.0;
     for (size_t t = 0; t < terms; ++t) loss += sums[t] * scales[t];
     const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
@@ -338,6 +390,7 @@ class StageRunner {
     } else {
       skip_step(step, loss, grad_norm);
     }
+    phases_.mark(StepPhases::kOptimizer);
 
     StepMetrics m;
     m.step = step + 1;
@@ -401,6 +454,7 @@ class StageRunner {
   int64_t skipped_steps_ = 0;
   int64_t bad_in_a_row_ = 0;
   int64_t planned_bytes_ = 0;
+  StepPhases phases_;
 };
 
 // Checkpoints written before the count was recorded: the earlier stages' max_steps (exact when
