@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <numeric>
+#include <thread>
 
 #include "checkpoint/model_export.h"
 #include "cluster/communicator.h"
@@ -39,6 +41,14 @@ using Clock = std::chrono::steady_clock;
 // A checkpoint's count of the steps before its stage, so a resumed run's steps keep their
 // run-global numbers without rebuilding the earlier stages' loaders.
 constexpr const char* kRunStepsBeforeStage = "run_steps_before_stage";
+
+// Test hook (tests/e2e/ckpt_lib.sh's preempt_at): each step is followed by this many
+// milliseconds of sleep, so that a signal sent once a step is logged lands while the stage still
+// has steps to run, however fast the steps are.
+std::chrono::milliseconds test_step_delay() {
+  const char* value = std::getenv("VLM_TEST_STEP_DELAY_MS");
+  return std::chrono::milliseconds(value == nullptr || *value == '\0' ? 0 : std::atoll(value));
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -204,6 +214,7 @@ class StageRunner {
       }
       observer_.step_done(m);
       stop_if_diverged(step);
+      if (step_delay_.count() > 0) std::this_thread::sleep_for(step_delay_);
       if (m.preempted) {
         log::warn("{} step {}/{}: preemption signal; saved, exiting for a requeue", stage_.name,
                   step + 1, total_steps_);
@@ -455,6 +466,7 @@ class StageRunner {
   int64_t bad_in_a_row_ = 0;
   int64_t planned_bytes_ = 0;
   StepPhases phases_;
+  const std::chrono::milliseconds step_delay_ = test_step_delay();
 };
 
 // Checkpoints written before the count was recorded: the earlier stages' max_steps (exact when

@@ -38,11 +38,13 @@ compare() { /usr/bin/python3 "$src_dir/tests/e2e/compare_runs.py" "$@"; }
 
 # preempt_at NAME STAGE STEP SIGNAL [ARGS...]: launches job NAME on 2 ranks, sends SIGNAL to its
 # ranks (twice: the second, during the save, must change nothing) once it has logged STEP of
-# STAGE, and checks that it exits 75 (saved, requeue me).
+# STAGE, and checks that it exits 75 (saved, requeue me). Its steps are paced (the worker's
+# VLM_TEST_STEP_DELAY_MS) so that the signal lands before the stage's last step: unpaced, a tiny
+# model's remaining steps can all run between the test's polls of the metrics file.
 preempt_at() {
   local name=$1 stage=$2 step=$3 signal=$4 code=0
   shift 4
-  launch "$name" 2 "$@" &
+  VLM_TEST_STEP_DELAY_MS=150 launch "$name" 2 "$@" &
   local job=$!
   until [ -f "$work/$name/metrics.jsonl" ] &&
       grep -q "\"step\":$step,\"stage\":\"$stage\"" "$work/$name/metrics.jsonl"; do
