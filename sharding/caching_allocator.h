@@ -30,7 +30,8 @@ void install_caching_cpu_allocator(size_t resident_idle_bytes);
 void install_caching_cpu_allocator(const recipes::ShardingSection& sharding);
 // Returns every idle block to the kernel: after set-up, whose blocks a step never asks for again.
 void release_idle_cpu_blocks();
-// Marks a training step's start: blocks idle through the whole previous step are unmapped.
+// Marks a training step's start: blocks idle through the whole previous step are unmapped while
+// the idle blocks exceed the budget (within it they serve later steps' shapes).
 void begin_cpu_cache_step();
 CpuCacheStats cpu_cache_stats();
 
