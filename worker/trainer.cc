@@ -194,6 +194,7 @@ class StageRunner {
         micro_batch_, accumulation_, loader_->samples_per_epoch(), engine_->trainable_count());
     loader_->seek(first_step * stage_.training.global_batch_size);
     flops_per_token_ = model_flops_per_token();
+    cache_at_start_ = sharding::cpu_cache_stats();
     observer_.stage_started(stage_start(first_step));
     model_.train(true);
     StageResult result{stage_.name};
@@ -313,13 +314,14 @@ class StageRunner {
     return std::make_unique<sharding::ShardedEngine>(model_, comm_, options);
   }
 
-  // Rank 0's step time by phase, and how often a large host tensor needed fresh pages (a miss
-  // of the caching allocator: a new mapping, page faults on first touch).
+  // Rank 0's step time by phase, and how often in this stage a large host tensor needed fresh pages
+  // (a miss of the caching allocator: a new mapping, page faults on first touch).
   void log_step_phases() const {
     if (!world_.is_coordinator()) return;
     const sharding::CpuCacheStats cache = sharding::cpu_cache_stats();
     log::info("stage '{}' on rank 0: {}; large host blocks: {} reused, {} mapped anew", stage_.name,
-              phases_.describe(), cache.hits, cache.misses);
+              phases_.describe(), cache.hits - cache_at_start_.hits,
+              cache.misses - cache_at_start_.misses);
   }
 
   // Every rank's peak resident memory so far (VmHWM) next to the plan: what a user sizes the
@@ -362,7 +364,8 @@ class StageRunner {
       for (size_t t = 0; t < terms; ++t) counts[t] += batch_counts[t];
     }
     phases_.mark(StepPhases::kBatches);
-    comm_.all_reduce(counts, cluster::ReduceOp::kSum);
+    comm_.all_reduce(counts, cluster::ReduceOp::kSum);  // waits for the slowest rank's batches
+    phases_.mark(StepPhases::kReductions);
     // A term without tokens in this step (say, no VDEP-mode row) adds nothing.
     std::vector<double> scales(terms, 0.0);
     for (size_t t = 0; t < terms; ++t) {
@@ -466,6 +469,7 @@ class StageRunner {
   int64_t bad_in_a_row_ = 0;
   int64_t planned_bytes_ = 0;
   StepPhases phases_;
+  sharding::CpuCacheStats cache_at_start_;  // the stage's own reuse is logged at its end
   const std::chrono::milliseconds step_delay_ = test_step_delay();
 };
 
