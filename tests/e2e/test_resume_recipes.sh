@@ -19,6 +19,7 @@ resumes() {
   launch "$name-reference" 2 || { tail -n 30 "$work/$name-reference.log"; fail "$name failed"; }
   preempt_at "$name" "$stage" "$step" TERM
   launch "$name" 2 || { tail -n 30 "$work/$name.log"; fail "$name: the resumed job failed"; }
+  grep -q "resuming from" "$work/$name.log" || fail "$name did not resume"
   grep -o "resuming from [^ ]*" "$work/$name.log"
   printf '%-22s ' "$name"
   compare "$work/$name-reference" "$work/$name" --loss-rtol 0 --param-atol 0 \
