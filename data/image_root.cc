@@ -39,6 +39,10 @@ bool read_fd(int fd, size_t size, std::string& bytes) {
   return true;
 }
 
+// openat2 with RESOLVE_BENEATH fails with EAGAIN while renames race its walk; it succeeds on a
+// retry unless the machine renames without pause.
+constexpr int kBeneathRetries = 64;
+
 }  // namespace
 
 bool is_path_beneath_root(std::string_view path) {
@@ -68,7 +72,14 @@ int ImageRoot::open_beneath(const std::string& path) const {
     open_how how{};
     how.flags = O_RDONLY | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    const long fd = ::syscall(SYS_openat2, root_fd_, path.c_str(), &how, sizeof(how));
+    // EAGAIN: a rename anywhere on the machine raced a ".." in the walk (a symlink's target
+    // here); the kernel asks for a retry. Concurrent checkpoint commits made this a real
+    // "missing image" in CI.
+    long fd = -1;
+    for (int attempt = 0; attempt < kBeneathRetries; ++attempt) {
+      fd = ::syscall(SYS_openat2, root_fd_, path.c_str(), &how, sizeof(how));
+      if (fd >= 0 || errno != EAGAIN) break;
+    }
     if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
     kernel_confined_ = false;  // an old kernel: the lexical check is the guard
   }

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "tests/support/temp_dir.h"
 #include "tests/unit/shard/shard_fixtures.h"
@@ -126,6 +129,33 @@ TEST_F(ImageRootTest, SkipsEachKindOfBadImage) {
   EXPECT_EQ(load_images(images, {"sub/ok.jpg", "missing.jpg"}, loaded, detail),
             SkipReason::kMissingImage);
   EXPECT_NE(detail.find("missing.jpg"), std::string::npos);
+}
+
+// The kernel answers EAGAIN when a rename anywhere races a ".." in a confined walk (here the
+// symlink's "../../outside.jpg"); an escaping link must still be "outside", never "missing", while
+// another thread renames without pause (in CI, other tests' checkpoint commits did).
+TEST_F(ImageRootTest, AnEscapingLinkStaysOutsideWhileRenamesRace) {
+  const ImageRoot images(root);
+  if (!images.kernel_confined()) GTEST_SKIP() << "no openat2 here";
+  std::filesystem::create_symlink("../../outside.jpg", root + "/sub/escape_up.jpg");
+  std::atomic<bool> stop{false};
+  const std::string a = dir.file("rename_a"), b = dir.file("rename_b");
+  testing::write_file(a, "x");
+  std::thread renamer([&] {
+    while (!stop) {
+      ::rename(a.c_str(), b.c_str());
+      ::rename(b.c_str(), a.c_str());
+    }
+  });
+  std::string bytes, error;
+  int outside = 0;
+  const int reads = 20000;
+  for (int i = 0; i < reads; ++i) {
+    outside += images.read("sub/escape_up.jpg", bytes, error) == ImageRoot::Status::kOutsideRoot;
+  }
+  stop = true;
+  renamer.join();
+  EXPECT_EQ(outside, reads) << "last error: " << error;
 }
 
 }  // namespace
