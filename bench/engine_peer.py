@@ -2,8 +2,11 @@
 or DDP + ZeroRedundancyOptimizer (mode zero) over gloo on CPU, on random tokens, and timed.
 
 The model repeats models/llm.cc: RMSNorm, RoPE in HF's rotate-half convention (as rope.cc),
-causal attention, SwiGLU MLP, no biases, untied lm_head. Each rank gets one thread, like each
-MPI rank of vlm-bench-engine. Prints one JSON line per mode, with the keys vlm-bench-engine uses.
+causal attention, SwiGLU MLP, no biases, untied lm_head. Modes gpt2_ddp and gpt2_zero train a
+GPT-2-style model of the same width, depth, parameter count and matmul FLOPs instead (LayerNorm,
+GELU MLP of 4x width, learned positions, biases, fused QKV), whose elementwise work PyTorch runs
+in its own fused kernels. Each rank gets one thread, like each MPI rank of vlm-bench-engine.
+Prints one JSON line per mode, with the keys vlm-bench-engine uses.
 
 Run with Debian's /usr/bin/python3 (it has torch 1.13):
   /usr/bin/python3 bench/engine_peer.py --modes ddp zero --warmup 3 --steps 20
@@ -132,6 +135,49 @@ class CausalLm(nn.Module):
         return self.lm_head(self.norm(h))
 
 
+class Gpt2Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.c_attn = nn.Linear(d, 3 * d)
+        self.c_proj = nn.Linear(d, d)
+        # 2 x d x 4d weights: the SwiGLU's 3 x d x intermediate at intermediate = 8d/3.
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x, mask):
+        b, t, d = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).view(b, t, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        scores = (q / math.sqrt(q.size(-1))) @ k.transpose(-1, -2) + mask
+        out = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(b, t, d)
+        h = x + self.c_proj(out)
+        return h + self.mlp(self.ln_2(h))
+
+
+class Gpt2Lm(nn.Module):
+    def __init__(self, cfg, max_seq):
+        super().__init__()
+        d = cfg["hidden_size"]
+        self.wte = nn.Embedding(cfg["vocab_size"], d)
+        self.wpe = nn.Embedding(max_seq, d)
+        self.blocks = nn.ModuleList(Gpt2Block(d, cfg["num_heads"])
+                                    for _ in range(cfg["num_layers"]))
+        self.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, cfg["vocab_size"], bias=False)
+        self.register_buffer("mask", torch.full((max_seq, max_seq), float("-inf")).triu(1),
+                             persistent=False)
+        for name, p in self.named_parameters():
+            if p.dim() == 2:
+                nn.init.normal_(p, std=cfg["init_std"])
+
+    def forward(self, ids):
+        t = ids.size(1)
+        h = self.wte(ids) + self.wpe(torch.arange(t))
+        for block in self.blocks:
+            h = block(h, self.mask[:t, :t])
+        return self.lm_head(self.ln_f(h))
+
+
 # ---- memory, as common/process_memory.cc measures it --------------------------------------------
 
 def status_bytes(key):
@@ -166,9 +212,10 @@ def run_rank(rank, world, mode, cfg, args, results):
     baseline = status_bytes("VmRSS")
 
     torch.manual_seed(args.seed)  # the same initial weights everywhere (DDP broadcasts rank 0's)
-    model = DistributedDataParallel(CausalLm(cfg, args.seq), broadcast_buffers=False)
+    architecture = Gpt2Lm if mode.startswith("gpt2_") else CausalLm
+    model = DistributedDataParallel(architecture(cfg, args.seq), broadcast_buffers=False)
     adamw = dict(lr=args.lr, weight_decay=args.weight_decay)
-    if mode == "zero":
+    if mode.endswith("zero"):
         optimizer = ZeroRedundancyOptimizer(model.parameters(),
                                             optimizer_class=torch.optim.AdamW, **adamw)
     else:
@@ -235,7 +282,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default=os.path.join(here, "gpt_like.yaml"),
                         help="model.llm and optimizer lr/weight_decay are read from it")
-    parser.add_argument("--modes", nargs="+", choices=["ddp", "zero"], default=["ddp", "zero"])
+    parser.add_argument("--modes", nargs="+", choices=["ddp", "zero", "gpt2_ddp", "gpt2_zero"],
+                        default=["ddp", "zero"])
     parser.add_argument("--world", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4, help="sequences per rank")
     parser.add_argument("--seq", type=int, default=128)

@@ -59,19 +59,19 @@ class LocalCommunicator final : public Communicator {
   void all_reduce(std::vector<int64_t>&, ReduceOp) override {}
   void all_reduce(std::vector<double>&, ReduceOp) override {}
 
-  Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override {
+  Pending start_all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override {
     copy_buffer(send, recv, "all_gather of " + what);
     return std::make_unique<CompletedCollective>();
   }
-  Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp,
-                         const std::string& what) override {
+  Pending start_reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp,
+                               const std::string& what) override {
     copy_buffer(send, recv, "reduce_scatter of " + what);
     return std::make_unique<CompletedCollective>();
   }
-  Pending all_reduce(FlatBuffer, ReduceOp, const std::string&) override {
+  Pending start_all_reduce(FlatBuffer, ReduceOp, const std::string&) override {
     return std::make_unique<CompletedCollective>();
   }
-  Pending broadcast(FlatBuffer, int root, const std::string&) override {
+  Pending start_broadcast(FlatBuffer, int root, const std::string&) override {
     check_root(root);
     return std::make_unique<CompletedCollective>();
   }
@@ -114,6 +114,33 @@ const char* dtype_name(DType dtype) {
       return "int64";
   }
   return "unknown";
+}
+
+void Communicator::count_sent(size_t bytes, int passes) {
+  const auto world = static_cast<size_t>(size());
+  sent_bytes_ += static_cast<int64_t>(bytes / world * (world - 1) * static_cast<size_t>(passes));
+  ++collectives_;
+}
+
+Pending Communicator::all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) {
+  count_sent(recv.count * dtype_size(recv.dtype), 1);
+  return start_all_gather(send, recv, what);
+}
+
+Pending Communicator::reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                                     const std::string& what) {
+  count_sent(send.count * dtype_size(send.dtype), 1);
+  return start_reduce_scatter(send, recv, op, what);
+}
+
+Pending Communicator::all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) {
+  count_sent(buffer.count * dtype_size(buffer.dtype), 2);
+  return start_all_reduce(buffer, op, what);
+}
+
+Pending Communicator::broadcast(FlatBuffer buffer, int root, const std::string& what) {
+  count_sent(buffer.count * dtype_size(buffer.dtype), 1);
+  return start_broadcast(buffer, root, what);
 }
 
 int64_t Communicator::all_reduce(int64_t value, ReduceOp op) {

@@ -8,6 +8,7 @@
 // CommError naming the collective and its purpose, instead of hanging forever.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -73,19 +74,18 @@ class Communicator {
 
   // ---- Asynchronous collectives on flat buffers. `what` says what the call is for and goes into
   // every error about it ("unit llm.layers.3 at step 12"). All ranks must start the same
-  // collectives in the same order with the same counts and types.
+  // collectives in the same order with the same counts and types. Each is counted in traffic().
 
   // recv (count = size() * send.count) receives every rank's send buffer, in rank order. send
   // may be recv's own block (elements from rank() * send.count on): nothing is copied then.
-  virtual Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) = 0;
+  Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what);
   // send (count = size() * recv.count) is reduced element-wise across ranks; rank r receives
   // elements [r * recv.count, (r + 1) * recv.count) of the result.
-  virtual Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
-                                 const std::string& what) = 0;
+  Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op, const std::string& what);
   // In place: every rank ends with the element-wise reduction.
-  virtual Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) = 0;
+  Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what);
   // In place: every rank ends with root's buffer.
-  virtual Pending broadcast(FlatBuffer buffer, int root, const std::string& what) = 0;
+  Pending broadcast(FlatBuffer buffer, int root, const std::string& what);
   // Returns when every rank has called it or the timeout passed (CommError naming `what`).
   virtual void barrier(const std::string& what) = 0;
 
@@ -93,12 +93,38 @@ class Communicator {
   virtual void set_timeout(double seconds) = 0;
   virtual double timeout() const = 0;
 
+  // What this rank has sent in the flat-buffer collectives since it was made, counted as a
+  // bandwidth-optimal (ring) algorithm sends them: an all-gather or reduce-scatter (N-1)/N of the
+  // whole buffer, an all-reduce twice that, a broadcast (N-1)/N of the buffer. That is the volume
+  // ZeRO's analysis counts (2 x parameters x (N-1)/N per step at stages 1-2, about 3x at stage 3),
+  // so the engine's traffic can be checked against it; a backend's own algorithm may send more.
+  struct Traffic {
+    int64_t bytes = 0;
+    int64_t collectives = 0;
+  };
+  Traffic traffic() const { return {sent_bytes_.load(), collectives_.load()}; }
+
   // Conveniences over the calls above.
   bool is_root() const { return rank() == 0; }
   int64_t all_reduce(int64_t value, ReduceOp op);
   double all_reduce(double value, ReduceOp op);
   std::vector<std::vector<int64_t>> gather(const std::vector<int64_t>& values, int root);
   std::vector<std::vector<int64_t>> all_gather(const std::vector<int64_t>& values);
+
+ protected:
+  // The backends' flat-buffer collectives, behind the counting calls above.
+  virtual Pending start_all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) = 0;
+  virtual Pending start_reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                                       const std::string& what) = 0;
+  virtual Pending start_all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) = 0;
+  virtual Pending start_broadcast(FlatBuffer buffer, int root, const std::string& what) = 0;
+
+ private:
+  // (N-1)/N of `bytes`, `passes` times.
+  void count_sent(size_t bytes, int passes);
+
+  std::atomic<int64_t> sent_bytes_{0};
+  std::atomic<int64_t> collectives_{0};
 };
 
 // The single-process backend: rank 0 of 1, every collective returns its input.

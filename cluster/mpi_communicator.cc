@@ -238,11 +238,11 @@ class MpiCommunicator final : public Communicator {
     all_reduce_values(values, MPI_DOUBLE, op);
   }
 
-  Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override;
-  Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
-                         const std::string& what) override;
-  Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) override;
-  Pending broadcast(FlatBuffer buffer, int root, const std::string& what) override;
+  Pending start_all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override;
+  Pending start_reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                               const std::string& what) override;
+  Pending start_all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) override;
+  Pending start_broadcast(FlatBuffer buffer, int root, const std::string& what) override;
   void barrier(const std::string& what) override;
 
   void set_timeout(double seconds) override { engine_->set_timeout(seconds); }
@@ -436,7 +436,8 @@ void MpiCommunicator::exchange_blocks(MpiOperation& operation, size_t block, DTy
   });
 }
 
-Pending MpiCommunicator::all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) {
+Pending MpiCommunicator::start_all_gather(FlatBuffer send, FlatBuffer recv,
+                                          const std::string& what) {
   std::string name = "all_gather of " + what;
   check_data(name, "send", send);
   check_data(name, "recv", recv);
@@ -510,8 +511,8 @@ std::unique_ptr<Operation> MpiCommunicator::reduce_scatter_operation(FlatBuffer 
   return std::make_unique<MpiOperation>(std::move(start), std::move(complete));
 }
 
-Pending MpiCommunicator::reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
-                                        const std::string& what) {
+Pending MpiCommunicator::start_reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                                              const std::string& what) {
   std::string name = "reduce_scatter of " + what;
   check_data(name, "send", send);
   check_data(name, "recv", recv);
@@ -523,7 +524,7 @@ Pending MpiCommunicator::reduce_scatter(FlatBuffer send, FlatBuffer recv, Reduce
   return engine_->submit(std::move(name), reduce_scatter_operation(send, recv, op));
 }
 
-Pending MpiCommunicator::all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) {
+Pending MpiCommunicator::start_all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) {
   std::string name = "all_reduce of " + what;
   check_data(name, "buffer", buffer);
   check_reducible(name, buffer.dtype);
@@ -540,7 +541,7 @@ Pending MpiCommunicator::all_reduce(FlatBuffer buffer, ReduceOp op, const std::s
   return engine_->submit(std::move(name), std::make_unique<MpiOperation>(std::move(start)));
 }
 
-Pending MpiCommunicator::broadcast(FlatBuffer buffer, int root, const std::string& what) {
+Pending MpiCommunicator::start_broadcast(FlatBuffer buffer, int root, const std::string& what) {
   std::string name = "broadcast of " + what;
   check_data(name, "buffer", buffer);
   check_root(name, root);

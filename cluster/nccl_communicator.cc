@@ -239,7 +239,7 @@ class NcclCommunicator final : public Communicator {
     bootstrap_->all_reduce(values, op);
   }
 
-  Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override {
+  Pending start_all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what) override {
     const std::string call = "all_gather of " + what;
     check_counts(call, send, recv, size());
     return enqueue(call, [&](ncclComm_t comm, cudaStream_t stream) {
@@ -247,8 +247,8 @@ class NcclCommunicator final : public Communicator {
     });
   }
 
-  Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
-                         const std::string& what) override {
+  Pending start_reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                               const std::string& what) override {
     const std::string call = "reduce_scatter of " + what;
     check_counts(call, recv, send, size());
     return enqueue(call, [&](ncclComm_t comm, cudaStream_t stream) {
@@ -257,14 +257,14 @@ class NcclCommunicator final : public Communicator {
     });
   }
 
-  Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) override {
+  Pending start_all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) override {
     return enqueue("all_reduce of " + what, [&](ncclComm_t comm, cudaStream_t stream) {
       return ncclAllReduce(buffer.data, buffer.data, buffer.count, nccl_type(buffer.dtype),
                            nccl_op(op), comm, stream);
     });
   }
 
-  Pending broadcast(FlatBuffer buffer, int root, const std::string& what) override {
+  Pending start_broadcast(FlatBuffer buffer, int root, const std::string& what) override {
     const std::string call = "broadcast of " + what;
     VLM_CHECK(root >= 0 && root < size(), InternalError, call, ": root rank ", root,
               " does not exist in a world of ", size());

@@ -74,17 +74,18 @@ void time_checkpoint(const recipes::Recipe& recipe, const std::string& dir,
 std::string EngineBenchResult::to_json() const {
   const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
   return fmt::format(
-      "{{\"stage\": {}, \"world_size\": {}, \"params\": {}, \"ms_per_step\": {:.2f}, "
+      "{{\"stage\": {}, \"world_size\": {}, \"params\": {}, \"trainable_params\": {}, "
+      "\"sent_bytes_per_step\": {}, \"ms_per_step\": {:.2f}, "
       "\"tokens_per_s\": {:.1f}, \"forward_ms\": {:.1f}, \"backward_ms\": {:.1f}, "
       "\"optimizer_ms\": {:.1f}, \"final_loss\": {:.6f}, \"baseline_rss_mb\": {:.1f}, "
       "\"peak_rss_mb\": {:.1f}, \"peak_above_baseline_mb\": {:.1f}, \"planned_mb\": {:.1f}, "
       "\"cache_misses_per_step\": {:.1f}, \"cache_mapped_mb\": {:.1f}, \"cache_peak_live_mb\": "
       "{:.1f}, \"checkpoint_bytes\": {}, \"checkpoint_write_s\": {:.3f}, "
       "\"checkpoint_resume_s\": {:.3f}}}",
-      stage, world_size, params, ms_per_step, tokens_per_s, forward_ms, backward_ms, optimizer_ms,
-      final_loss, mib(baseline_rss), mib(peak_rss), mib(peak_above_baseline), mib(planned),
-      cache_misses_per_step, mib(cache_mapped), mib(cache_peak_live), checkpoint_bytes,
-      checkpoint_write_s, checkpoint_resume_s);
+      stage, world_size, params, trainable_params, sent_bytes_per_step, ms_per_step, tokens_per_s,
+      forward_ms, backward_ms, optimizer_ms, final_loss, mib(baseline_rss), mib(peak_rss),
+      mib(peak_above_baseline), mib(planned), cache_misses_per_step, mib(cache_mapped),
+      mib(cache_peak_live), checkpoint_bytes, checkpoint_write_s, checkpoint_resume_s);
 }
 
 EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBenchOptions& options,
@@ -107,6 +108,9 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
 
   models::VisionLanguageModel model(recipe.model, recipe.model.llm.vocab_size, stage.training.seed);
   model.set_trainable(stage.trainable);
+  for (const auto& [name, param] : model.named_parameters()) {
+    if (param.requires_grad()) result.trainable_params += param.numel();
+  }
   const sharding::EngineOptions engine_opts =
       sharding::engine_options(recipe.sharding, stage, /*accumulation_steps=*/1);
   sharding::ShardedEngine engine(model, comm, engine_opts);
@@ -121,12 +125,14 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
   model.train(true);
   Clock::time_point start;
   int64_t misses_before = 0;
+  int64_t sent_before = 0;
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
     if (step == options.warmup) {
       comm.barrier();
       if (options.track_memory) process_memory::track_live_memory();
       process_memory::reset_peak();
       misses_before = sharding::cpu_cache_stats().misses;  // and restarts its live peak
+      sent_before = comm.traffic().bytes;
       start = Clock::now();
     }
     const at::Tensor ids = at::randint(recipe.model.llm.vocab_size, {options.batch, options.seq},
@@ -155,6 +161,9 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
     *phase = comm.all_reduce(*phase / static_cast<double>(options.steps), cluster::ReduceOp::kMax);
   }
   result.tokens_per_s = tokens_per_step * static_cast<double>(options.steps) / seconds;
+  // The timed steps' own traffic: the loss and norm sums are host values, not counted.
+  result.sent_bytes_per_step = max_over_ranks(
+      comm, (comm.traffic().bytes - sent_before) / std::max<int64_t>(1, options.steps));
   const sharding::CpuCacheStats cache = sharding::cpu_cache_stats();
   result.cache_misses_per_step =
       static_cast<double>(cache.misses - misses_before) / static_cast<double>(options.steps);

@@ -29,6 +29,10 @@ struct EngineBenchResult {
   int64_t stage = 0;
   int world_size = 1;
   int64_t params = 0;
+  int64_t trainable_params = 0;
+  // Bytes a rank sent per timed step in the engine's collectives (Communicator::traffic), the
+  // largest over ranks.
+  int64_t sent_bytes_per_step = 0;
   double ms_per_step = 0;
   double tokens_per_s = 0;  // all ranks
   double final_loss = 0;

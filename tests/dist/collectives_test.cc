@@ -229,6 +229,24 @@ TEST(FlatCollectives, BroadcastFromEveryRoot) {
   }
 }
 
+// traffic() counts what a ring algorithm sends from each rank: (N-1) blocks for an all-gather of
+// one block per rank and for a reduce-scatter, twice (N-1)/N of the buffer for an all-reduce.
+TEST(FlatCollectives, TrafficCountsRingVolumes) {
+  Communicator& c = world();
+  const auto n = static_cast<int64_t>(c.size());
+  const int64_t block = 1000;
+  std::vector<float> own(block), all(static_cast<size_t>(block * n));
+  const Communicator::Traffic before = c.traffic();
+  c.all_gather(flat(own), flat(all), "the traffic test")->wait();
+  EXPECT_EQ(c.traffic().bytes - before.bytes, (n - 1) * block * 4);
+  c.reduce_scatter(flat(all), flat(own), ReduceOp::kSum, "the traffic test")->wait();
+  EXPECT_EQ(c.traffic().bytes - before.bytes, 2 * (n - 1) * block * 4);
+  std::vector<double> reduced(static_cast<size_t>(block * n));
+  c.all_reduce(flat(reduced), ReduceOp::kSum, "the traffic test")->wait();
+  EXPECT_EQ(c.traffic().bytes - before.bytes, 2 * (n - 1) * block * 4 + 2 * (n - 1) * block * 8);
+  EXPECT_EQ(c.traffic().collectives - before.collectives, 3);
+}
+
 // MPI counts are ints; above the limit a collective is split into several MPI calls. The limit is
 // lowered here so that small buffers cross it.
 TEST(FlatCollectives, LargeCountsGoInPieces) {
