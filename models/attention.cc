@@ -1,19 +1,204 @@
 #include "models/attention.h"
 
+#include <cblas.h>
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <cmath>
 
 #include "common/error.h"
 
 namespace vlm::models {
+namespace {
 
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& mask) {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// One head's rows of a [B, T, H, D] tensor whose last dimension is dense: a row-major matrix
+// T x D with leading dimension stride(1), handed to BLAS as it lies (no permuted copy).
+template <typename T>
+struct HeadMatrix {
+  T* data;
+  int64_t rows, ld;
+};
+
+template <typename T>
+HeadMatrix<T> head(const at::Tensor& x, int64_t b, int64_t h) {
+  return {x.data_ptr<T>() + b * x.stride(0) + h * x.stride(2), x.size(1), x.stride(1)};
+}
+
+// C (m x n) = alpha * op(A) * op(B) + beta * C, row-major; float or double.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                beta, c, static_cast<int>(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                beta, c, static_cast<int>(ldc));
+  }
+}
+
+// Runs fn(b, kv_head, first_query_head) for every batch row and key/value head, in order. Not
+// in parallel: BLAS threads each product itself (worker/threads.h gives it the rank's cores),
+// and a second pool around it made the two fight (6x slower at 2 threads, measured).
+template <typename Fn>
+void for_each_kv_head(int64_t batch, int64_t kv_heads, int64_t group, const Fn& fn) {
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t kv = 0; kv < kv_heads; ++kv) fn(b, kv, kv * group);
+  }
+}
+
+// The additive mask, constant (no gradient), possibly undefined: passed to the autograd node
+// as a plain argument, since an undefined tensor cannot be one of its inputs.
+struct AdditiveMask {
+  at::Tensor values;
+};
+
+// Attention as one autograd node whose products are BLAS calls per (batch row, head) on
+// strided views: ATen's bmm on CPU splits a batch into per-matrix calls through the dispatcher
+// (a select and a conj check each), which costs more than the small products themselves.
+// Softmax and its backward stay single ATen calls over all heads.
+class FusedAttention : public torch::autograd::Function<FusedAttention> {
+ public:
+  // q: [B, T, H, D], k, v: [B, S, Hkv, D], each with a dense last dimension; mask additive.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const AdditiveMask& mask) {
+    at::Tensor probs = scores(q, k, mask.values).softmax(-1);
+    at::Tensor out = at::empty({q.size(0), q.size(1), q.size(2), q.size(3)}, q.options());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention values",
+                               [&] { probs_times_values<scalar_t>(probs, v, out); });
+    ctx->save_for_backward({q, k, v, probs});
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &probs = saved[3];
+    const at::Tensor grad_out = grad_outputs[0].contiguous();
+    at::Tensor grad_q = at::empty(q.sizes(), q.options());
+    at::Tensor grad_k = at::zeros(k.sizes(), k.options());
+    at::Tensor grad_v = at::zeros(v.sizes(), v.options());
+    at::Tensor grad_probs = at::empty(probs.sizes(), probs.options());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention backward", [&] {
+      value_gradients<scalar_t>(probs, v, grad_out, grad_probs, grad_v);
+    });
+    const at::Tensor grad_scores =
+        at::_softmax_backward_data(grad_probs, probs, -1, probs.scalar_type());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention backward", [&] {
+      query_key_gradients<scalar_t>(grad_scores, q, k, grad_q, grad_k);
+    });
+    return {grad_q, grad_k, grad_v, at::Tensor()};  // none for the mask
+  }
+
+ private:
+  static double scale(const at::Tensor& q) {
+    return 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+  }
+
+  // [B, H, T, S]: scale * Q K^T, plus the mask.
+  static at::Tensor scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& mask) {
+    const int64_t batch = q.size(0), queries = q.size(1), heads = q.size(2), dim = q.size(3);
+    const int64_t keys = k.size(1), kv_heads = k.size(2), group = heads / kv_heads;
+    at::Tensor s = at::empty({batch, heads, queries, keys}, q.options());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention scores", [&] {
+      const auto alpha = static_cast<scalar_t>(scale(q));
+      scalar_t* out = s.data_ptr<scalar_t>();
+      for_each_kv_head(batch, kv_heads, group, [&](int64_t b, int64_t kv, int64_t first) {
+        const HeadMatrix<scalar_t> key = head<scalar_t>(k, b, kv);
+        for (int64_t h = first; h < first + group; ++h) {
+          const HeadMatrix<scalar_t> query = head<scalar_t>(q, b, h);
+          gemm<scalar_t>(false, true, queries, keys, dim, alpha, query.data, query.ld, key.data,
+                         key.ld, 0, out + (b * heads + h) * queries * keys, keys);
+        }
+      });
+    });
+    if (mask.defined()) s.add_(mask);  // [B or 1, 1, T, S] broadcasts over heads
+    return s;
+  }
+
+  template <typename T>
+  static void probs_times_values(const at::Tensor& probs, const at::Tensor& v, at::Tensor& out) {
+    const int64_t batch = out.size(0), queries = out.size(1), heads = out.size(2),
+                  dim = out.size(3), keys = v.size(1), kv_heads = v.size(2);
+    const int64_t group = heads / kv_heads;
+    const T* p = probs.data_ptr<T>();
+    for_each_kv_head(batch, kv_heads, group, [&](int64_t b, int64_t kv, int64_t first) {
+      const HeadMatrix<T> value = head<T>(v, b, kv);
+      for (int64_t h = first; h < first + group; ++h) {
+        const HeadMatrix<T> o = head<T>(out, b, h);
+        gemm<T>(false, false, queries, dim, keys, 1, p + (b * heads + h) * queries * keys, keys,
+                value.data, value.ld, 0, o.data, o.ld);
+      }
+    });
+  }
+
+  // dP = dO V^T; dV = sum over the group's heads of P^T dO.
+  template <typename T>
+  static void value_gradients(const at::Tensor& probs, const at::Tensor& v,
+                              const at::Tensor& grad_out, at::Tensor& grad_probs,
+                              at::Tensor& grad_v) {
+    const int64_t batch = grad_out.size(0), queries = grad_out.size(1), heads = grad_out.size(2),
+                  dim = grad_out.size(3), keys = v.size(1), kv_heads = v.size(2);
+    const int64_t group = heads / kv_heads;
+    const T* p = probs.data_ptr<T>();
+    T* dp = grad_probs.data_ptr<T>();
+    for_each_kv_head(batch, kv_heads, group, [&](int64_t b, int64_t kv, int64_t first) {
+      const HeadMatrix<T> value = head<T>(v, b, kv), dv = head<T>(grad_v, b, kv);
+      for (int64_t h = first; h < first + group; ++h) {
+        const HeadMatrix<T> d_out = head<T>(grad_out, b, h);
+        const int64_t offset = (b * heads + h) * queries * keys;
+        gemm<T>(false, true, queries, keys, dim, 1, d_out.data, d_out.ld, value.data, value.ld, 0,
+                dp + offset, keys);
+        gemm<T>(true, false, keys, dim, queries, 1, p + offset, keys, d_out.data, d_out.ld, 1,
+                dv.data, dv.ld);
+      }
+    });
+  }
+
+  // dQ = scale * dS K; dK = scale * sum over the group's heads of dS^T Q.
+  template <typename T>
+  static void query_key_gradients(const at::Tensor& grad_scores, const at::Tensor& q,
+                                  const at::Tensor& k, at::Tensor& grad_q, at::Tensor& grad_k) {
+    const int64_t batch = q.size(0), queries = q.size(1), heads = q.size(2), dim = q.size(3),
+                  keys = k.size(1), kv_heads = k.size(2);
+    const int64_t group = heads / kv_heads;
+    const auto alpha = static_cast<T>(scale(q));
+    const T* ds = grad_scores.data_ptr<T>();
+    for_each_kv_head(batch, kv_heads, group, [&](int64_t b, int64_t kv, int64_t first) {
+      const HeadMatrix<T> key = head<T>(k, b, kv), dk = head<T>(grad_k, b, kv);
+      for (int64_t h = first; h < first + group; ++h) {
+        const HeadMatrix<T> query = head<T>(q, b, h), dq = head<T>(grad_q, b, h);
+        const T* d_scores = ds + (b * heads + h) * queries * keys;
+        gemm<T>(false, false, queries, dim, keys, alpha, d_scores, keys, key.data, key.ld, 0,
+                dq.data, dq.ld);
+        gemm<T>(true, false, keys, dim, queries, alpha, d_scores, keys, query.data, query.ld, 1,
+                dk.data, dk.ld);
+      }
+    });
+  }
+};
+
+// BLAS takes the heads as they lie when each row of D elements is dense and rows do not
+// overlap; anything else is copied once.
+at::Tensor blas_ready(const at::Tensor& x) {
+  return x.stride(3) == 1 && x.stride(1) >= x.size(3) && x.stride(2) >= x.size(3) ? x
+                                                                                  : x.contiguous();
+}
+
+bool fused_applies(const at::Tensor& q) {
+  return q.device().is_cpu() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble);
+}
+
+// The general path (bf16/fp16, other devices): matmul + mask + softmax + matmul.
+at::Tensor attention_by_matmul(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const at::Tensor& mask) {
   const int64_t batch = q.size(0), queries = q.size(1), heads = q.size(2), dim = q.size(3);
   const int64_t keys = k.size(1), kv_heads = k.size(2);
-  VLM_CHECK(kv_heads > 0 && heads % kv_heads == 0, ShapeError, "attention: ", heads,
-            " query heads do not divide into ", kv_heads, " key/value heads");
   const int64_t group = heads / kv_heads;
-
   // Queries of one group stacked along the sequence axis: [B, Hkv, group * T, D].
   const at::Tensor grouped_q = (q * (1.0 / std::sqrt(static_cast<double>(dim))))
                                    .view({batch, queries, kv_heads, group, dim})
@@ -21,9 +206,6 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                                    .reshape({batch, kv_heads, group * queries, dim});
   at::Tensor scores = at::matmul(grouped_q, k.permute({0, 2, 3, 1}));  // [B, Hkv, gT, S]
   if (mask.defined()) {
-    VLM_CHECK(mask.dim() == 4 && mask.size(2) == queries && mask.size(3) == keys, ShapeError,
-              "attention mask of shape ", mask.sizes(), " does not fit ", queries, " queries and ",
-              keys, " keys");
     // In place: the product is fresh and matmul's backward does not need it.
     scores.view({batch, kv_heads, group, queries, keys}).add_(mask.unsqueeze(1));
   }
@@ -34,6 +216,26 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       .view({batch, kv_heads, group, queries, dim})
       .permute({0, 3, 1, 2, 4})
       .reshape({batch, queries, heads * dim});
+}
+
+}  // namespace
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& mask) {
+  const int64_t batch = q.size(0), queries = q.size(1), heads = q.size(2), dim = q.size(3);
+  const int64_t keys = k.size(1), kv_heads = k.size(2);
+  VLM_CHECK(kv_heads > 0 && heads % kv_heads == 0, ShapeError, "attention: ", heads,
+            " query heads do not divide into ", kv_heads, " key/value heads");
+  if (mask.defined()) {
+    VLM_CHECK(mask.dim() == 4 && mask.size(1) == 1 && mask.size(2) == queries &&
+                  mask.size(3) == keys && (mask.size(0) == 1 || mask.size(0) == batch),
+              ShapeError, "attention mask of shape ", mask.sizes(), " does not fit ", queries,
+              " queries and ", keys, " keys");
+  }
+  if (!fused_applies(q)) return attention_by_matmul(q, k, v, mask);
+  const AdditiveMask plain_mask{mask.defined() ? mask.to(q.scalar_type()) : mask};
+  return FusedAttention::apply(blas_ready(q), blas_ready(k), blas_ready(v), plain_mask)
+      .view({batch, queries, heads * dim});
 }
 
 }  // namespace vlm::models

@@ -1,0 +1,85 @@
+// attention() against the textbook formula written with plain ATen ops, in double: the output
+// and the gradients of q, k and v, for grouped heads, a per-row mask, a shared mask and views
+// whose heads are not contiguous (AIMv2 splits one qkv projection by select).
+#include <gtest/gtest.h>
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include "models/attention.h"
+#include "models/attention_mask.h"
+#include "models/init.h"
+
+namespace vlm::models {
+namespace {
+
+// softmax(q k^T / sqrt(D) + mask) v with each query head reading key/value head h / group.
+at::Tensor textbook(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    const at::Tensor& mask) {
+  const int64_t group = q.size(2) / k.size(2);
+  const at::Tensor kk = k.repeat_interleave(group, 2).permute({0, 2, 1, 3});  // [B, H, S, D]
+  const at::Tensor vv = v.repeat_interleave(group, 2).permute({0, 2, 1, 3});
+  at::Tensor scores = at::matmul(q.permute({0, 2, 1, 3}), kk.transpose(2, 3)) /
+                      std::sqrt(static_cast<double>(q.size(3)));
+  if (mask.defined()) scores = scores + mask;
+  return at::matmul(scores.softmax(-1), vv)
+      .permute({0, 2, 1, 3})
+      .reshape({q.size(0), q.size(1), -1});
+}
+
+struct Case {
+  int64_t heads, kv_heads;
+  bool per_row_mask, split_from_qkv;
+};
+
+class AttentionMatchesTextbook : public ::testing::TestWithParam<Case> {};
+
+TEST_P(AttentionMatchesTextbook, OutputAndGradients) {
+  const Case c = GetParam();
+  const int64_t batch = 2, seq = 7, dim = 4;
+  at::Generator gen = init::generator(3, "attention");
+  const auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor q, k, v;
+  if (c.split_from_qkv) {
+    const at::Tensor qkv = at::randn({batch, seq, 3, c.heads, dim}, gen, opts).requires_grad_();
+    q = qkv.select(2, 0), k = qkv.select(2, 1), v = qkv.select(2, 2);
+  } else {
+    q = at::randn({batch, seq, c.heads, dim}, gen, opts).requires_grad_();
+    k = at::randn({batch, seq, c.kv_heads, dim}, gen, opts).requires_grad_();
+    v = at::randn({batch, seq, c.kv_heads, dim}, gen, opts).requires_grad_();
+  }
+  const at::Tensor mask = c.per_row_mask
+                              ? build_attention_mask(batch, seq, {7, 5}, {{0, 1, 3}}, at::kDouble)
+                              : build_attention_mask(1, seq, {7}, {}, at::kDouble);
+  const at::Tensor weights = at::randn({batch, seq, c.heads * dim}, gen, opts);
+
+  const at::Tensor ours = attention(q, k, v, mask);
+  const at::Tensor want = textbook(q, k, v, mask);
+  EXPECT_TRUE(at::allclose(ours, want, 1e-12, 1e-12)) << (ours - want).abs().max();
+  const auto inputs = std::vector<at::Tensor>{q, k, v};
+  const auto ours_grads = torch::autograd::grad({(ours * weights).sum()}, inputs);
+  const auto want_grads = torch::autograd::grad({(want * weights).sum()}, inputs);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_TRUE(at::allclose(ours_grads[i], want_grads[i], 1e-12, 1e-12))
+        << "gradient " << i << ": " << (ours_grads[i] - want_grads[i]).abs().max();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionMatchesTextbook,
+                         ::testing::Values(Case{4, 4, true, false}, Case{4, 2, true, false},
+                                           Case{6, 1, false, false}, Case{3, 3, false, true}));
+
+// fp32 takes the same path as fp64 and stays within float rounding of it.
+TEST(Attention, FloatAgreesWithDouble) {
+  at::Generator gen = init::generator(4, "attention");
+  const at::Tensor q = at::randn({3, 9, 4, 8}, gen, at::TensorOptions().dtype(at::kDouble));
+  const at::Tensor k = at::randn({3, 9, 2, 8}, gen, at::TensorOptions().dtype(at::kDouble));
+  const at::Tensor v = at::randn({3, 9, 2, 8}, gen, at::TensorOptions().dtype(at::kDouble));
+  const at::Tensor mask = build_attention_mask(3, 9, {9, 4, 7}, {}, at::kDouble);
+  const at::Tensor in_double = attention(q, k, v, mask);
+  const at::Tensor in_float =
+      attention(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), mask.to(at::kFloat));
+  EXPECT_TRUE(at::allclose(in_float.to(at::kDouble), in_double, 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace vlm::models
