@@ -15,6 +15,8 @@ learns() {
     --set data.corpus_dir="$corpus" --set run_dir="$work/run" > "$work/train.log" 2>&1 \
     || { tail -n 30 "$work/train.log"; fail "training failed"; }
   seconds=$(( $(date +%s) - start ))
+  # Each stage's speed and where its step time went, so that CI logs carry them.
+  grep -oE "stage '[^']*' (done in|on rank 0:).*" "$work/train.log" || true
   "$bin/vlm-eval" --run "$work/run" > "$work/eval.txt" || fail "vlm-eval failed"
   cat "$work/eval.txt"
   test -s "$work/run/metrics.jsonl" || fail "no metrics.jsonl"
