@@ -18,12 +18,12 @@ using torch::autograd::variable_list;
 template <typename T>
 struct HeadMatrix {
   T* data;
-  int64_t rows, ld;
+  int64_t ld;
 };
 
 template <typename T>
 HeadMatrix<T> head(const at::Tensor& x, int64_t b, int64_t h) {
-  return {x.data_ptr<T>() + b * x.stride(0) + h * x.stride(2), x.size(1), x.stride(1)};
+  return {x.data_ptr<T>() + b * x.stride(0) + h * x.stride(2), x.stride(1)};
 }
 
 // C (m x n) = alpha * op(A) * op(B) + beta * C, row-major; float or double.
@@ -44,7 +44,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
 
 // Runs fn(b, kv_head, first_query_head) for every batch row and key/value head, in order. Not
 // in parallel: BLAS threads each product itself (worker/threads.h gives it the rank's cores),
-// and a second pool around it made the two fight (6x slower at 2 threads, measured).
+// and a second pool around it made the two fight (6x slower at 2 threads with other work on
+// the machine, measured).
 template <typename Fn>
 void for_each_kv_head(int64_t batch, int64_t kv_heads, int64_t group, const Fn& fn) {
   for (int64_t b = 0; b < batch; ++b) {
