@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <new>
@@ -39,6 +40,27 @@ bool fits(size_t block, size_t request) {
   return block >= request && block - request <= request / 8;
 }
 
+// Blocks of at least a huge page start on a huge-page boundary and ask for transparent huge
+// pages: a 4 KiB page fault costs about 14 us on this VM (0.28 GB/s of fresh memory), a 2 MiB one
+// about as much as zeroing it (17 GB/s). The slack around the aligned start is unmapped, so no
+// more is resident than with small pages; a tail that is not a whole huge page stays small.
+constexpr size_t kHugePage = size_t{2} << 20;
+
+void* map_block(size_t size) {
+  const size_t span = size >= kHugePage ? size + kHugePage : size;
+  void* mapped = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) throw std::bad_alloc();
+  if (span == size) return mapped;
+  const auto start = reinterpret_cast<uintptr_t>(mapped);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
+  if (aligned > start) munmap(mapped, aligned - start);
+  const uintptr_t end = start + span;
+  if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+  auto* block = reinterpret_cast<void*>(aligned);
+  madvise(block, size, MADV_HUGEPAGE);  // advice only: where THP is off, small pages serve
+  return block;
+}
+
 class BlockCache {
  public:
   void set_resident_idle_cap(size_t bytes) {
@@ -64,8 +86,7 @@ class BlockCache {
       ++misses_;
       unmap_idle_locked(std::max(kIdleMappedCap, resident_idle_cap_), epoch_);
     }
-    void* block = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block == MAP_FAILED) throw std::bad_alloc();
+    void* block = map_block(size);
     std::lock_guard<std::mutex> lock(mutex_);
     live_[block] = size;
     mapped_bytes_ += size;

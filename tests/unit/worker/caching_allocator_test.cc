@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include <ATen/ATen.h>
 
 #include "common/process_memory.h"
@@ -97,6 +101,39 @@ TEST(CachingCpuAllocator, NearbySizesShareABlock) {
   const at::Tensor larger = at::empty({(10 * kMiB + 300 * 1024) / 4}, at::kFloat);
   EXPECT_EQ(larger.data_ptr(), first);
   EXPECT_EQ(cpu_cache_stats().misses, before.misses);
+}
+
+// Where the kernel offers transparent huge pages on request ("madvise" or "always"), a large
+// block is served by them: one fault per 2 MiB instead of 512.
+int64_t anon_huge_bytes() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string key;
+  int64_t kib = 0;
+  while (rollup >> key) {
+    if (key == "AnonHugePages:" && rollup >> kib) return kib * 1024;
+  }
+  return -1;
+}
+
+bool huge_pages_on_request() {
+  std::ifstream setting("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::stringstream text;
+  text << setting.rdbuf();
+  return text.str().find("[never]") == std::string::npos && !text.str().empty();
+}
+
+TEST(CachingCpuAllocator, LargeBlocksUseHugePages) {
+  if (!huge_pages_on_request() || anon_huge_bytes() < 0) {
+    GTEST_SKIP() << "transparent huge pages are off here";
+  }
+  install_caching_cpu_allocator(size_t{1} << 30);
+  release_idle_cpu_blocks();
+  const int64_t before = anon_huge_bytes();
+  const at::Tensor block = mib_tensor(64).fill_(1.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(block.data_ptr()) % (2 * kMiB), 0u);
+  // Huge pages need free contiguous memory; most of the block must get them.
+  EXPECT_GE(anon_huge_bytes() - before, 32 * kMiB);
+  EXPECT_EQ(block.sum().item<double>(), 16.0 * kMiB);
 }
 
 TEST(CachingCpuAllocator, RecordsThePeakOfLiveBlocks) {
