@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The sharded engine (ZeRO stages 1-3, vlm-bench-engine) against PyTorch DDP and DDP +
-# ZeroRedundancyOptimizer over gloo (bench/engine_peer.py), in one run on this machine: the same
+# ZeroRedundancyOptimizer over gloo (bench/engine_peer.py, on tcmalloc), in one run on this machine: the same
 # model (bench/gpt_like.yaml, 20.5M parameters) and batch (4 x 128 random tokens per rank), 2
 # ranks of 1 thread each, AdamW fp32; and the same two on a GPT-2-style model of the same size
 # and matmul FLOPs (LayerNorm, GELU, learned positions), whose elementwise work PyTorch fuses
@@ -113,6 +113,9 @@ print(f"({params:,} parameters; 2 ranks x 4 x {seq} tokens a step; {steps} steps
       f"x best: against {best['name']}, the fastest PyTorch row; gpt2_*: the GPT-2-style model; "
       f"peak MiB/rank: VmHWM during the timed steps, the larger rank; above start: minus the "
       f"resident size before the model was built; sent MB: per rank per step, ring volumes)")
+allocators = sorted({row["allocator"] for row in peers if "allocator" in row})
+print(f"(PyTorch ranks' allocator: {', '.join(allocators) or 'glibc'}; ours: LibTorch's CPU tensors "
+      f"through sharding/caching_allocator.h on transparent huge pages)")
 print(f"({formula}; {flops_per_token / 1e6:.1f} MFLOP/token; matmul 2048^3 fp32 1 thread: "
       + ", ".join(f"{k} {v} GFLOP/s" for k, v in matmul.items()) + ")")
 shares = [f"{r['name']} {'/'.join(map(str, r['cpu_per_wall_per_rank']))}"

@@ -6,6 +6,9 @@ causal attention, SwiGLU MLP, no biases, untied lm_head. Modes gpt2_ddp and gpt2
 GPT-2-style model of the same width, depth, parameter count and matmul FLOPs instead (LayerNorm,
 GELU MLP of 4x width, learned positions, biases, fused QKV), whose elementwise work PyTorch runs
 in its own fused kernels. Each rank gets one thread, like each MPI rank of vlm-bench-engine.
+The ranks run on tcmalloc when libtcmalloc-minimal4 is installed (scripts/install-deps.sh), as
+PyTorch's CPU performance guides advise: glibc's malloc maps large blocks afresh each time, and
+a 4 KiB page fault costs ~14 us on this VM, which made the peer up to 4x slower.
 Prints one JSON line per mode, with the keys vlm-bench-engine uses.
 
 Run with Debian's /usr/bin/python3 (it has torch 1.13):
@@ -27,6 +30,8 @@ import yaml
 from torch import nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
 from torch.nn.parallel import DistributedDataParallel
+
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 
 MIB = 1024 * 1024
 
@@ -255,6 +260,7 @@ def run_rank(rank, world, mode, cfg, args, results):
         baselines = [float(r[1]) for r in everyone]
         results.put({
             "mode": mode, "world_size": world, "params": params,
+            "allocator": "tcmalloc" if TCMALLOC in os.environ.get("LD_PRELOAD", "") else "glibc",
             "batch_per_rank": args.batch, "seq": args.seq, "threads_per_rank": 1,
             "warmup": args.warmup, "steps": args.steps,
             "ms_per_step": round(1000 * seconds / args.steps, 2),
@@ -290,6 +296,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--glibc-malloc", action="store_true",
+                        help="run the ranks on glibc's malloc rather than tcmalloc")
     args = parser.parse_args()
 
     recipe = yaml.safe_load(open(args.recipe))
@@ -302,6 +310,8 @@ def main():
 
     # Read at library load, so they must be in the environment the spawned ranks inherit.
     os.environ.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    if os.path.exists(TCMALLOC) and not args.glibc_malloc:
+        os.environ["LD_PRELOAD"] = TCMALLOC
     results = mp.get_context("spawn").SimpleQueue()
     for mode in args.modes:
         os.environ["MASTER_PORT"] = str(free_port())
