@@ -46,4 +46,25 @@ std::vector<std::string> format_table(const std::vector<std::vector<std::string>
   return lines;
 }
 
+std::string quoted_excerpt(std::string_view text, size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  const std::string_view shown = text.substr(0, max_bytes);
+  for (const char c : shown) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f && c != '\'' && c != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  out += "'";
+  if (shown.size() < text.size()) {
+    out += "... (" + std::to_string(text.size()) + " bytes)";
+  }
+  return out;
+}
+
 }  // namespace vlm

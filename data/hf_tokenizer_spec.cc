@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "common/bounded_json.h"
 #include "common/error.h"
 #include "common/files.h"
 
@@ -76,13 +77,7 @@ class SpecReader {
   Json parse() const {
     VLM_CHECK(files::exists(path_), IoError, "tokenizer ", path_,
               " not found (give a Hugging Face tokenizer.json, as the model's repository has it)");
-    const std::string text = files::read_all(path_);
-    try {
-      return Json::parse(text);
-    } catch (const Json::exception& e) {
-      // The parser's message may quote the text it read: a few hundred bytes of it at most.
-      VLM_THROW(FormatError, path_, " is not valid JSON: ", std::string(e.what()).substr(0, 300));
-    }
+    return parse_bounded_json<Json>(files::read_all(path_), path_);
   }
 
   void check_object(const Json& value, const std::string& key) const {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/bounded_json.h"
 #include "common/error.h"
 #include "common/files.h"
 
@@ -54,13 +55,9 @@ class Fields {
 };
 
 json parse(const std::string& text, const std::string& source) {
-  try {
-    json root = json::parse(text);
-    VLM_CHECK(root.is_object(), FormatError, source, ": config is not a JSON object");
-    return root;
-  } catch (const json::exception& e) {
-    VLM_THROW(FormatError, source, " is not valid JSON: ", e.what());
-  }
+  json root = parse_bounded_json<json>(text, source);
+  VLM_CHECK(root.is_object(), FormatError, source, ": config is not a JSON object");
+  return root;
 }
 
 std::string family_of(const json& root, const std::string& source) {

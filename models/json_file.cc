@@ -1,17 +1,13 @@
 #include "models/json_file.h"
 
+#include "common/bounded_json.h"
 #include "common/error.h"
 #include "common/files.h"
 
 namespace vlm::models {
 
 nlohmann::json read_json_file(const std::string& path) {
-  const std::string text = files::read_all(path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    VLM_THROW(FormatError, path, " is not valid JSON: ", e.what());
-  }
+  return parse_bounded_json<nlohmann::json>(files::read_all(path), path);
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& value) {
