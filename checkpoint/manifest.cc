@@ -1,6 +1,9 @@
 #include "checkpoint/manifest.h"
 
 #include <nlohmann/json.hpp>
+#include "common/bounded_json.h"
+
+#include <cmath>
 
 #include <set>
 
@@ -11,6 +14,9 @@ namespace vlm::checkpoint {
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+constexpr int64_t kMaxStages = 4096;
+constexpr int64_t kMaxCounter = int64_t{1} << 53;
 
 // Reads one JSON object strictly: every key it takes is required and typed, and done() rejects
 // keys nobody took. Messages name the source and the key's path ("files[1].slices[0].count").
@@ -195,18 +201,27 @@ std::string to_json(const Manifest& m) {
 }
 
 Manifest parse_manifest(const std::string& text, const std::string& source) {
-  const Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  VLM_CHECK(!json.is_discarded(), FormatError, source, ": not valid JSON");
+  const Json json = parse_bounded_json<Json>(text, source);
   ObjectReader in(json, "", source);
   Manifest m;
   const int64_t version = in.count("format_version");
   VLM_CHECK(version == kFormatVersion, FormatError, source, ": format_version ", version,
             " (this build reads ", kFormatVersion, ")");
   m.stage_index = in.count("stage_index");
+  VLM_CHECK(m.stage_index < kMaxStages, FormatError, source, ": stage_index ", m.stage_index,
+            ": a recipe has fewer than ", kMaxStages, " stages");
   m.stage_name = in.text("stage_name");
+  // Counters stay far from int64's end, so the arithmetic on them (next step, samples of the next
+  // batch) cannot overflow; 2^53 steps is beyond any run.
   m.step = in.count("step");
   m.global_sample = in.count("global_sample");
   m.optimizer_steps = in.count("optimizer_steps");
+  for (const auto& [key, value] : {std::pair{"step", m.step},
+                                   {"global_sample", m.global_sample},
+                                   {"optimizer_steps", m.optimizer_steps}}) {
+    VLM_CHECK(value <= kMaxCounter, FormatError, source, ": ", key, " ", value,
+              ": over 2^53, not a real run's count");
+  }
   m.seed = in.unsigned_integer("seed");
   const int64_t world = in.count("world_size");
   VLM_CHECK(world >= 1 && world <= (1 << 24), FormatError, source, ": world_size ", world,
@@ -214,7 +229,9 @@ Manifest parse_manifest(const std::string& text, const std::string& source) {
   m.world_size = static_cast<int>(world);
   m.base_model = in.text("base_model");
   for (const auto& [name, value] : in.object("counters").items()) {
-    VLM_CHECK(value.is_number(), FormatError, source, ": counters.", name, ": expected a number");
+    VLM_CHECK(value.is_number() && std::isfinite(value.get<double>()) &&
+                  std::fabs(value.get<double>()) <= static_cast<double>(kMaxCounter),
+              FormatError, source, ": counters.", name, ": expected a finite number up to 2^53");
     m.counters[name] = value.get<double>();
   }
   const Json& buffers = in.array("buffers");

@@ -42,14 +42,17 @@ void check_coverage(const Manifest& m, std::vector<std::string>& problems) {
     int64_t next = 0;
     for (const auto& [begin, end] : list) {
       if (begin == end) continue;
-      if (begin != next) break;
+      if (begin != next) {
+        problems.push_back(fmt::format("{}: the files' slices {} elements at {} (of {})",
+                                       buffer.name, begin < next ? "overlap" : "miss",
+                                       std::min(begin, next), buffer.total));
+        return;
+      }
       next = end;
     }
     if (next != buffer.total) {
-      problems.push_back(
-          fmt::format("{}: the files' slices cover elements up to {} of {}, not all "
-                      "of them once",
-                      buffer.name, next, buffer.total));
+      problems.push_back(fmt::format("{}: the files' slices cover elements up to {} of {}",
+                                     buffer.name, next, buffer.total));
     }
   }
 }
@@ -143,7 +146,7 @@ std::vector<CheckpointEntry> CheckpointStore::list() const {
   return entries;
 }
 
-Verification CheckpointStore::verify(const std::string& tag) const {
+Verification CheckpointStore::verify(const std::string& tag, const ManifestCheck& also) const {
   Verification result;
   const fs::path dir = committed_dir(tag);
   const fs::path manifest_path = dir / kManifestName;
@@ -155,6 +158,10 @@ Verification CheckpointStore::verify(const std::string& tag) const {
       const Manifest manifest = read_manifest(manifest_path.string());
       for (const auto& file : manifest.files) check_file(dir, file, result.problems);
       check_coverage(manifest, result.problems);
+      if (also) {
+        std::string problem = also(manifest);
+        if (!problem.empty()) result.problems.push_back(std::move(problem));
+      }
     } catch (const Error& e) {
       result.problems.push_back(std::string(kManifestName) + ": " + e.what());
     }
@@ -163,11 +170,12 @@ Verification CheckpointStore::verify(const std::string& tag) const {
   return result;
 }
 
-std::optional<std::string> CheckpointStore::newest_valid(std::vector<std::string>* skipped) const {
+std::optional<std::string> CheckpointStore::newest_valid(std::vector<std::string>* skipped,
+                                                         const ManifestCheck& also) const {
   std::vector<CheckpointEntry> entries = list();
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     if (!it->committed) continue;
-    const Verification check = verify(it->tag);
+    const Verification check = verify(it->tag, also);
     if (check.ok) return it->tag;
     if (skipped != nullptr) {
       std::string why;

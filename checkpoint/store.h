@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,11 +47,16 @@ class CheckpointStore {
 
   // Committed and staging directories, oldest first.
   std::vector<CheckpointEntry> list() const;
-  // The manifest parses, every file it names exists with its size and checksum.
-  Verification verify(const std::string& tag) const;
+  // A caller's own check of a manifest (against its recipe, say): empty when it passes,
+  // otherwise the problem.
+  using ManifestCheck = std::function<std::string(const Manifest&)>;
+  // The manifest parses, every file it names exists with its size and checksum, each buffer's
+  // slices cover it exactly once, and `also` (when given) finds nothing.
+  Verification verify(const std::string& tag, const ManifestCheck& also = {}) const;
   // The newest committed checkpoint that verifies. Each newer one that does not is appended to
   // *skipped (when given) as "<tag>: <problem>".
-  std::optional<std::string> newest_valid(std::vector<std::string>* skipped = nullptr) const;
+  std::optional<std::string> newest_valid(std::vector<std::string>* skipped = nullptr,
+                                          const ManifestCheck& also = {}) const;
   // Rank 0, after a commit: removes committed checkpoints beyond the newest keep_last (>= 1) and
   // staging directories older than the newest committed one.
   void prune(int64_t keep_last) const;

@@ -79,6 +79,23 @@ Checkpointer::~Checkpointer() {
   if (pending_ && pending_->writer.joinable()) pending_->writer.join();
 }
 
+// A checkpoint's stage must be this recipe's stage of that number, by name.
+checkpoint::CheckpointStore::ManifestCheck Checkpointer::matches_recipe() const {
+  return [this](const checkpoint::Manifest& m) -> std::string {
+    const auto& stages = recipe_.stages;
+    if (m.stage_index >= static_cast<int64_t>(stages.size())) {
+      return fmt::format("stage_index {} but the recipe has {} stage(s)", m.stage_index,
+                         stages.size());
+    }
+    const std::string& name = stages[static_cast<size_t>(m.stage_index)].name;
+    if (m.stage_name != name) {
+      return fmt::format("stage {} is '{}' in the checkpoint but '{}' in the recipe", m.stage_index,
+                         m.stage_name, name);
+    }
+    return {};
+  };
+}
+
 std::optional<ResumePoint> Checkpointer::find_resume() {
   std::string chosen;
   if (comm_.rank() == 0) {
@@ -88,14 +105,15 @@ std::optional<ResumePoint> Checkpointer::find_resume() {
         if (!dir.has_filename()) dir = dir.parent_path();  // "dir/"
         const std::string path = dir.string();
         const checkpoint::CheckpointStore store(files::parent(path));
-        const checkpoint::Verification check = store.verify(dir.filename().string());
+        const checkpoint::Verification check =
+            store.verify(dir.filename().string(), matches_recipe());
         VLM_CHECK(check.ok, ConfigError, "--resume ", resume_path_,
                   " is not a usable checkpoint: ", join_lines(check.problems));
         chosen = path;
       } else if (files::exists(root_)) {
         const checkpoint::CheckpointStore store(root_);
         std::vector<std::string> skipped;
-        const std::optional<std::string> tag = store.newest_valid(&skipped);
+        const std::optional<std::string> tag = store.newest_valid(&skipped, matches_recipe());
         for (const auto& why : skipped) log::warn("checkpoint skipped: {}", why);
         if (tag) chosen = store.committed_dir(*tag);
       }

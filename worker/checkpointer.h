@@ -10,6 +10,7 @@
 
 #include "checkpoint/manifest.h"
 #include "checkpoint/run_layout.h"
+#include "checkpoint/store.h"
 #include "cluster/communicator.h"
 #include "recipes/recipe.h"
 #include "sharding/engine.h"
@@ -64,6 +65,8 @@ class Checkpointer {
   struct Pending;
   void commit(bool wait);
   void tell_committed(const std::string& dir, const checkpoint::Manifest& manifest) const;
+
+  checkpoint::CheckpointStore::ManifestCheck matches_recipe() const;
 
   const recipes::Recipe& recipe_;
   cluster::Communicator& comm_;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "checkpoint/rank_file.h"
 #include "common/error.h"
@@ -147,6 +148,55 @@ TEST(Store, FindsTruncatedFlippedAndMissingFiles) {
                       "manifest.json: missing");
   expect_damage_found([](const std::string& dir) { fs::remove(files::join(dir, "rank-00000.h5")); },
                       "rank-00000.h5: missing");
+}
+
+// Rewrites the checkpoint's manifest after `change` (issue 18, items 13 and 14: manifests that
+// verified although resume could not use them).
+void rewrite_manifest(const std::string& dir, const std::function<void(std::string&)>& change) {
+  const std::string path = files::join(dir, kManifestName);
+  std::string text = files::read_all(path);
+  change(text);
+  files::write_atomically(path, text);
+}
+
+TEST(Store, OverlappingSlicesAndOutOfRangeCountersFailVerification) {
+  // A duplicated slice at the end: the coverage check used to stop once it reached the total.
+  expect_damage_found(
+      [](const std::string& dir) {
+        const std::string path = files::join(dir, kManifestName);
+        Manifest m = read_manifest(path);
+        m.files.back().slices.push_back(m.files.back().slices.back());
+        files::write_atomically(path, to_json(m));
+      },
+      "unit/exp_avg: the files' slices overlap elements at 501");
+  // A step near 2^63: resume's arithmetic on it overflowed.
+  testing::TempDir dir;
+  const CheckpointStore store(dir.path());
+  write_checkpoint(store, 4, 2);
+  rewrite_manifest(store.committed_dir(CheckpointStore::tag_for(0, 4)), [](std::string& text) {
+    const size_t at = text.find("\"step\": 4");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 9, "\"step\": 9223372036854775000");
+  });
+  const Verification check = store.verify(CheckpointStore::tag_for(0, 4));
+  ASSERT_FALSE(check.ok);
+  EXPECT_NE(check.problems.front().find("step 9223372036854775000: over 2^53"), std::string::npos)
+      << check.problems.front();
+}
+
+// The caller's check (Checkpointer: the recipe's stages) can refuse a checkpoint that verifies.
+TEST(Store, ACallersCheckSkipsACheckpoint) {
+  testing::TempDir dir;
+  const CheckpointStore store(dir.path());
+  write_checkpoint(store, 2, 2);
+  write_checkpoint(store, 4, 2);
+  const CheckpointStore::ManifestCheck not_step_4 = [](const Manifest& m) {
+    return m.step == 4 ? std::string("stage_index 7 but the recipe has 2 stage(s)") : "";
+  };
+  std::vector<std::string> skipped;
+  EXPECT_EQ(store.newest_valid(&skipped, not_step_4), CheckpointStore::tag_for(0, 2));
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("recipe has 2 stage(s)"), std::string::npos) << skipped[0];
 }
 
 TEST(Store, CommittingTheSameTagAgainReplacesIt) {
