@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "worker/batch_tensors.h"
 #include "worker/checkpointer.h"
 #include "worker/metrics.h"
+#include "worker/model_flops.h"
 #include "worker/objective.h"
 #include "worker/placement.h"
 #include "worker/preemption.h"
@@ -265,10 +267,11 @@ class StageRunner {
   }
 
   double model_flops_per_token() const {
-    int64_t parameters = 0;
-    for (const auto& named : model_.named_parameters()) parameters += named.second.numel();
-    // Forward 2 N, backward 4 N per token (the usual estimate; attention's share left out).
-    return 6.0 * static_cast<double>(parameters);
+    std::map<std::string, ParameterFacts> parameters;
+    for (const auto& [name, tensor] : model_.named_parameters()) {
+      parameters[name] = {tensor.numel(), tensor.requires_grad(), is_lookup_table(name)};
+    }
+    return training_flops_per_token(model_.sharding_units(), parameters);
   }
 
   SavePoint save_point(int64_t steps_done) const {
@@ -384,7 +387,10 @@ class StageRunner {
       at::Tensor total = term_sums[0] * scales[0];
       for (size_t t = 1; t < terms; ++t) total = total + term_sums[t] * scales[t];
       phases_.mark(StepPhases::kForward);
-      total.backward();
+      // A micro batch may reach no trainable parameter (text only, while only the projector
+      // trains): it has no backward, and the engine's sweep still reduces zeros, as every rank
+      // must.
+      if (total.requires_grad()) total.backward();
       engine_->end_micro_batch();
       phases_.mark(StepPhases::kBackward);
       for (size_t t = 0; t < terms; ++t) sums[t] += term_sums[t].item<double>();
