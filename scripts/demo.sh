@@ -41,7 +41,8 @@ until grep -q '"step":250,"stage":"finetune"' "$run_dir/metrics.jsonl" 2>/dev/nu
   kill -0 "$job" 2>/dev/null || break
   sleep 1
 done
-pkill -TERM -x vlm-worker || true
+# Only this job's ranks (mpirun's children): other jobs' vlm-worker processes are not ours.
+pkill -TERM -P "$job" -x vlm-worker || true
 code=0
 wait "$job" || code=$?
 echo "vlm-worker exited with $code (75: preempted, state saved)"
