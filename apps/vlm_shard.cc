@@ -64,6 +64,18 @@ int run(int argc, char** argv) {
   app.add_option("--samples-per-shard", options.samples_per_shard,
                  "records per shard (valid or not)");
   app.add_flag("--strict", options.strict, "fail on the first unusable record instead of skipping");
+  app.add_option("--max-record-bytes", options.max_record_bytes,
+                 "skip a record longer than this (oversized_record)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32))
+      ->capture_default_str();
+  app.add_option("--max-image-bytes", options.image_limits.max_file_bytes,
+                 "skip a record whose image file is larger (oversized_image)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32))
+      ->capture_default_str();
+  app.add_option("--max-image-pixels", options.image_limits.max_pixels,
+                 "skip a record whose image header declares more pixels (oversized_image)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31))
+      ->capture_default_str();
   std::string verify_dir;
   app.add_option("--verify", verify_dir,
                  "check a shard folder against its index.json (format version, checksums) "

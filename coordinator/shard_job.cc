@@ -64,20 +64,22 @@ int64_t test_kill_after() {
 // Image roots open on first use: a text-only source needs none.
 class ImageRoots {
  public:
-  explicit ImageRoots(const ShardPlan& plan) : plan_(plan) {}
+  ImageRoots(const ShardPlan& plan, const data::ImageLimits& limits)
+      : plan_(plan), limits_(limits) {}
   const data::ImageRoot& of(int64_t source) {
     auto& root = roots_[source];
     if (!root) {
       const std::string& dir = plan_.sources.at(static_cast<size_t>(source)).image_root;
       VLM_CHECK(std::filesystem::is_directory(dir), ConfigError, "image root ", dir, " of source '",
                 plan_.sources[static_cast<size_t>(source)].name, "' is not a directory");
-      root = std::make_unique<data::ImageRoot>(dir);
+      root = std::make_unique<data::ImageRoot>(dir, limits_);
     }
     return *root;
   }
 
  private:
   const ShardPlan& plan_;
+  const data::ImageLimits limits_;
   std::map<int64_t, std::unique_ptr<data::ImageRoot>> roots_;
 };
 
@@ -164,6 +166,7 @@ data::ShardEntry write_shard(Context& context, int64_t shard) {
   const std::string path = shard_path(context, shard);
   data::ShardEntry entry = planned_entry(context.plan, shard);
   data::RecordStream stream(source.path, data::corpus_format_of(source.path), planned.start_offset);
+  stream.set_max_record_bytes(static_cast<uint64_t>(context.options.max_record_bytes));
   data::ShardWriter writer(path, planned_header(context.plan, shard));
   std::string text;
   uint64_t offset = 0;
@@ -176,7 +179,14 @@ data::ShardEntry write_shard(Context& context, int64_t shard) {
     const int64_t record = planned.first_record + i;
     VLM_CHECK(stream.next(text, offset), IoError, source.path, " ended before record ", record,
               ": the file changed while it was being sharded");
-    if (read_sample(context, planned.source, record, text, sample, skipped)) {
+    const bool fits =
+        stream.last_record_bytes() <= static_cast<uint64_t>(context.options.max_record_bytes);
+    if (!fits) {
+      skipped = {record, "", data::SkipReason::kOversizedRecord,
+                 std::to_string(stream.last_record_bytes()) + " bytes, over --max-record-bytes (" +
+                     std::to_string(context.options.max_record_bytes) + ")"};
+    }
+    if (fits && read_sample(context, planned.source, record, text, sample, skipped)) {
       writer.add(sample);
       ++entry.samples;
       entry.images += static_cast<int64_t>(sample.images.size());
@@ -218,7 +228,7 @@ std::string outcome_to_json(const RankOutcome& outcome) {
     json["shards"].push_back(Json::array(
         {k, e.samples, e.images, e.image_samples, counts_json(e.skips), e.bytes, e.checksum}));
   }
-  return json.dump();
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);  // a message may quote input
 }
 
 RankOutcome outcome_from_json(const std::string& text, const ShardPlan& plan) {
@@ -248,7 +258,7 @@ RankOutcome outcome_from_json(const std::string& text, const ShardPlan& plan) {
 
 RankOutcome write_my_shards(const ShardPlan& plan, const ShardJobOptions& options, int rank,
                             int size) {
-  Context context{plan, options, ImageRoots(plan), test_kill_after()};
+  Context context{plan, options, ImageRoots(plan, options.image_limits), test_kill_after()};
   RankOutcome outcome;
   try {
     const auto count = static_cast<int64_t>(plan.shards.size());
@@ -323,7 +333,9 @@ void write_skipped_list(const std::string& out_dir, const data::ShardIndex& inde
                     {"id", skipped.id},
                     {"reason", data::skip_reason_name(skipped.reason)},
                     {"detail", skipped.detail}}
-                   .dump()
+                   // A record's bytes need not be UTF-8: invalid ones become U+FFFD here rather
+                   // than ending the job.
+                   .dump(-1, ' ', false, Json::error_handler_t::replace)
             << "\n";
       }
     }

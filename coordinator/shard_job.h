@@ -16,6 +16,7 @@
 #include "cluster/communicator.h"
 #include "common/error.h"
 #include "coordinator/shard_plan.h"
+#include "data/image_root.h"
 #include "data/shard_index.h"
 
 namespace vlm::coordinator {
@@ -25,6 +26,9 @@ struct ShardJobOptions {
   std::string out_dir;
   int64_t samples_per_shard = 10000;
   bool strict = false;  // any skip is an error (FormatError naming the record)
+  // A record longer than this is skipped (oversized_record) without being held whole.
+  int64_t max_record_bytes = int64_t{4} << 20;
+  data::ImageLimits image_limits;  // per image: file bytes, pixels by the header
 };
 
 struct ShardJobResult {

@@ -52,6 +52,9 @@ void write_whole(hid_t parent, const char* name, const std::vector<T>& values, h
                path, std::string("cannot write dataset ") + name);
 }
 
+// A column read whole lives in memory: a shard's columns hold one entry per sample or image.
+constexpr hssize_t kMaxColumnElements = hssize_t{1} << 26;
+
 template <typename T>
 std::vector<T> read_whole(hid_t parent, const char* name, hid_t memory_type,
                           const std::string& path) {
@@ -59,7 +62,8 @@ std::vector<T> read_whole(hid_t parent, const char* name, hid_t memory_type,
       checked(H5Dopen2(parent, name, H5P_DEFAULT), path, std::string("missing dataset ") + name);
   const Handle space = checked(H5Dget_space(dataset.get()), path, "cannot get a dataspace");
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
-  VLM_CHECK(count >= 0, FormatError, path, ": dataset ", name, " has no valid size");
+  VLM_CHECK(count >= 0 && count <= kMaxColumnElements, FormatError, path, ": dataset ", name,
+            " has ", count, " elements (at most ", kMaxColumnElements, " are read whole)");
   std::vector<T> values(static_cast<size_t>(count));
   if (count > 0) {
     check_status(H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
@@ -72,6 +76,10 @@ void read_range(hid_t dataset, hid_t memory_type, int64_t first, int64_t count, 
                 const std::string& path) {
   if (count == 0) return;
   const Handle file_space = checked(H5Dget_space(dataset), path, "cannot get a dataspace");
+  const hssize_t length = H5Sget_simple_extent_npoints(file_space.get());
+  VLM_CHECK(first >= 0 && count > 0 && length >= 0 && first <= length && count <= length - first,
+            FormatError, path, ": elements [", first, ", +", count, ") lie outside a dataset of ",
+            length);
   const hsize_t start = static_cast<hsize_t>(first);
   const hsize_t size = static_cast<hsize_t>(count);
   check_status(

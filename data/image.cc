@@ -98,12 +98,16 @@ void append_bytes(void* context, void* data, int size) {
 
 }  // namespace
 
-RgbImage decode_image(std::string_view bytes, const std::string& what) {
+RgbImage decode_image(std::string_view bytes, const std::string& what, int64_t max_pixels) {
   VLM_CHECK(bytes.size() <= static_cast<size_t>(INT_MAX), FormatError, what,
             ": image file too large");
   int width = 0;
   int height = 0;
   int channels = 0;
+  VLM_CHECK(read_image_header(bytes, width, height), FormatError, "cannot decode image ", what,
+            ": not a JPEG or PNG with valid dimensions");
+  const std::string too_many = pixel_cap_error(width, height, ImageLimits{0, max_pixels});
+  VLM_CHECK(too_many.empty(), FormatError, "image ", what, ": ", too_many);
   stbi_uc* data =
       stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                             static_cast<int>(bytes.size()), &width, &height, &channels, 3);

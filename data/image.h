@@ -2,6 +2,8 @@
 // mean colour then resize) -> CLIP-normalized CHW floats.
 #pragma once
 
+#include "data/image_root.h"
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -23,8 +25,10 @@ struct RgbImage {
 };
 
 // Decodes JPEG or PNG (any channel count, converted to RGB). Throws FormatError naming `what`
-// (e.g. the file) when the bytes do not decode.
-RgbImage decode_image(std::string_view bytes, const std::string& what);
+// (e.g. the file) when the bytes do not decode, or when the header declares more than
+// max_pixels (checked before any pixel memory is allocated).
+RgbImage decode_image(std::string_view bytes, const std::string& what,
+                      int64_t max_pixels = ImageLimits{}.max_pixels);
 // Baseline JPEG via stb_image_write. stb subsamples chroma (4:2:0) at quality <= 90 and keeps
 // full chroma (4:4:4) above, so use quality > 90 for small images whose colours matter.
 std::string encode_jpeg(const RgbImage& image, int quality);

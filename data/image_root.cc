@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/text_format.h"
 
 namespace vlm::data {
 namespace {
@@ -57,7 +58,7 @@ bool is_path_beneath_root(std::string_view path) {
   return true;
 }
 
-ImageRoot::ImageRoot(const std::string& root) : root_(root) {
+ImageRoot::ImageRoot(const std::string& root, ImageLimits limits) : root_(root), limits_(limits) {
   root_fd_ = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   VLM_CHECK(root_fd_ >= 0, IoError, "image root ", root,
             " is not a readable directory: ", std::strerror(errno));
@@ -70,7 +71,7 @@ ImageRoot::~ImageRoot() {
 int ImageRoot::open_beneath(const std::string& path) const {
   if (kernel_confined_) {
     open_how how{};
-    how.flags = O_RDONLY | O_CLOEXEC;
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     // EAGAIN: a rename anywhere on the machine raced a ".." in the walk (a symlink's target
     // here); the kernel asks for a retry. Concurrent checkpoint commits made this a real
@@ -83,7 +84,7 @@ int ImageRoot::open_beneath(const std::string& path) const {
     if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
     kernel_confined_ = false;  // an old kernel: the lexical check is the guard
   }
-  return ::openat(root_fd_, path.c_str(), O_RDONLY | O_CLOEXEC);
+  return ::openat(root_fd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 }
 
 ImageRoot::Status ImageRoot::read(std::string_view path, std::string& bytes,
@@ -106,12 +107,25 @@ ImageRoot::Status ImageRoot::read(std::string_view path, std::string& bytes,
   } else if (!S_ISREG(info.st_mode)) {
     error = "not a regular file";
     status = Status::kUnreadable;
+  } else if (info.st_size > limits_.max_file_bytes) {
+    error = std::to_string(info.st_size) + " bytes, over the cap of " +
+            std::to_string(limits_.max_file_bytes) +
+            " (data.max_image_bytes; vlm-shard --max-image-bytes)";
+    status = Status::kTooLarge;
   } else if (!read_fd(fd, static_cast<size_t>(info.st_size), bytes)) {
     error = std::strerror(errno);
     status = Status::kUnreadable;
   }
   ::close(fd);
   return status;
+}
+
+std::string ImageRoot::read_or_throw(std::string_view path) const {
+  std::string bytes;
+  std::string error;
+  VLM_CHECK(read(path, bytes, error) == Status::kOk, FormatError, "image ", root_, "/",
+            quoted_excerpt(path), ": ", error);
+  return bytes;
 }
 
 bool read_image_header(std::string_view bytes, int& width, int& height) {
@@ -126,6 +140,14 @@ bool read_image_header(std::string_view bytes, int& width, int& height) {
   const int ok = stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                        static_cast<int>(bytes.size()), &width, &height, &channels);
   return ok != 0 && width > 0 && height > 0;
+}
+
+std::string pixel_cap_error(int width, int height, const ImageLimits& limits) {
+  const int64_t pixels = int64_t{width} * int64_t{height};
+  if (pixels <= limits.max_pixels) return {};
+  return std::to_string(width) + " x " + std::to_string(height) + " pixels, over the cap of " +
+         std::to_string(limits.max_pixels) +
+         " (data.max_image_pixels; vlm-shard --max-image-pixels)";
 }
 
 }  // namespace vlm::data

@@ -6,6 +6,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "common/error.h"
@@ -108,16 +109,26 @@ class LoaderImpl {
         sampler_(options.data.sampler, options.seed, group_size(options),
                  entry_traits(entries_, source_->traits()), options.data.text_only_fraction) {
     const int64_t threads = options_.data.loader_threads;
-    for (int64_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    try {
+      for (int64_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    } catch (const std::system_error& e) {
+      // No destructor runs for a half-built object: the started threads must be joined here.
+      stop_workers();
+      VLM_THROW(ConfigError, "data.loader_threads: ", threads, " threads could not be started (",
+                workers_.size(), " were): ", e.what());
+    }
   }
 
-  ~LoaderImpl() {
+  ~LoaderImpl() { stop_workers(); }
+
+  void stop_workers() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
     }
     work_ready_.notify_all();
     for (auto& worker : workers_) worker.join();
+    workers_.clear();
   }
 
   int64_t samples_per_epoch() const { return sampler_.samples_per_epoch(); }
@@ -301,12 +312,18 @@ class LoaderImpl {
     } catch (const FormatError& e) {
       VLM_THROW(FormatError, source_->where(index), ": ", e.what());
     }
+    if (!record.unusable.empty()) {
+      drop_from_loss(sample, index, record.unusable);
+      return sample;
+    }
     const auto size = static_cast<int>(options_.image_size);
+    const ImageLimits limits = image_limits(options_.data);
     for (int64_t i = 0; i < sample.tokens.num_images; ++i) {
       const auto image = static_cast<size_t>(i);
       try {
-        preprocess(decode_image(record.image_bytes[image], record.conversation.images[image]), size,
-                   options_.data.image_aspect, sample.pixels);
+        preprocess(decode_image(record.image_bytes[image], record.conversation.images[image],
+                                limits.max_pixels),
+                   size, options_.data.image_aspect, sample.pixels);
       } catch (const FormatError& e) {
         drop_from_loss(sample, index, e.what());
         break;
@@ -375,6 +392,10 @@ Batch Loader::next() { return impl_->next(); }
 std::string resolve(const recipes::DataSection& data, const std::string& path) {
   if (path.empty() || path.front() == '/' || data.corpus_dir.empty()) return path;
   return files::join(data.corpus_dir, path);
+}
+
+ImageLimits image_limits(const recipes::DataSection& data) {
+  return {data.max_image_bytes, data.max_image_pixels};
 }
 
 }  // namespace vlm::data

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/batch.h"
+#include "data/image_root.h"
 #include "data/tokenizer.h"
 #include "recipes/recipe.h"
 
@@ -76,5 +77,8 @@ class Loader {
 
 // Resolves a path from the data section: absolute stays, relative goes under corpus_dir.
 std::string resolve(const recipes::DataSection& data, const std::string& path);
+
+// data.max_image_bytes and data.max_image_pixels.
+ImageLimits image_limits(const recipes::DataSection& data);
 
 }  // namespace vlm::data

@@ -121,12 +121,20 @@ std::optional<SkipReason> load_images(const ImageRoot& root, const std::vector<s
       case ImageRoot::Status::kUnreadable:
         detail = path + ": " + error;
         return SkipReason::kMissingImage;
+      case ImageRoot::Status::kTooLarge:
+        detail = path + ": " + error;
+        return SkipReason::kOversizedImage;
       case ImageRoot::Status::kOk:
         break;
     }
     if (!read_image_header(image.bytes, image.width, image.height)) {
       detail = path + ": not a JPEG or PNG with valid dimensions";
       return SkipReason::kUndecodableImage;
+    }
+    error = pixel_cap_error(image.width, image.height, root.limits());
+    if (!error.empty()) {
+      detail = path + ": " + error;
+      return SkipReason::kOversizedImage;
     }
     images.push_back(std::move(image));
   }

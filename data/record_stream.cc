@@ -60,10 +60,18 @@ bool RecordStream::skip(uint64_t& offset) { return advance(nullptr, offset); }
 
 bool RecordStream::advance(std::string* record, uint64_t& offset) {
   if (record != nullptr) record->clear();
+  record_bytes_ = 0;
   const bool found = format_ == CorpusFormat::kJsonLines ? next_line(record, offset)
                                                          : next_element(record, offset);
   if (found && record != nullptr) trim(*record);
   return found;
+}
+
+void RecordStream::append(std::string* record, const char* bytes, size_t count) {
+  record_bytes_ += count;
+  if (record == nullptr || record->size() >= max_record_bytes_) return;
+  record->append(
+      bytes, static_cast<size_t>(std::min<uint64_t>(count, max_record_bytes_ - record->size())));
 }
 
 bool RecordStream::refill() {
@@ -97,12 +105,13 @@ bool RecordStream::next_line(std::string* record, uint64_t& offset) {
       blank = true;
       offset = buffer_offset_ + begin_;
       if (record != nullptr) record->clear();
+      record_bytes_ = 0;
     }
     const char* start = buffer_.data() + begin_;
     const auto* newline = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
     const size_t length = newline ? static_cast<size_t>(newline - start) : end_ - begin_;
     for (size_t i = 0; blank && i < length; ++i) blank = is_space(start[i]);
-    if (record != nullptr) record->append(start, length);
+    append(record, start, length);
     begin_ += length;
     if (newline == nullptr) continue;
     ++begin_;  // past '\n'
@@ -175,7 +184,7 @@ bool RecordStream::next_element(std::string* record, uint64_t& offset) {
             break;
           }
         }
-        if (record != nullptr) record->append(buffer_.data() + begin_, i - begin_);
+        append(record, buffer_.data() + begin_, i - begin_);
         begin_ = i;
         if (ended) {
           state_ = State::kAfterElement;

@@ -36,6 +36,11 @@ class RecordStream {
   bool next(std::string& record, uint64_t& offset);
   // Like next() without keeping the text (planning). Also feeds every byte read to the checksum.
   bool skip(uint64_t& offset);
+  // Keeps at most `bytes` of each record's text (the scan still reads past them to find its
+  // end), so one huge record costs no more memory than the cap.
+  void set_max_record_bytes(uint64_t bytes) { max_record_bytes_ = bytes; }
+  // The whole length of the record next() returned last, kept bytes or not.
+  uint64_t last_record_bytes() const { return record_bytes_; }
 
   // files::Checksum text of the bytes read so far (the whole file once next()/skip() returned
   // false, when the stream started at offset 0).
@@ -49,6 +54,7 @@ class RecordStream {
   bool next_line(std::string* record, uint64_t& offset);
   bool next_element(std::string* record, uint64_t& offset);
   bool refill();
+  void append(std::string* record, const char* bytes, size_t count);
   [[noreturn]] void fail(const std::string& what) const;
 
   std::string path_;
@@ -60,6 +66,8 @@ class RecordStream {
   uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   uint64_t file_offset_ = 0;    // file offset of buffer_[end_]
   bool eof_ = false;
+  uint64_t max_record_bytes_ = UINT64_MAX;
+  uint64_t record_bytes_ = 0;
   files::Checksum checksum_;
   State state_;
 };

@@ -3,7 +3,9 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text_format.h"
 #include "data/corpus.h"
+#include "data/image_root.h"
 #include "data/loader.h"
 #include "data/record_check.h"
 
@@ -20,7 +22,8 @@ class JsonSource final : public SampleSource {
  public:
   explicit JsonSource(const recipes::DataSection& data)
       : path_(resolve(data, data.json)),
-        image_root_(data.image_root.empty() ? data.corpus_dir : resolve(data, data.image_root)),
+        image_root_(data.image_root.empty() ? data.corpus_dir : resolve(data, data.image_root),
+                    image_limits(data)),
         corpus_(read_corpus(path_)) {
     auto traits = std::make_shared<SampleTraits>();
     traits->reserve(corpus_.size());
@@ -43,8 +46,13 @@ class JsonSource final : public SampleSource {
   SourceRecord read(int64_t i) const override {
     SourceRecord record;
     record.conversation = corpus_.at(static_cast<size_t>(i));
+    std::string error;
     for (const std::string& image : record.conversation.images) {
-      record.image_bytes.push_back(files::read_all(files::join(image_root_, image)));
+      record.image_bytes.emplace_back();
+      if (!record.unusable.empty()) continue;
+      if (image_root_.read(image, record.image_bytes.back(), error) != ImageRoot::Status::kOk) {
+        record.unusable = "image " + quoted_excerpt(image) + ": " + error;
+      }
     }
     return record;
   }
@@ -56,7 +64,7 @@ class JsonSource final : public SampleSource {
 
  private:
   const std::string path_;
-  const std::string image_root_;
+  const ImageRoot image_root_;
   const std::vector<Conversation> corpus_;
   std::shared_ptr<const SampleTraits> traits_;
 };

@@ -18,6 +18,7 @@ namespace vlm::data {
 struct SourceRecord {
   Conversation conversation;
   std::vector<std::string> image_bytes;  // encoded (JPEG/PNG), one per conversation.images entry
+  std::string unusable;  // why an image could not be read (the sample is left out of the loss)
 };
 
 class SampleSource {

@@ -20,6 +20,10 @@ const char* skip_reason_name(SkipReason reason) {
       return "missing_image";
     case SkipReason::kUndecodableImage:
       return "undecodable_image";
+    case SkipReason::kOversizedImage:
+      return "oversized_image";
+    case SkipReason::kOversizedRecord:
+      return "oversized_record";
   }
   VLM_THROW(InternalError, "unknown skip reason ", static_cast<int>(reason));
 }

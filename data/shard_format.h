@@ -40,12 +40,14 @@ enum class SkipReason {
   kImageOutsideRoot,     // absolute path, "..", or a symlink leading out of the image root
   kMissingImage,         // the image file is missing or unreadable
   kUndecodableImage,     // not a JPEG/PNG, or its header gives no valid dimensions
+  kOversizedImage,       // over data::ImageLimits: file bytes, or pixels by its header
+  kOversizedRecord,      // the record's text is over the byte cap (vlm-shard --max-record-bytes)
 };
-constexpr int kSkipReasonCount = 7;
+constexpr int kSkipReasonCount = 9;
 constexpr std::array<SkipReason, kSkipReasonCount> kAllSkipReasons = {
     SkipReason::kMalformedJson,       SkipReason::kEmptyConversation, SkipReason::kBadTurnOrder,
     SkipReason::kPlaceholderMismatch, SkipReason::kImageOutsideRoot,  SkipReason::kMissingImage,
-    SkipReason::kUndecodableImage};
+    SkipReason::kUndecodableImage,    SkipReason::kOversizedImage,    SkipReason::kOversizedRecord};
 
 const char* skip_reason_name(SkipReason reason);
 // Throws FormatError for an unknown name.

@@ -1,6 +1,7 @@
 #include "data/shard_index.h"
 
 #include <nlohmann/json.hpp>
+#include "common/bounded_json.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,6 +9,8 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text_format.h"
+#include "data/image_root.h"
 #include "data/shard_reader.h"
 
 namespace vlm::data {
@@ -148,12 +151,7 @@ ShardIndex read_shard_index(const std::string& dir) {
   VLM_CHECK(files::exists(path), IoError, "shard index ", path,
             " not found (run vlm-shard to make a shard folder; for the tiny corpus, "
             "scripts/demo.sh, or vlm-synth then scripts/shard_tiny_corpus.sh)");
-  Json json;
-  try {
-    json = Json::parse(files::read_all(path));
-  } catch (const Json::exception& e) {
-    VLM_THROW(FormatError, path, ": invalid JSON: ", e.what());
-  }
+  const Json json = parse_bounded_json<Json>(files::read_all(path), path);
   ShardIndex index;
   try {
     index.format_version = json.at("format_version").get<int64_t>();
@@ -165,6 +163,12 @@ ShardIndex read_shard_index(const std::string& dir) {
     for (const auto& shard : json.at("shards")) index.shards.push_back(shard_from(shard));
   } catch (const Json::exception& e) {
     VLM_THROW(FormatError, path, ": ", e.what());
+  }
+  // A shard is a file in the index's own folder: a path elsewhere is never opened.
+  for (const ShardEntry& shard : index.shards) {
+    VLM_CHECK(is_path_beneath_root(shard.file) && shard.file.find('/') == std::string::npos,
+              FormatError, path, ": shard file ", quoted_excerpt(shard.file),
+              " is not a file name in the shard folder");
   }
   return index;
 }

@@ -31,6 +31,9 @@ int64_t checked_version(hid_t file, const std::string& path) {
   return version;
 }
 
+constexpr int64_t kMaxEntryBytes = int64_t{1} << 30;
+constexpr int32_t kMaxImagesPerSample = 1024;
+
 // A ragged column opened for reading: its offsets in memory, its bytes on demand.
 struct RaggedReader {
   Handle data;
@@ -42,7 +45,15 @@ struct RaggedReader {
     data = h5::checked(H5Dopen2(handle.get(), "data", H5P_DEFAULT), path,
                        std::string("missing dataset ") + group + "/data");
     offsets = h5::read_int64_column(handle.get(), "offsets", path);
-    VLM_CHECK(!offsets.empty(), FormatError, path, ": ", group, "/offsets is empty");
+    VLM_CHECK(!offsets.empty() && offsets.front() == 0, FormatError, path, ": ", group,
+              "/offsets is empty or does not start at 0");
+    // Entries are read by these offsets later: each must be a forward step of bounded size
+    // (the reads themselves check the end against the dataset).
+    for (size_t i = 1; i < offsets.size(); ++i) {
+      const int64_t size = offsets[i] - offsets[i - 1];
+      VLM_CHECK(size >= 0 && size <= kMaxEntryBytes, FormatError, path, ": ", group, "/offsets[", i,
+                "] = ", offsets[i], " after ", offsets[i - 1], ": an entry must be 0 to 1 GiB");
+    }
   }
 
   size_t entries() const { return offsets.size() - 1; }
@@ -74,6 +85,11 @@ struct ShardReader::Impl {
     header.record_count = h5::read_int_attribute(root, "record_count", path);
     header.fingerprint = h5::read_string_attribute(root, "fingerprint", path);
     sample_count = h5::read_int_attribute(root, "sample_count", path);
+    VLM_CHECK(sample_count >= 0 && header.record_count >= 0 && header.first_record >= 0 &&
+                  sample_count <= header.record_count,
+              FormatError, path, ": sample_count ", sample_count, ", record_count ",
+              header.record_count, ", first_record ", header.first_record,
+              ": counts must be non-negative, samples no more than records");
     read_columns();
   }
 
@@ -97,6 +113,8 @@ struct ShardReader::Impl {
     first_image.resize(n);
     int64_t next = 0;
     for (size_t i = 0; i < n; ++i) {
+      VLM_CHECK(image_count[i] >= 0 && image_count[i] <= kMaxImagesPerSample, FormatError, path,
+                ": sample ", i, " has image_count ", image_count[i]);
       first_image[i] = next;
       next += image_count[i];
     }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <list>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include "common/error.h"
@@ -70,6 +71,7 @@ class ShardSource final : public SampleSource {
  public:
   explicit ShardSource(const recipes::DataSection& data)
       : dir_(resolve(data, data.shards)),
+        verify_(data.verify_shards),
         index_(read_shard_index(dir_)),
         locator_(index_),
         readers_(open_shards_for(index_)) {
@@ -111,14 +113,36 @@ class ShardSource final : public SampleSource {
   }
 
   std::shared_ptr<const ShardReader> reader(int64_t shard) const {
-    return readers_.get(shard, files::join(dir_, shard_file(shard)));
+    const std::string path = files::join(dir_, shard_file(shard));
+    if (verify_) verify_once(shard, path);
+    return readers_.get(shard, path);
+  }
+
+  // Before a shard's first sample is read in this process, its bytes must be the ones index.json
+  // recorded: a flipped bit is an error naming the file, not a silent change to training.
+  void verify_once(int64_t shard, const std::string& path) const {
+    {
+      std::lock_guard<std::mutex> lock(verified_mutex_);
+      if (verified_.count(shard) > 0) return;
+    }
+    const ShardEntry& entry = index_.shards.at(static_cast<size_t>(shard));
+    const std::string checksum = files::checksum_file(path);
+    VLM_CHECK(checksum == entry.checksum, FormatError, path, " has checksum ", checksum,
+              " but index.json says ", entry.checksum,
+              ": the shard changed after vlm-shard wrote it (vlm-shard --verify ", dir_,
+              " checks them all; data.verify_shards: false skips this check)");
+    std::lock_guard<std::mutex> lock(verified_mutex_);
+    verified_.insert(shard);
   }
 
   const std::string dir_;
+  const bool verify_;
   const ShardIndex index_;
   const SampleLocator locator_;
   std::shared_ptr<const SampleTraits> traits_;
   mutable ReaderCache readers_;
+  mutable std::mutex verified_mutex_;
+  mutable std::set<int64_t> verified_;
 };
 
 }  // namespace

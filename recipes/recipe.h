@@ -119,6 +119,15 @@ struct DataSection {
   double text_only_fraction = 0.0;
   int64_t loader_threads = 1;
   int64_t prefetch_batches = 4;
+  // Caps on one image (data::ImageLimits): its file's bytes, checked before it is read, and its
+  // pixels by the header, checked before it is decoded. A sample over a cap is left out of the
+  // loss and counted, never fatal. The pixel default is Pillow's decompression-bomb bound.
+  int64_t max_image_bytes = int64_t{64} << 20;
+  int64_t max_image_pixels = 89'478'485;
+  // Each shard's checksum is compared with index.json's before its first sample is read (once
+  // per process: one read of the file). false: trust the files (say, on a read-only store
+  // verified once with vlm-shard --verify).
+  bool verify_shards = true;
 };
 
 struct OptimizerSection {

@@ -187,8 +187,12 @@ struct Fields<DataSection> {
     f("image_aspect", &DataSection::image_aspect, one_of({"square", "pad"}));
     f("sampler", &DataSection::sampler, one_of({"random", "modality_length"}));
     f("text_only_fraction", &DataSection::text_only_fraction, half_open(0, 1));
-    f("loader_threads", &DataSection::loader_threads, at_least(0));
-    f("prefetch_batches", &DataSection::prefetch_batches, at_least(0));
+    // Bounded: each thread and prefetched batch holds memory; more than the cores gains nothing.
+    f("loader_threads", &DataSection::loader_threads, between(0, 256));
+    f("prefetch_batches", &DataSection::prefetch_batches, between(0, 1024));
+    f("max_image_bytes", &DataSection::max_image_bytes, between(1, 4.0 * (1 << 30)));
+    f("max_image_pixels", &DataSection::max_image_pixels, between(1, 2.0 * (1 << 30)));
+    f("verify_shards", &DataSection::verify_shards, AnyBool{});
   }
 };
 

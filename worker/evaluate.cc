@@ -10,6 +10,7 @@
 #include "data/conversation.h"
 #include "data/corpus.h"
 #include "data/image.h"
+#include "data/image_root.h"
 #include "data/loader.h"
 #include "data/run_tokenizer.h"
 #include "models/attention_mask.h"
@@ -42,9 +43,10 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
   const std::string path = data::resolve(stage.data, recipe.eval.questions);
   const auto records = data::read_corpus(path);
   // Eval images live under the corpus like the training images: same root.
-  const std::string image_root = stage.data.image_root.empty()
-                                     ? stage.data.corpus_dir
-                                     : data::resolve(stage.data, stage.data.image_root);
+  const data::ImageRoot image_root(stage.data.image_root.empty()
+                                       ? stage.data.corpus_dir
+                                       : data::resolve(stage.data, stage.data.image_root),
+                                   data::image_limits(stage.data));
   std::vector<Question> questions;
   for (const auto& record : records) {
     if (limit > 0 && static_cast<int64_t>(questions.size()) >= limit) break;
@@ -57,8 +59,8 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
     q.prompt_ids = std::move(prompt.input_ids);
     q.image_starts = std::move(prompt.image_starts);
     for (const auto& image : record.images) {
-      const std::string image_path = files::join(image_root, image);
-      const auto rgb = data::decode_image(files::read_all(image_path), image_path);
+      const auto rgb = data::decode_image(image_root.read_or_throw(image), image,
+                                          image_root.limits().max_pixels);
       data::preprocess(rgb, static_cast<int>(model.config().vision.image_size),
                        stage.data.image_aspect, q.pixels);
       ++q.num_images;

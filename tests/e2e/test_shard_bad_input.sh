@@ -17,6 +17,18 @@ cp "$work/c/images/a/0.jpg" "$work/c/sentinel_outside.jpg"
 ln -s ../../sentinel_outside.jpg "$work/c/images/a/link_out.jpg"
 printf 'GIF89a not a jpeg' > "$work/c/images/a/gif.jpg"
 head -c 20 "$work/c/images/a/1.jpg" > "$work/c/images/a/cut.jpg"
+# Issue 18: a FIFO (open() used to wait for a writer forever), a 3 GiB sparse file (read whole),
+# a header declaring 26000 x 26000 pixels (decoded in training), a record of 5 MB and one whose
+# bytes are not UTF-8 (its skip detail ended the whole job).
+mkfifo "$work/c/images/a/fifo.jpg"
+truncate -s 3G "$work/c/images/a/huge.jpg"
+/usr/bin/python3 - "$work/c/images/a/0.jpg" "$work/c/images/a/bomb.jpg" <<'PY'
+import sys
+jpeg = bytearray(open(sys.argv[1], "rb").read())
+sof = jpeg.index(b"\xff\xc0", 2)
+jpeg[sof + 5:sof + 9] = (26000).to_bytes(2, "big") * 2
+open(sys.argv[2], "wb").write(jpeg)
+PY
 
 q='{"from": "human", "value": "<image>\nDescribe."}'
 a='{"from": "gpt", "value": "a shape"}'
@@ -41,6 +53,11 @@ $(img outside3 a/link_out.jpg),
 {"id": "order0", "conversations": [$t, $t, $a]},
 {"id": "order1", "conversations": [$t]},
 {"id": "mismatch0", "image": "a/2.jpg", "conversations": [$t, $a]},
+$(img fifo0 a/fifo.jpg),
+$(img huge0 a/huge.jpg),
+$(img bomb0 a/bomb.jpg),
+{"id": "long0", "conversations": [$t, {"from": "gpt", "value": "$(head -c 5000000 /dev/zero | tr '\0' x)"}]},
+$(printf '{"id": "latin\xe9\xff", "conversations": [%s, %s]}' "$t" "$a"),
 $(img good2 a/2.jpg)
 ]
 JSON
@@ -69,19 +86,25 @@ expect() {  # expect KEY VALUE: index.json's totals
   got=$(index_total "$work/out" "$1")
   [ "$got" = "$2" ] || fail "$1 = $got, want $2; $(cat "$work/log.txt")"
 }
-expect records_read 21
+expect records_read 26
 expect samples_written 6
-expect skipped 15
-expect malformed_json 3
-expect missing_image 2
+expect skipped 20
+expect malformed_json 4
+expect missing_image 3
 expect undecodable_image 2
 expect image_outside_root 4
 expect empty_conversation 1
 expect bad_turn_order 2
 expect image_placeholder_mismatch 1
+expect oversized_image 2
+expect oversized_record 1
 grep -qE '^image_outside_root +4$' "$work/log.txt" || fail "the table lacks the outside count"
-grep -qE '^records read \(= both\) +21$' "$work/log.txt" || fail "the table lacks the totals"
-[ "$(wc -l < "$work/out/skipped.jsonl")" -eq 15 ] || fail "skipped.jsonl does not list 15"
+grep -qE '^records read \(= both\) +26$' "$work/log.txt" || fail "the table lacks the totals"
+[ "$(wc -l < "$work/out/skipped.jsonl")" -eq 20 ] || fail "skipped.jsonl does not list 20"
+grep -q '"id":"fifo0","reason":"missing_image","detail":"a/fifo.jpg: not a regular file"' \
+  "$work/out/skipped.jsonl" || fail "the FIFO is not reported as not a regular file"
+grep -q '"id":"bomb0","reason":"oversized_image".*26000 x 26000' "$work/out/skipped.jsonl" ||
+  fail "the pixel bomb is not reported"
 grep -q '"id":"outside3","reason":"image_outside_root"' "$work/out/skipped.jsonl" ||
   fail "the symlink escape is not reported as outside the root"
 grep -q '"id":"malformed0"' "$work/out/skipped.jsonl" || fail "malformed ids are not named"
@@ -119,6 +142,6 @@ set -e
 grep -q "shard-000001.h5 has shard format version 99 but this build reads version 1" \
   "$work/verify.txt" || fail "version message: $(cat "$work/verify.txt")"
 shard_mpi 2 "${args[@]}" --out "$work/out" > "$work/rerun.txt" 2>&1 || fail "rerun failed"
-grep -q "(1 written, 4 kept" "$work/rerun.txt" || fail "rerun: $(cat "$work/rerun.txt")"
+grep -q "(1 written, 5 kept" "$work/rerun.txt" || fail "rerun: $(cat "$work/rerun.txt")"
 "$bin/vlm-shard" --verify "$work/out" > /dev/null || fail "the rerun did not repair the folder"
 echo "PASS"

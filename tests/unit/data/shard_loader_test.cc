@@ -3,6 +3,7 @@
 // the same batches as the JSON corpus the shards came from; undecodable images left out of the
 // loss without moving any sample.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -299,6 +300,74 @@ TEST(ShardLoader, UndecodableImageIsLeftOutOfTheLossWithoutMovingASample) {
   Loader from_json(as_json(options, "corpus.json"), synth_tokenizer());
   for (int call = 0; call < 2; ++call) {
     expect_same(from_shards.next(), from_json.next(), "call " + std::to_string(call));
+  }
+}
+
+// Issue 18, items 3 and 5: training from JSON opened any path a record named ("../..",
+// "/dev/zero") and decoded any size. Every such image is now refused by the one containment rule
+// and the caps; its sample keeps its slot, is left out of the loss and counted.
+TEST(ShardLoader, JsonImagesOutsideTheRootOrOverTheCapsLeaveTheLoss) {
+  vlm::testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("corpus/images"));
+  RgbImage image;
+  image.width = image.height = 16;
+  image.pixels.assign(16 * 16 * 3, 50);
+  files::write_atomically(dir.file("corpus/images/good.jpg"), encode_jpeg(image, 95));
+  files::write_atomically(dir.file("corpus/outside.jpg"), encode_jpeg(image, 95));
+  std::string bomb = encode_jpeg(image, 95);
+  const size_t sof = bomb.find("\xFF\xC0", 2);
+  ASSERT_NE(sof, std::string::npos);
+  bomb[sof + 5] = bomb[sof + 7] = static_cast<char>(26000 >> 8);
+  bomb[sof + 6] = bomb[sof + 8] = static_cast<char>(26000 & 0xFF);
+  files::write_atomically(dir.file("corpus/images/bomb.jpg"), bomb);
+  ASSERT_EQ(::mkfifo(dir.file("corpus/images/fifo.jpg").c_str(), 0644), 0);
+  const std::vector<std::string> paths = {"good.jpg",  "../outside.jpg", "/etc/hostname",
+                                          "/dev/zero", "bomb.jpg",       "fifo.jpg",
+                                          "good.jpg",  "missing.jpg"};
+  std::string records = "[\n";
+  for (size_t i = 0; i < paths.size(); ++i) {
+    records += std::string(i ? ",\n" : "") + R"({"id": "s)" + std::to_string(i) +
+               R"(", "image": ")" + paths[i] +
+               R"(", "conversations": [{"from": "human", "value": "<image>\nWhat colour?"},)" +
+               R"( {"from": "gpt", "value": "red"}]})";
+  }
+  files::write_atomically(dir.file("corpus/corpus.json"), records + "\n]\n");
+  LoaderOptions options = as_json(instruction_options(8), "corpus.json");
+  options.data.corpus_dir = dir.file("corpus");
+  options.data.image_root = "images";
+  options.data.sampler = "random";
+  Loader loader(options, synth_tokenizer());
+  const Batch batch = loader.next();
+  ASSERT_EQ(batch.sample_ids.size(), 8u);
+  for (int64_t row = 0; row < 8; ++row) {
+    const std::string& id = batch.sample_ids[static_cast<size_t>(row)];
+    const auto labels = batch.labels.begin() + row * batch.seq_len;
+    const bool any_label = std::any_of(labels, labels + batch.seq_len,
+                                       [](int64_t label) { return label != kIgnoreLabel; });
+    EXPECT_EQ(any_label, id == "s0" || id == "s6") << id;
+  }
+  EXPECT_EQ(loader.stats().undecodable_samples, 6);
+}
+
+// Issue 18, item 15: a shard whose bytes changed after vlm-shard wrote it is an error naming it,
+// before any of its samples is used.
+TEST(ShardLoader, AFlippedBitInAShardIsFoundBeforeItsSamplesAreRead) {
+  vlm::testing::TempDir dir;
+  std::filesystem::copy(synth_shards() + "/captions", dir.file("captions"));
+  const std::string path = dir.file("captions/shard-000000.h5");
+  std::string bytes = files::read_all(path);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x10);
+  files::write_atomically(path, bytes);
+  LoaderOptions options = instruction_options(4);
+  options.data.shards = dir.file("captions");
+  options.data.template_name = "plain";
+  try {
+    Loader loader(options, synth_tokenizer());
+    for (int call = 0; call < 20; ++call) loader.next();
+    ADD_FAILURE() << "the changed shard was read";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("shard-000000.h5 has checksum"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -73,4 +73,16 @@ void write_json_lines(const std::string& path, const std::vector<std::string>& r
   write_file(path, text);
 }
 
+std::string jpeg_declaring(int width, int height) {
+  std::string jpeg = small_jpeg(8, 8);
+  // The SOF0 segment: FF C0, length (2), precision (1), height (2), width (2), big-endian.
+  const size_t sof = jpeg.find("\xFF\xC0", 2);
+  if (sof == std::string::npos || sof + 9 > jpeg.size()) return {};
+  jpeg[sof + 5] = static_cast<char>(height >> 8);
+  jpeg[sof + 6] = static_cast<char>(height & 0xFF);
+  jpeg[sof + 7] = static_cast<char>(width >> 8);
+  jpeg[sof + 8] = static_cast<char>(width & 0xFF);
+  return jpeg;
+}
+
 }  // namespace vlm::testing

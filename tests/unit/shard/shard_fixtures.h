@@ -9,6 +9,9 @@ namespace vlm::testing {
 // A valid w x h JPEG (colour picked by seed).
 std::string small_jpeg(int width, int height, int seed = 0);
 std::string small_png(int width, int height);
+// A JPEG whose header declares width x height (up to 65535) over a small image's data: what a
+// decompression bomb shows a header check.
+std::string jpeg_declaring(int width, int height);
 void write_file(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
 
