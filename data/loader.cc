@@ -394,6 +394,12 @@ std::string resolve(const recipes::DataSection& data, const std::string& path) {
   return files::join(data.corpus_dir, path);
 }
 
+std::string image_folder(const recipes::DataSection& data) {
+  const std::string folder =
+      data.image_root.empty() ? data.corpus_dir : resolve(data, data.image_root);
+  return folder.empty() ? "." : folder;
+}
+
 ImageLimits image_limits(const recipes::DataSection& data) {
   return {data.max_image_bytes, data.max_image_pixels};
 }

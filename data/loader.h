@@ -80,5 +80,8 @@ std::string resolve(const recipes::DataSection& data, const std::string& path);
 
 // data.max_image_bytes and data.max_image_pixels.
 ImageLimits image_limits(const recipes::DataSection& data);
+// The folder a JSON corpus's image paths are relative to: data.image_root, else corpus_dir, else
+// the working directory.
+std::string image_folder(const recipes::DataSection& data);
 
 }  // namespace vlm::data

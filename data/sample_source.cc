@@ -22,8 +22,7 @@ class JsonSource final : public SampleSource {
  public:
   explicit JsonSource(const recipes::DataSection& data)
       : path_(resolve(data, data.json)),
-        image_root_(data.image_root.empty() ? data.corpus_dir : resolve(data, data.image_root),
-                    image_limits(data)),
+        image_root_(image_folder(data), image_limits(data)),
         corpus_(read_corpus(path_)) {
     auto traits = std::make_shared<SampleTraits>();
     traits->reserve(corpus_.size());

@@ -43,10 +43,7 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
   const std::string path = data::resolve(stage.data, recipe.eval.questions);
   const auto records = data::read_corpus(path);
   // Eval images live under the corpus like the training images: same root.
-  const data::ImageRoot image_root(stage.data.image_root.empty()
-                                       ? stage.data.corpus_dir
-                                       : data::resolve(stage.data, stage.data.image_root),
-                                   data::image_limits(stage.data));
+  const data::ImageRoot image_root(data::image_folder(stage.data), data::image_limits(stage.data));
   std::vector<Question> questions;
   for (const auto& record : records) {
     if (limit > 0 && static_cast<int64_t>(questions.size()) >= limit) break;

@@ -53,10 +53,7 @@ void check_data(const recipes::Stage& stage, size_t index) {
     const std::string path = data::resolve(data, data.json);
     VLM_CHECK(is_file(path), ConfigError, key, ".json is ", data.json, ": no file ", path,
               " (relative paths are under data.corpus_dir, ", data.corpus_dir, ")");
-    // An empty image_root is the corpus folder itself.
-    const std::string images = data.image_root.empty()
-                                   ? (data.corpus_dir.empty() ? "." : data.corpus_dir)
-                                   : data::resolve(data, data.image_root);
+    const std::string images = data::image_folder(data);
     VLM_CHECK(is_directory(images), ConfigError, key, ".image_root: ", images,
               " is not a folder (the images the corpus names are read under it)");
   }
