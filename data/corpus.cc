@@ -84,20 +84,10 @@ size_t line_of(const std::string& text, size_t byte) {
   return 1 + static_cast<size_t>(std::count(text.begin(), end, '\n'));
 }
 
-// The corpus parsers keep their own error messages (line numbers); only the depth bound is
-// shared (common/bounded_json.h).
-Json::parser_callback_t depth_limit(const std::string& path) {
-  return [path](int depth, Json::parse_event_t, Json&) {
-    VLM_CHECK(depth <= kMaxJsonDepth, FormatError, path, ": JSON nested deeper than ",
-              kMaxJsonDepth, " levels");
-    return true;
-  };
-}
-
 std::vector<Conversation> read_json_array(const std::string& path, const std::string& text) {
   Json array;
   try {
-    array = Json::parse(text, depth_limit(path));
+    array = Json::parse(text, json_depth_limit<Json>(path));
   } catch (const Json::parse_error& e) {
     VLM_THROW(FormatError, path, ":", line_of(text, e.byte), ": invalid JSON: ", e.what());
   }
@@ -124,7 +114,7 @@ std::vector<Conversation> read_json_lines(const std::string& path, const std::st
     start = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     try {
-      corpus.push_back(read_record(Json::parse(line, depth_limit(path))));
+      corpus.push_back(read_record(Json::parse(line, json_depth_limit<Json>(path))));
     } catch (const std::exception& e) {
       VLM_THROW(FormatError, path, ":", line_number, ": ", e.what());
     }

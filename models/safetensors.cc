@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/bounded_json.h"
 #include "common/error.h"
 #include "common/files.h"
 
@@ -24,7 +25,7 @@ namespace {
 using nlohmann::json;
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
-constexpr int kMaxJsonDepth = 8;                   // a header is 3 levels deep
+constexpr int kMaxHeaderDepth = 8;                 // a header is 3 levels deep
 
 const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
   static const std::vector<std::pair<std::string, at::ScalarType>> table = {
@@ -122,13 +123,9 @@ class MemorySource : public SafetensorsReader::ByteSource {
 
 // Parses the header JSON, refusing deep nesting before it can cost anything.
 json parse_header_json(const std::string& text, const std::string& source) {
-  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t, json&) {
-    VLM_CHECK(depth <= kMaxJsonDepth, FormatError, "safetensors ", source,
-              ": header JSON is nested deeper than ", kMaxJsonDepth, " levels");
-    return true;
-  };
   try {
-    return json::parse(text, limit_depth);
+    return json::parse(
+        text, json_depth_limit<json>("safetensors " + source + ": header", kMaxHeaderDepth));
   } catch (const json::exception& e) {
     VLM_THROW(FormatError, "safetensors ", source, ": header is not valid JSON: ", e.what());
   }
