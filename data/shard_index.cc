@@ -212,11 +212,16 @@ ShardIndex verify_shard_folder(const std::string& dir) {
     const ShardReader reader(path);
     VLM_CHECK(reader.size() == shard.samples, FormatError, path, " holds ", reader.size(),
               " samples but index.json says ", shard.samples);
-    const std::string checksum = files::checksum_file(path);
-    VLM_CHECK(checksum == shard.checksum, FormatError, path, " has checksum ", checksum,
-              " but index.json says ", shard.checksum);
+    check_shard_checksum(path, shard);
   }
   return index;
+}
+
+void check_shard_checksum(const std::string& path, const ShardEntry& shard,
+                          const std::string& hint) {
+  const std::string checksum = files::checksum_file(path);
+  VLM_CHECK(checksum == shard.checksum, FormatError, path, " has checksum ", checksum,
+            " but index.json says ", shard.checksum, hint);
 }
 
 }  // namespace vlm::data

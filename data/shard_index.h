@@ -112,5 +112,9 @@ SampleLengths read_sample_lengths(const std::string& dir, const ShardIndex& inde
 // has the recorded checksum, size and sample count. Returns the index; throws IoError /
 // FormatError naming the first file that disagrees.
 ShardIndex verify_shard_folder(const std::string& dir);
+// FormatError naming path when its checksum is not the one index.json records for it; `hint`
+// ends the message (what to do about it).
+void check_shard_checksum(const std::string& path, const ShardEntry& shard,
+                          const std::string& hint = "");
 
 }  // namespace vlm::data

@@ -125,12 +125,10 @@ class ShardSource final : public SampleSource {
       std::lock_guard<std::mutex> lock(verified_mutex_);
       if (verified_.count(shard) > 0) return;
     }
-    const ShardEntry& entry = index_.shards.at(static_cast<size_t>(shard));
-    const std::string checksum = files::checksum_file(path);
-    VLM_CHECK(checksum == entry.checksum, FormatError, path, " has checksum ", checksum,
-              " but index.json says ", entry.checksum,
-              ": the shard changed after vlm-shard wrote it (vlm-shard --verify ", dir_,
-              " checks them all; data.verify_shards: false skips this check)");
+    check_shard_checksum(path, index_.shards.at(static_cast<size_t>(shard)),
+                         ": the shard changed after vlm-shard wrote it (vlm-shard --verify " +
+                             dir_ +
+                             " checks them all; data.verify_shards: false skips this check)");
     std::lock_guard<std::mutex> lock(verified_mutex_);
     verified_.insert(shard);
   }
