@@ -3,6 +3,8 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <list>
+#include <map>
 #include <thread>
 
 #include "common/error.h"
@@ -46,30 +48,58 @@ const char* reason_phrase(int status) {
   }
 }
 
-// What every connection shares: the options, the snapshot and how many connections are open.
+// A 408 is written and the socket closed; a client that does not even take those few bytes
+// within this long is dropped without them.
+constexpr double kRefusalWriteGrace_s = 1.0;
+
+class Connection;
+
+// What every connection shares: the options, the snapshot and the open connections, oldest
+// first (touched on the server thread only).
 struct Shared {
   StatusServerOptions options;
   StatusSnapshot snapshot;
-  int open_connections = 0;  // touched on the server thread only
+  std::list<Connection*> open;
 };
 
-// One client: read a head within the deadline, answer once, drain, close.
+// One client: read a head within the deadline, answer once, drain, close. The deadline runs from
+// accept and nothing the client sends extends it, so a byte now and then buys no time.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, Shared& shared)
       : socket_(std::move(socket)), deadline_(socket_.get_executor()), shared_(shared) {
-    ++shared_.open_connections;
+    boost::system::error_code ec;
+    peer_ = socket_.remote_endpoint(ec).address();
+    slot_ = shared_.open.insert(shared_.open.end(), this);
   }
-  ~Connection() { --shared_.open_connections; }
+  ~Connection() { release_slot(); }
 
   void start() {
-    arm_deadline();
+    arm_deadline(shared_.options.request_timeout_s);
     read();
   }
 
+  // Done with its request (answer written, only draining): the first to make room.
+  bool answered() const { return answered_ && !writing_; }
+  bool waiting_for_head() const { return !answered_; }
+  const asio::ip::address& peer() const { return peer_; }
+
+  void close() {
+    boost::system::error_code ignored;
+    deadline_.cancel();
+    socket_.close(ignored);
+    release_slot();
+  }
+
  private:
-  void arm_deadline() {
-    deadline_.expires_after(seconds(shared_.options.request_timeout_s));
+  void release_slot() {
+    if (slot_ == shared_.open.end()) return;
+    shared_.open.erase(slot_);
+    slot_ = shared_.open.end();
+  }
+
+  void arm_deadline(double s) {
+    deadline_.expires_after(seconds(s));
     deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) self->on_deadline();
     });
@@ -84,6 +114,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_read(const boost::system::error_code& ec, size_t n) {
     reading_ = false;
+    if (!socket_.is_open()) return;
     if (answered_) return drain(ec, n);
     if (ec) return close();  // the client left without a request
     received_.append(chunk_.data(), n);
@@ -94,17 +125,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void on_deadline() {
-    if (answered_) return close();  // a slow reader, or one that keeps sending after the answer
+    if (!socket_.is_open()) return;  // evicted just as the timer fired
+    // Answered: a slow reader, or one that keeps sending after the answer.
+    if (answered_) return close();
+    close_after_write_ = true;
+    arm_deadline(kRefusalWriteGrace_s);
     send(refusal(408, "no complete request head within the timeout"));
   }
 
   void send(const HttpResponse& response, bool head_only = false) {
     answered_ = true;
+    writing_ = true;
     reply_ = serialize(response, head_only);
-    arm_deadline();
     asio::async_write(socket_, asio::buffer(reply_),
                       [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                        if (ec) return self->close();
+                        self->writing_ = false;
+                        if (ec || self->close_after_write_) return self->close();
                         boost::system::error_code ignored;
                         self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
                         if (!self->reading_) self->read();
@@ -117,22 +153,39 @@ class Connection : public std::enable_shared_from_this<Connection> {
     read();
   }
 
-  void close() {
-    boost::system::error_code ignored;
-    deadline_.cancel();
-    socket_.close(ignored);
-  }
-
   tcp::socket socket_;
   asio::steady_timer deadline_;
   Shared& shared_;
+  std::list<Connection*>::iterator slot_;
+  asio::ip::address peer_;
   std::array<char, 4096> chunk_{};
   std::string received_;
   std::string reply_;
   bool answered_ = false;
+  bool writing_ = false;
   bool reading_ = false;
+  bool close_after_write_ = false;
   size_t drained_ = 0;
 };
+
+// When every slot is taken, which connection gives way to a new one: the oldest that has its
+// answer already; else the oldest of the peer holding the most slots that still has no complete
+// head (idle holders from one address cannot starve everyone else). nullptr: all are mid-answer.
+Connection* connection_to_evict(const std::list<Connection*>& open) {
+  for (Connection* c : open) {
+    if (c->answered()) return c;
+  }
+  std::map<asio::ip::address, int> held;
+  for (const Connection* c : open) ++held[c->peer()];
+  Connection* victim = nullptr;
+  int victim_held = 0;
+  for (Connection* c : open) {
+    if (!c->waiting_for_head() || held[c->peer()] <= victim_held) continue;
+    victim = c;  // the list runs oldest first: the first of each peer is its oldest
+    victim_held = held[c->peer()];
+  }
+  return victim;
+}
 
 tcp::endpoint resolve_listen_endpoint(asio::io_context& io, const StatusServerOptions& options) {
   tcp::resolver resolver(io);
@@ -170,7 +223,10 @@ struct StatusServer::Impl {
   void accept() {
     acceptor.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec) return pause_accepting();  // out of descriptors, say: try again shortly
-      if (shared.open_connections < shared.options.max_connections) {
+      if (static_cast<int>(shared.open.size()) >= shared.options.max_connections) {
+        if (Connection* victim = connection_to_evict(shared.open)) victim->close();
+      }
+      if (static_cast<int>(shared.open.size()) < shared.options.max_connections) {
         std::make_shared<Connection>(std::move(socket), shared)->start();
       }
       accept();  // a socket not handed on closes here

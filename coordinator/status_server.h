@@ -35,9 +35,13 @@ struct StatusServerOptions {
   std::string address = "127.0.0.1";
   int port = 0;  // 0: any free port (see StatusServer::port)
   size_t max_head_bytes = 8192;
-  // A client must send its whole request head within this; then it gets 408 and is closed.
+  // A client must send its whole request head within this long of its connect, however it
+  // trickles; then it gets 408 and is closed. An answered client is closed by then, too.
   double request_timeout_s = 5.0;
-  int max_connections = 16;  // beyond: accepted and closed at once
+  // Beyond: a new connection takes the slot of an answered one still draining, else of the
+  // oldest head still awaited from the peer holding the most slots (so idle connections cannot
+  // keep a real client out); refused only when every connection is mid-answer. Each costs ~16 KiB.
+  int max_connections = 64;
 };
 
 class StatusServer {

@@ -8,9 +8,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "coordinator/status_server.h"
@@ -119,6 +123,59 @@ TEST_F(StatusServerTest, ASilentClientGets408AndIsClosed) {
   EXPECT_EQ(status_line(response), "HTTP/1.1 408 Request Timeout");
   EXPECT_GT(waited, 0.3);
   EXPECT_LT(waited, 5.0);  // closed by the server, not by the client's 10 s timeout
+}
+
+// Seconds a GET /status from a fresh connection takes to be answered, and its status line.
+std::pair<double, std::string> timed_get(int port) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string response = exchange(port, "GET /status HTTP/1.1\r\nHost: t\r\n\r\n");
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+          status_line(response)};
+}
+
+// Connections that never complete a request must not keep a real client waiting: the endpoint
+// answers it at once however many idle holders it has, with the default (long) request timeout.
+TEST(StatusServerSlots, IdleConnectionsFillingEverySlotDoNotDelayARealClient) {
+  StatusServerOptions options;
+  StatusServer server(options, [] { return RunStatus{}; });
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < options.max_connections; ++i) {
+    idle.push_back(std::make_unique<Client>(server.port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all accepted
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const auto [waited, line] = timed_get(server.port());
+    EXPECT_EQ(line, "HTTP/1.1 200 OK");
+    EXPECT_LT(waited, 1.0);
+  }
+}
+
+// The same with holders that each trickle a byte every 200 ms, as if a head were on its way.
+TEST(StatusServerSlots, TricklingConnectionsDoNotDelayARealClient) {
+  StatusServerOptions options;
+  StatusServer server(options, [] { return RunStatus{}; });
+  std::vector<std::unique_ptr<Client>> tricklers;
+  for (int i = 0; i < options.max_connections; ++i) {
+    tricklers.push_back(std::make_unique<Client>(server.port()));
+    ASSERT_TRUE(tricklers.back()->connected());
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    const std::string head = "GET /status HTTP/1.1\r\nX-Slow: ";
+    for (size_t i = 0; !stop; ++i) {
+      for (auto& client : tricklers) client->send_all(std::string(1, head[i % head.size()]));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const auto [waited, line] = timed_get(server.port());
+    EXPECT_EQ(line, "HTTP/1.1 200 OK");
+    EXPECT_LT(waited, 1.0);
+  }
+  stop = true;
+  trickle.join();
 }
 
 TEST(StatusServer, AnAddressItCannotBindIsAnIoError) {
