@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <random>
 #include <sstream>
 
 #include "common/error.h"
@@ -11,29 +10,29 @@
 namespace vlm::coordinator {
 namespace {
 
-// "host port token": where heartbeats go, as rank 0 shares it.
+// "host port key": where heartbeats go and the job key, as rank 0 shares them through the
+// communicator (the key travels nowhere else).
 struct HeartbeatAddress {
   std::string host;
   int port = 0;
-  uint64_t token = 0;
+  HeartbeatKey job_key{};
 };
 
 std::string encode_address(const HeartbeatAddress& a) {
-  return fmt::format("{} {} {:x}", a.host, a.port, a.token);
+  return fmt::format("{} {} {}", a.host, a.port, heartbeat_key_hex(a.job_key));
 }
 
 HeartbeatAddress decode_address(const std::string& text) {
   HeartbeatAddress a;
   std::istringstream in(text);
-  in >> a.host >> a.port >> std::hex >> a.token;
-  VLM_CHECK(in && a.port > 0, InternalError, "heartbeats: rank 0 shared '", text,
-            "', not 'host port token'");
+  std::string key_hex;
+  in >> a.host >> a.port >> key_hex;
+  const std::optional<HeartbeatKey> key = parse_heartbeat_key_hex(key_hex);
+  // The text holds the key: not quoted in the message.
+  VLM_CHECK(in && a.port > 0 && key, InternalError, "heartbeats: rank 0 shared ", text.size(),
+            " bytes that are not 'host port key'");
+  a.job_key = *key;
   return a;
-}
-
-uint64_t random_token() {
-  std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
 }
 
 }  // namespace
@@ -68,21 +67,44 @@ void RunWatch::connect(cluster::Communicator& comm) {
   const std::vector<std::string> hosts = comm.gather(world_.hostname, 0);
   std::string shared;
   if (comm.is_root()) {
-    const uint64_t token = random_token();
-    auto monitor =
-        std::make_unique<HeartbeatMonitor>(hosts, token, cluster_.heartbeat_timeout_s, on_silence_);
-    shared = encode_address({world_.hostname, monitor->port(), token});
+    HeartbeatAddress address;
+    address.job_key = random_heartbeat_key();
+    std::optional<std::string> listen = heartbeat_listen_address(hosts, cluster_.status_address);
+    std::unique_ptr<HeartbeatMonitor> monitor;
+    if (listen) {
+      try {
+        monitor = std::make_unique<HeartbeatMonitor>(*listen, hosts, address.job_key,
+                                                     cluster_.heartbeat_timeout_s, on_silence_);
+      } catch (const IoError& e) {
+        log::warn("{}", e.what());
+        listen.reset();
+      }
+    }
+    if (!monitor) {
+      // The other ranks are already waiting in the broadcast below: listening somewhere beats
+      // failing here.
+      log::warn(
+          "heartbeats: neither cluster.status_address {} nor host {} gives an address other "
+          "hosts reach that could be bound: the monitor listens on every interface "
+          "(datagrams are authenticated all the same)",
+          cluster_.status_address, world_.hostname);
+      monitor = std::make_unique<HeartbeatMonitor>("0.0.0.0", hosts, address.job_key,
+                                                   cluster_.heartbeat_timeout_s, on_silence_);
+    }
+    address.host = listen.value_or(world_.hostname);
+    address.port = monitor->port();
+    shared = encode_address(address);
     std::lock_guard<std::mutex> lock(monitor_mutex_);
     monitor_ = std::move(monitor);
   }
   comm.broadcast(shared, 0);
   const HeartbeatAddress address = decode_address(shared);
-  // Ranks beside rank 0 need no name lookup, nor a route out and back.
+  // Ranks beside a monitor on every interface need no name lookup, nor a route out and back.
   const std::string target = address.host == world_.hostname ? "127.0.0.1" : address.host;
   try {
     sender_ = std::make_unique<HeartbeatSender>(
-        target, address.port, Heartbeat{address.token, comm.rank(), 0, false, world_.hostname},
-        cluster_.heartbeat_interval_s);
+        target, address.port, rank_heartbeat_key(address.job_key, comm.rank()),
+        Heartbeat{comm.rank(), 0, 0, false, world_.hostname}, cluster_.heartbeat_interval_s);
   } catch (const Error& e) {
     log::warn("{}: rank 0 will report this rank as silent", e.what());
   }

@@ -29,7 +29,7 @@ class RunWatch : public worker::RunObserver {
   ~RunWatch() override;
 
   // Collective (every rank, same point): rank 0 learns every rank's host and shares its
-  // heartbeat port and the job's token; then every rank starts sending heartbeats.
+  // heartbeat address and the job's heartbeat key; then every rank starts sending heartbeats.
   void connect(cluster::Communicator& comm);
 
   std::string url() const;  // the endpoint's http://address:port, empty when off

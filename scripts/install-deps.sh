@@ -7,7 +7,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev
-  libyaml-cpp-dev libspdlog-dev libboost-dev libgtest-dev libcli11-dev
+  libyaml-cpp-dev libspdlog-dev libboost-dev libgtest-dev libcli11-dev libssl-dev
   libsentencepiece-dev libicu-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
   python3-torch python3-numpy python3-h5py strace libtcmalloc-minimal4
   slurm-wlm munge
