@@ -114,7 +114,10 @@ std::vector<Conversation> read_json_lines(const std::string& path, const std::st
     start = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     try {
-      corpus.push_back(read_record(Json::parse(line, json_depth_limit<Json>(path))));
+      // One level less than a JSON array's bound: a line is a record, an array's records sit one
+      // level down, and parse_record (vlm-shard) bounds a record alike in both formats.
+      corpus.push_back(
+          read_record(Json::parse(line, json_depth_limit<Json>(path, kMaxJsonDepth - 1))));
     } catch (const std::exception& e) {
       VLM_THROW(FormatError, path, ":", line_number, ": ", e.what());
     }

@@ -3,11 +3,14 @@
 // an integer or null; "image" a string or a list of strings (or null), likewise "frames", their
 // paths in that order; "conversations" a list of objects with string "from" and "value" (other
 // keys ignored); "category" a string or null; other keys ignored. A repeated key keeps its last
-// value, as a document parse does.
+// value, as a document parse does. Nesting is bounded as read_corpus bounds a record of a JSON
+// array (kMaxJsonDepth counting the array): a record read_corpus refuses as too deep is refused
+// here too, even when the depth is in a key the schema ignores.
 #include <nlohmann/json.hpp>
 
 #include <stdexcept>
 
+#include "common/bounded_json.h"
 #include "common/error.h"
 #include "data/corpus.h"
 
@@ -38,6 +41,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   bool binary(binary_t&) override { return scalar(Kind::kOther, {}); }
 
   bool start_object(std::size_t) override {
+    check_depth();
     if (depth_ > 0 && skip_depth_ == 0) {
       if (in_turns() && depth_ == 2) {
         turn_ = Turn{};
@@ -64,6 +68,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   }
 
   bool start_array(std::size_t) override {
+    check_depth();
     if (depth_ == 0) fail("a record must be a JSON object");
     if (skip_depth_ == 0) {
       if (depth_ == 1 && (key_ == "image" || key_ == "frames")) {
@@ -89,6 +94,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   }
 
   bool key(string_t& value) override {
+    check_depth();
     if (skip_depth_ == 0) {
       if (depth_ == 1) {
         key_ = std::move(value);
@@ -108,6 +114,15 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   enum class Kind { kNull, kString, kInteger, kOther };
 
   [[noreturn]] static void fail(const std::string& what) { VLM_THROW(FormatError, what); }
+
+  // A value inside depth_ containers of the record sits depth_ + 1 deep in a JSON array corpus,
+  // where read_corpus's bound (json_depth_limit) refuses more than kMaxJsonDepth. Without it a
+  // record nested a million deep in an ignored key went into a shard whole.
+  void check_depth() const {
+    if (depth_ + 1 > kMaxJsonDepth) {
+      fail("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+  }
 
   bool in_turns() const { return field_ == "conversations"; }
   std::vector<std::string>& paths_for(const std::string& key) {
@@ -144,6 +159,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   }
 
   bool scalar(Kind kind, std::string value) {
+    check_depth();
     if (depth_ == 0) fail("a record must be a JSON object");
     if (skip_depth_ != 0) return true;
     if (depth_ == 1) return top_level_scalar(kind, std::move(value));
