@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -304,6 +305,8 @@ class LoaderImpl {
     PreparedSample sample;
     sample.id = record.conversation.id;
     sample.vdep = entries_.vdep(entry);
+    const std::string too_long = cut_text_over_cap(record.conversation);
+    if (!too_long.empty() && record.unusable.empty()) record.unusable = too_long;
     try {
       std::vector<Segment> segments = render(record.conversation, options_.data.template_name);
       if (sample.vdep) segments = with_auto_image(segments);
@@ -330,6 +333,28 @@ class LoaderImpl {
       }
     }
     return sample;
+  }
+
+  // Text past what max_seq_len tokens can hold is never tokenized: SentencePiece merges a run of
+  // unknown characters in time quadratic in its length (a record of 5 MB of one unknown
+  // character held a loader thread for over ten minutes). A conversation whose turns hold more
+  // than kTextBytesPerToken x max_seq_len bytes (64 KiB at least) keeps its slot and its image
+  // placeholders, loses its text, and leaves the loss like a sample whose image is refused.
+  // Returns why, or "" when the text is within the cap.
+  std::string cut_text_over_cap(Conversation& conversation) const {
+    constexpr int64_t kTextBytesPerToken = 64;
+    const int64_t cap = std::max<int64_t>(int64_t{64} << 10,
+                                          kTextBytesPerToken * options_.data.max_seq_len);
+    int64_t bytes = 0;
+    for (const Turn& turn : conversation.turns) bytes += static_cast<int64_t>(turn.value.size());
+    if (bytes <= cap) return {};
+    for (Turn& turn : conversation.turns) {
+      std::string kept;
+      for (int i = count_image_placeholders(turn.value); i > 0; --i) kept += "<image>\n";
+      turn.value = kept.empty() ? "." : kept;
+    }
+    return "text of " + std::to_string(bytes) + " bytes, over the cap of " + std::to_string(cap) +
+           " (" + std::to_string(kTextBytesPerToken) + " bytes per data.max_seq_len token)";
   }
 
   // An image whose header passed vlm-shard's check but whose data does not decode: the sample

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -290,6 +291,42 @@ TEST(Loader, MissingAndUndecodableImagesAreLeftOutOfTheLoss) {
   }
   EXPECT_EQ(seen, (std::set<std::string>{"gone", "broken"}));
   EXPECT_EQ(loader.stats().undecodable_samples, 2);
+}
+
+// Issue 18's hostile corpus: a record whose answer is 5 MB of one character the tokenizer does
+// not know held a loader thread for over ten minutes (SentencePiece merges an unknown run in
+// quadratic time; 1.6 MB took 104 s). Text over the cap is never tokenized: the sample keeps its
+// slot and its image, leaves the loss and is counted; the record beside it trains.
+TEST(Loader, TextOverTheCapIsLeftOutOfTheLossUntokenized) {
+  vlm::testing::TempDir dir;
+  const std::string huge(2'000'000, '~');
+  std::ofstream(dir.file("long.json")) << R"([
+    {"id": "long", "image": "images/00000/000000000.jpg", "conversations": [{"from": "human", "value": "<image>\nHi"}, {"from": "gpt", "value": ")"
+                                       << huge << R"("}]},
+    {"id": "short", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "red"}]}
+  ])";
+  LoaderOptions options = instruction_options(2);
+  options.data.corpus_dir = dir.path();
+  options.data.json = "long.json";
+  options.data.sampler = "random";
+  options.data.max_seq_len = 80;
+  std::filesystem::create_directories(dir.file("images/00000"));
+  const std::string any_image = synth_corpus_dir() + "/images/00000/" +
+      std::filesystem::directory_iterator(synth_corpus_dir() + "/images/00000")->path()
+          .filename().string();
+  std::filesystem::copy_file(any_image, dir.file("images/00000/000000000.jpg"));
+  Loader loader(options, synth_tokenizer());
+  const Batch batch = loader.next();
+  ASSERT_EQ(batch.sample_ids.size(), 2u);
+  EXPECT_EQ(batch.num_images, 1);
+  EXPECT_GT(batch.label_tokens, 0);  // the short record's answer
+  for (int64_t row = 0; row < 2; ++row) {
+    const auto labels = batch.labels.begin() + row * batch.seq_len;
+    const bool any_label = std::any_of(labels, labels + batch.seq_len,
+                                       [](int64_t label) { return label != kIgnoreLabel; });
+    EXPECT_EQ(any_label, batch.sample_ids[static_cast<size_t>(row)] == "short");
+  }
+  EXPECT_EQ(loader.stats().undecodable_samples, 1);
 }
 
 TEST(Loader, MalformedRecordFailsAtConstructionNamingIt) {
