@@ -54,6 +54,13 @@ struct RaggedReader {
       VLM_CHECK(size >= 0 && size <= kMaxEntryBytes, FormatError, path, ": ", group, "/offsets[", i,
                 "] = ", offsets[i], " after ", offsets[i - 1], ": an entry must be 0 to 1 GiB");
     }
+    // And the last must end within the bytes the dataset holds: checked here, so that
+    // vlm-shard --verify refuses such a shard too, not only the read of the entry past the end.
+    const Handle space = h5::checked(H5Dget_space(data.get()), path,
+                                     std::string("cannot get the dataspace of ") + group + "/data");
+    const hssize_t length = H5Sget_simple_extent_npoints(space.get());
+    VLM_CHECK(length >= 0 && offsets.back() <= length, FormatError, path, ": ", group,
+              "/offsets end at ", offsets.back(), " but ", group, "/data holds ", length, " bytes");
   }
 
   size_t entries() const { return offsets.size() - 1; }
