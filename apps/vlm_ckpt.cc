@@ -8,7 +8,9 @@
 
 #include "apps/main_support.h"
 #include "checkpoint/store.h"
+#include "common/error.h"
 #include "common/files.h"
+#include "recipes/load.h"
 #include "worker/checkpoint_export.h"
 
 namespace {
@@ -35,6 +37,30 @@ std::pair<std::string, std::string> locate(const std::string& path) {
   return {p.string(), ""};
 }
 
+// A manifest's stage must be a stage of the recipe it carries (recipe_yaml, the run's resolved
+// recipe), by number and name, as a resumed run checks it against its own recipe
+// (worker::Checkpointer::matches_recipe). Without it, a manifest whose stage_index was past the
+// recipe's stages verified ok. A recipe copy this build cannot load is left to export to report.
+std::string stage_of_own_recipe(const vlm::checkpoint::Manifest& m) {
+  if (m.recipe_yaml.empty()) return {};
+  vlm::recipes::Recipe recipe;
+  try {
+    recipe = vlm::recipes::load_text(m.recipe_yaml, "the manifest's recipe_yaml");
+  } catch (const vlm::Error&) {
+    return {};
+  }
+  if (m.stage_index >= static_cast<int64_t>(recipe.stages.size())) {
+    return fmt::format("manifest.json: stage_index {} but its recipe has {} stage(s)",
+                       m.stage_index, recipe.stages.size());
+  }
+  const std::string& name = recipe.stages[static_cast<size_t>(m.stage_index)].name;
+  if (m.stage_name != name) {
+    return fmt::format("manifest.json: stage {} is '{}' but '{}' in its recipe", m.stage_index,
+                       m.stage_name, name);
+  }
+  return {};
+}
+
 int list(const std::string& path) {
   const auto [root, tag] = locate(path);
   const CheckpointStore store(root);
@@ -45,7 +71,7 @@ int list(const std::string& path) {
     std::string status = entry.committed ? "ok" : "staging";
     std::string problem;
     if (entry.committed) {
-      const auto check = store.verify(entry.tag);
+      const auto check = store.verify(entry.tag, stage_of_own_recipe);
       if (!check.ok) {
         status = "damaged";
         problem = check.problems.front();
@@ -75,7 +101,7 @@ int verify(const std::string& path) {
   }
   bool all_ok = true;
   for (const auto& t : tags) {
-    const auto check = store.verify(t);
+    const auto check = store.verify(t, stage_of_own_recipe);
     std::cout << (check.ok ? "ok      " : "DAMAGED ") << store.committed_dir(t) << "\n";
     for (const auto& problem : check.problems) std::cout << "  " << problem << "\n";
     all_ok = all_ok && check.ok;
