@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/env.sh
+source scripts/preempt.sh
 bash scripts/build.sh
 bin=${VLM_BUILD_DIR:-$root/build}/bin
 recipe=recipes/tiny/llava_two_stage.yaml
@@ -42,7 +43,7 @@ until grep -q '"step":250,"stage":"finetune"' "$run_dir/metrics.jsonl" 2>/dev/nu
   sleep 1
 done
 # Only this job's ranks (mpirun's children): other jobs' vlm-worker processes are not ours.
-pkill -TERM -P "$job" -x vlm-worker || true
+preempt_job "$job"
 code=0
 wait "$job" || code=$?
 echo "vlm-worker exited with $code (75: preempted, state saved)"
