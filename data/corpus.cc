@@ -114,10 +114,7 @@ std::vector<Conversation> read_json_lines(const std::string& path, const std::st
     start = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     try {
-      // One level less than a JSON array's bound: a line is a record, an array's records sit one
-      // level down, and parse_record (vlm-shard) bounds a record alike in both formats.
-      corpus.push_back(
-          read_record(Json::parse(line, json_depth_limit<Json>(path, kMaxJsonDepth - 1))));
+      corpus.push_back(parse_record_document(line));
     } catch (const std::exception& e) {
       VLM_THROW(FormatError, path, ":", line_number, ": ", e.what());
     }
@@ -131,6 +128,18 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 }
 
 }  // namespace
+
+Conversation parse_record_document(std::string_view json) {
+  try {
+    // One level less than a JSON array's bound: a line is a record, an array's records sit one
+    // level down, and parse_record (vlm-shard) bounds a record alike in both formats.
+    return read_record(Json::parse(json, json_depth_limit<Json>("record", kMaxJsonDepth - 1)));
+  } catch (const Json::exception& e) {
+    VLM_THROW(FormatError, "invalid JSON: ", std::string(e.what()).substr(0, 300));
+  } catch (const std::invalid_argument& e) {
+    VLM_THROW(FormatError, e.what());
+  }
+}
 
 std::vector<Conversation> read_corpus(const std::string& path) {
   VLM_CHECK(files::exists(path), IoError, "corpus file ", path, " not found (", kMissingHint, ")");

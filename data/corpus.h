@@ -24,5 +24,7 @@ std::vector<Conversation> read_corpus(const std::string& path);
 // the two). Throws FormatError saying what is wrong, without a file or position (the caller knows
 // them). vlm-shard validates records with it, so a record in a shard is one read_corpus accepts.
 Conversation parse_record(std::string_view json);
+// The same by a document parse (read_corpus's own rules, as for a line of JSON Lines).
+Conversation parse_record_document(std::string_view json);
 
 }  // namespace vlm::data

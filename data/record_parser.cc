@@ -3,9 +3,10 @@
 // an integer or null; "image" a string or a list of strings (or null), likewise "frames", their
 // paths in that order; "conversations" a list of objects with string "from" and "value" (other
 // keys ignored); "category" a string or null; other keys ignored. A repeated key keeps its last
-// value, as a document parse does. Nesting is bounded as read_corpus bounds a record of a JSON
-// array (kMaxJsonDepth counting the array): a record read_corpus refuses as too deep is refused
-// here too, even when the depth is in a key the schema ignores.
+// value, as a document parse does (a refusal is confirmed by parse_record_document). Nesting is
+// bounded as read_corpus bounds a record of a JSON array (kMaxJsonDepth counting the array): a
+// record read_corpus refuses as too deep is refused here too, even when the depth is in a key the
+// schema ignores.
 #include <nlohmann/json.hpp>
 
 #include <stdexcept>
@@ -224,11 +225,22 @@ class RecordHandler : public nlohmann::json_sax<Json> {
 Conversation parse_record(std::string_view json) {
   RecordHandler handler;
   try {
-    Json::sax_parse(json.begin(), json.end(), &handler);
-  } catch (const Json::exception& e) {
-    VLM_THROW(FormatError, "invalid JSON: ", e.what());
+    try {
+      Json::sax_parse(json.begin(), json.end(), &handler);
+    } catch (const Json::exception& e) {
+      VLM_THROW(FormatError, "invalid JSON: ", e.what());
+    }
+    return handler.take();
+  } catch (const FormatError&) {
+    // Events refuse at the first bad value, but a key repeated later replaces it in a document
+    // parse (and in Python's json, which LLaVA's loader uses). A refusal is rare: the document
+    // parse confirms it, so that both readers accept exactly the same records.
+    try {
+      return parse_record_document(json);
+    } catch (const FormatError&) {
+    }
+    throw;  // the events' message, which says where the record first goes wrong
   }
-  return handler.take();
 }
 
 }  // namespace vlm::data

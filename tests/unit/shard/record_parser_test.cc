@@ -18,6 +18,10 @@ const char* kRecords[] = {
     R"({"id": "dup", "image": "first.jpg", "image": "second.jpg", "conversations": [{"from": "a", "value": "b"}], "conversations": []})",
     R"({"id": "u", "conversations": [{"from": "human", "value": "caf\u00e9 \"quoted\" \\ slash"}]})",
     R"({"id": "n", "conversations": [], "x": 1.5, "y": true, "z": "s"})",
+    // A bad value replaced by a later one under the same key (found by tests/fuzz: the events
+    // had refused at the first).
+    R"({"id": "r", "conversations": ["a.jpg"], "conversations": [{"from": "gpt", "value": "ok"}]})",
+    R"({"id": 1.5, "image": {"x": 1}, "id": "s", "image": "i.jpg", "conversations": []})",
     // Rejected ones.
     R"([1, 2])",
     R"("just a string")",
