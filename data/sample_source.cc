@@ -8,6 +8,7 @@
 #include "data/image_root.h"
 #include "data/loader.h"
 #include "data/record_check.h"
+#include "data/record_stream.h"
 
 namespace vlm::data {
 namespace {
@@ -18,23 +19,58 @@ int64_t count_turn_words(const Conversation& conversation) {
   return words;
 }
 
+// A record that cannot be trained on keeps its slot (so that sample indices, and with them the
+// sampler's order and a resume's position, do not depend on which records are bad) with a
+// placeholder conversation, and is left out of the loss with the reason.
+struct JsonRecord {
+  Conversation conversation;
+  std::string unusable;
+};
+
+JsonRecord unusable_record(std::string id, std::string why) {
+  return {Conversation{std::move(id), {}, {{"human", "."}, {"gpt", "."}}, {}}, std::move(why)};
+}
+
+// Record by record (data::RecordStream), so that one bad record is one unusable sample rather
+// than a refused file; only a JSON array whose structure is broken is an error of the file.
+std::vector<JsonRecord> read_json_records(const std::string& path,
+                                          const recipes::DataSection& data) {
+  RecordStream stream(path, corpus_format_of(path));
+  stream.set_max_record_bytes(static_cast<uint64_t>(data.max_record_bytes));
+  std::vector<JsonRecord> records;
+  std::string text;
+  uint64_t offset = 0;
+  while (stream.next(text, offset)) {
+    if (stream.last_record_bytes() > static_cast<uint64_t>(data.max_record_bytes)) {
+      records.push_back(unusable_record({}, "record of " +
+                                                std::to_string(stream.last_record_bytes()) +
+                                                " bytes, over data.max_record_bytes (" +
+                                                std::to_string(data.max_record_bytes) + ")"));
+      continue;
+    }
+    JsonRecord record;
+    try {
+      record.conversation = parse_record(text);
+      render(record.conversation, data.template_name);
+      records.push_back(std::move(record));
+    } catch (const FormatError& e) {
+      records.push_back(unusable_record(record.conversation.id, quoted_excerpt(e.what())));
+    }
+  }
+  return records;
+}
+
 class JsonSource final : public SampleSource {
  public:
   explicit JsonSource(const recipes::DataSection& data)
       : path_(resolve(data, data.json)),
         image_root_(image_folder(data), image_limits(data)),
-        corpus_(read_corpus(path_)) {
+        corpus_(read_records(path_, data)) {
     auto traits = std::make_shared<SampleTraits>();
     traits->reserve(corpus_.size());
-    for (size_t i = 0; i < corpus_.size(); ++i) {
-      const Conversation& conversation = corpus_[i];
-      try {
-        render(conversation, data.template_name);
-      } catch (const FormatError& e) {
-        VLM_THROW(FormatError, where(static_cast<int64_t>(i)), ": ", e.what());
-      }
+    for (const JsonRecord& record : corpus_) {
       // The same words vlm-shard stores per sample, so both sources sample alike.
-      traits->add(!conversation.images.empty(), count_turn_words(conversation));
+      traits->add(!record.conversation.images.empty(), count_turn_words(record.conversation));
     }
     traits_ = std::move(traits);
   }
@@ -43,8 +79,10 @@ class JsonSource final : public SampleSource {
   std::shared_ptr<const SampleTraits> traits() const override { return traits_; }
 
   SourceRecord read(int64_t i) const override {
+    const JsonRecord& source = corpus_.at(static_cast<size_t>(i));
     SourceRecord record;
-    record.conversation = corpus_.at(static_cast<size_t>(i));
+    record.conversation = source.conversation;
+    record.unusable = source.unusable;
     std::string error;
     for (const std::string& image : record.conversation.images) {
       record.image_bytes.emplace_back();
@@ -57,14 +95,21 @@ class JsonSource final : public SampleSource {
   }
 
   std::string where(int64_t i) const override {
-    const Conversation& conversation = corpus_.at(static_cast<size_t>(i));
+    const Conversation& conversation = corpus_.at(static_cast<size_t>(i)).conversation;
     return path_ + ": record " + std::to_string(i) + " (id " + conversation.id + ")";
   }
 
  private:
+  static std::vector<JsonRecord> read_records(const std::string& path,
+                                              const recipes::DataSection& data) {
+    VLM_CHECK(files::exists(path), IoError, "corpus file ", path,
+              " not found (run scripts/demo.sh or vlm-synth --out <dir> to make a corpus)");
+    return read_json_records(path, data);
+  }
+
   const std::string path_;
   const ImageRoot image_root_;
-  const std::vector<Conversation> corpus_;
+  const std::vector<JsonRecord> corpus_;
   std::shared_ptr<const SampleTraits> traits_;
 };
 

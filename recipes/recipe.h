@@ -124,6 +124,10 @@ struct DataSection {
   // loss and counted, never fatal. The pixel default is Pillow's decompression-bomb bound.
   int64_t max_image_bytes = int64_t{64} << 20;
   int64_t max_image_pixels = 89'478'485;
+  // Training from data.json: a record longer than this is not parsed; like a record that does not
+  // parse, it keeps its slot, is left out of the loss and is counted (vlm-shard skips such records
+  // by --max-record-bytes, the same default).
+  int64_t max_record_bytes = int64_t{4} << 20;
   // Each shard's checksum is compared with index.json's before its first sample is read (once
   // per process: one read of the file). false: trust the files (say, on a read-only store
   // verified once with vlm-shard --verify).

@@ -5,7 +5,7 @@ src_dir=$(cd "$2" && pwd)
 bin=$build_dir/bin
 source "$src_dir/scripts/env.sh"
 work=$(mktemp -d /tmp/vlm-e2e-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${VLM_KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

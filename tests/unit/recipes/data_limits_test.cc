@@ -20,6 +20,7 @@ TEST(DataLimits, DefaultsAndSet) {
   const DataSection& data = recipe.stages.at(0).data;
   EXPECT_EQ(data.max_image_bytes, int64_t{64} << 20);
   EXPECT_EQ(data.max_image_pixels, 89'478'485);
+  EXPECT_EQ(data.max_record_bytes, int64_t{4} << 20);
   EXPECT_TRUE(data.verify_shards);
   const Recipe set =
       load_text(kTwoStage, kSource, {"data.max_image_pixels=1000000", "data.verify_shards=false"});
@@ -29,7 +30,8 @@ TEST(DataLimits, DefaultsAndSet) {
 
 TEST(DataLimits, ValuesPastTheBoundsNameTheirKeys) {
   for (const std::string set : {"data.loader_threads=100000", "data.prefetch_batches=1e9",
-                                "data.max_image_bytes=0", "data.max_image_pixels=-1"}) {
+                                "data.max_image_bytes=0", "data.max_image_pixels=-1",
+                                "data.max_record_bytes=0", "data.max_record_bytes=4e9"}) {
     const std::string message = config_error([&] { load_text(kTwoStage, kSource, {set}); });
     const std::string key = set.substr(0, set.find('='));
     EXPECT_NE(message.find(key), std::string::npos) << message;
