@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/state.h"
+#include "checkpoint/slice_ref.h"
 
 namespace vlm::checkpoint {
 

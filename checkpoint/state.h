@@ -10,14 +10,9 @@
 #include <cstdint>
 #include <string>
 
-namespace vlm::checkpoint {
+#include "checkpoint/slice_ref.h"
 
-// Where a slice sits in its buffer.
-struct SliceRef {
-  std::string buffer;
-  int64_t begin = 0;  // first element
-  int64_t count = 0;
-};
+namespace vlm::checkpoint {
 
 // One rank's part of one buffer, with its values.
 struct FlatSlice {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "checkpoint/manifest.h"
+#include "checkpoint/state.h"
 
 namespace vlm::checkpoint {
 

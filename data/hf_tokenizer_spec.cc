@@ -35,8 +35,10 @@ class SpecReader {
  public:
   explicit SpecReader(std::string path) : path_(std::move(path)) {}
 
-  HfTokenizerSpec read() const {
-    const Json root = parse();
+  HfTokenizerSpec read() const { return read_text(read_file()); }
+
+  HfTokenizerSpec read_text(const std::string& text) const {
+    const Json root = parse_bounded_json<Json>(text, path_);
     check_object(root, "the top level");
     HfTokenizerSpec spec;
     const bool byte_fallback = read_model(member(root, "model", "model"), spec);
@@ -74,10 +76,10 @@ class SpecReader {
     VLM_THROW(FormatError, path_, ": ", key, " ", problem);
   }
 
-  Json parse() const {
+  std::string read_file() const {
     VLM_CHECK(files::exists(path_), IoError, "tokenizer ", path_,
               " not found (give a Hugging Face tokenizer.json, as the model's repository has it)");
-    return parse_bounded_json<Json>(files::read_all(path_), path_);
+    return files::read_all(path_);
   }
 
   void check_object(const Json& value, const std::string& key) const {
@@ -381,5 +383,9 @@ class SpecReader {
 }  // namespace
 
 HfTokenizerSpec read_hf_tokenizer_spec(const std::string& path) { return SpecReader(path).read(); }
+
+HfTokenizerSpec parse_hf_tokenizer_spec(const std::string& text, const std::string& source) {
+  return SpecReader(source).read_text(text);
+}
 
 }  // namespace vlm::data

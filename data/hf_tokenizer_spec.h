@@ -50,5 +50,7 @@ struct HfTokenizerSpec {
 // A missing file is an IoError; malformed JSON or an unsupported structure a FormatError naming
 // the file and the key (e.g. "model.merges[3]").
 HfTokenizerSpec read_hf_tokenizer_spec(const std::string& path);
+// The same over a tokenizer.json's text; source stands for the file in messages.
+HfTokenizerSpec parse_hf_tokenizer_spec(const std::string& text, const std::string& source);
 
 }  // namespace vlm::data

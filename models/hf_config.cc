@@ -74,19 +74,6 @@ std::string family_of(const json& root, const std::string& source) {
   return type;
 }
 
-std::string torch_dtype_name(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kBFloat16:
-      return "bfloat16";
-    case at::kHalf:
-      return "float16";
-    case at::kDouble:
-      return "float64";
-    default:
-      return "float32";
-  }
-}
-
 }  // namespace
 
 recipes::LlmConfig llm_config_from_hf_text(const std::string& json_text, const std::string& source,
@@ -211,7 +198,7 @@ recipes::VisionConfig vision_config_from_hf(const std::string& config_json_path,
   return vision_config_from_hf_text(files::read_all(config_json_path), config_json_path, base);
 }
 
-std::string llm_config_to_hf(const recipes::LlmConfig& config, at::ScalarType dtype) {
+std::string llm_config_to_hf(const recipes::LlmConfig& config, const std::string& torch_dtype) {
   const bool qwen = config.family == "qwen2";
   nlohmann::ordered_json out;
   out["architectures"] =
@@ -232,7 +219,7 @@ std::string llm_config_to_hf(const recipes::LlmConfig& config, at::ScalarType dt
   if (!qwen) out["attention_bias"] = false;
   out["qkv_bias"] = config.qkv_bias;  // ours: q/k/v biases (implied by qwen2)
   out["initializer_range"] = config.init_std;
-  out["torch_dtype"] = torch_dtype_name(dtype);
+  out["torch_dtype"] = torch_dtype;
   return out.dump(2) + "\n";
 }
 
@@ -250,7 +237,8 @@ void put_vision_shape(const recipes::VisionConfig& config, nlohmann::ordered_jso
   out["patch_size"] = config.patch_size;
 }
 
-std::string aimv2_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype) {
+std::string aimv2_config_to_hf(const recipes::VisionConfig& config,
+                               const std::string& torch_dtype) {
   nlohmann::ordered_json out;
   out["architectures"] = nlohmann::ordered_json::array({"AIMv2Model"});
   out["auto_map"] = {{"AutoConfig", "configuration_aimv2.AIMv2Config"},
@@ -263,14 +251,15 @@ std::string aimv2_config_to_hf(const recipes::VisionConfig& config, at::ScalarTy
   out["attention_dropout"] = 0.0;
   out["projection_dropout"] = 0.0;
   out["initializer_range"] = config.init_std;
-  out["torch_dtype"] = torch_dtype_name(dtype);
+  out["torch_dtype"] = torch_dtype;
   return out.dump(2) + "\n";
 }
 
 }  // namespace
 
-std::string vision_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype) {
-  if (config.type == "aimv2") return aimv2_config_to_hf(config, dtype);
+std::string vision_config_to_hf(const recipes::VisionConfig& config,
+                                const std::string& torch_dtype) {
+  if (config.type == "aimv2") return aimv2_config_to_hf(config, torch_dtype);
   nlohmann::ordered_json out;
   out["architectures"] = nlohmann::ordered_json::array({"CLIPVisionModel"});
   out["model_type"] = "clip_vision_model";
@@ -278,7 +267,7 @@ std::string vision_config_to_hf(const recipes::VisionConfig& config, at::ScalarT
   out["hidden_act"] = "quick_gelu";
   out["layer_norm_eps"] = config.layer_norm_eps;
   out["initializer_range"] = config.init_std;
-  out["torch_dtype"] = torch_dtype_name(dtype);
+  out["torch_dtype"] = torch_dtype;
   return out.dump(2) + "\n";
 }
 

@@ -3,8 +3,6 @@
 // remote-code AIMv2Model of apple/aimv2-* (model_type aimv2).
 #pragma once
 
-#include <ATen/ATen.h>
-
 #include <string>
 
 #include "recipes/recipe.h"
@@ -34,10 +32,11 @@ recipes::VisionConfig vision_config_from_hf_text(const std::string& json_text,
                                                  const recipes::VisionConfig& base);
 
 // config.json text for HF (plus our "qkv_bias" key, which HF ignores). config.vocab_size must be
-// the real size. dtype becomes torch_dtype. The vision tower's by config.type: a
-// CLIPVisionModel's, or an AIMv2Model's (auto_map naming the remote code files, which a folder
-// for HF's AutoModel needs beside it).
-std::string llm_config_to_hf(const recipes::LlmConfig& config, at::ScalarType dtype);
-std::string vision_config_to_hf(const recipes::VisionConfig& config, at::ScalarType dtype);
+// the real size; torch_dtype names the weights' dtype ("float32", see torch_dtype_name). The vision
+// tower's by config.type: a CLIPVisionModel's, or an AIMv2Model's (auto_map naming the remote code
+// files, which a folder for HF's AutoModel needs beside it).
+std::string llm_config_to_hf(const recipes::LlmConfig& config, const std::string& torch_dtype);
+std::string vision_config_to_hf(const recipes::VisionConfig& config,
+                                const std::string& torch_dtype);
 
 }  // namespace vlm::models

@@ -171,14 +171,14 @@ void VisionLanguageModel::save_hf(const std::string& folder) const {
   files::make_directories(llm_folder);
   const at::ScalarType llm_dtype = m.llm->model->embed_tokens->weight.scalar_type();
   files::write_atomically(files::join(llm_folder, "config.json"),
-                          llm_config_to_hf(m.llm->config(), llm_dtype));
+                          llm_config_to_hf(m.llm->config(), torch_dtype_name(llm_dtype)));
   write_safetensors(files::join(llm_folder, "model.safetensors"), merged_llm_tensors(*m.llm));
   if (m.vision) {
     const std::string vision_folder = files::join(folder, "vision");
     files::make_directories(vision_folder);
     const at::ScalarType dtype = m.vision->options().dtype().toScalarType();
     files::write_atomically(files::join(vision_folder, "config.json"),
-                            vision_config_to_hf(m.vision->config(), dtype));
+                            vision_config_to_hf(m.vision->config(), torch_dtype_name(dtype)));
     write_safetensors(files::join(vision_folder, "model.safetensors"), base_parameters(*m.vision));
   }
   if (m.vision_embedding) save_vision_embedding(*m.vision_embedding, folder);

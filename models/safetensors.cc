@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/bounded_json.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "models/safetensors_header.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes little endian");
 
@@ -23,9 +23,6 @@ namespace vlm::models {
 namespace {
 
 using nlohmann::json;
-
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
-constexpr int kMaxHeaderDepth = 8;                 // a header is 3 levels deep
 
 const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
   static const std::vector<std::pair<std::string, at::ScalarType>> table = {
@@ -121,95 +118,6 @@ class MemorySource : public SafetensorsReader::ByteSource {
   std::string bytes_;
 };
 
-// Parses the header JSON, refusing deep nesting before it can cost anything.
-json parse_header_json(const std::string& text, const std::string& source) {
-  try {
-    return json::parse(
-        text, json_depth_limit<json>("safetensors " + source + ": header", kMaxHeaderDepth));
-  } catch (const json::exception& e) {
-    VLM_THROW(FormatError, "safetensors ", source, ": header is not valid JSON: ", e.what());
-  }
-}
-
-// Non-negative JSON integer that fits in int64 (floats, negatives and others are rejected).
-bool as_count(const json& value, uint64_t* out) {
-  if (!value.is_number_unsigned() && !value.is_number_integer()) return false;
-  if (value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0) {
-    return false;
-  }
-  *out = value.get<uint64_t>();
-  return *out <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-}
-
-SafetensorsEntry parse_entry(const std::string& name, const json& value, uint64_t data_size,
-                             const std::string& source) {
-  const std::string where = "safetensors " + source + ": tensor '" + name + "'";
-  VLM_CHECK(value.is_object(), FormatError, where, ": entry is not a JSON object");
-  SafetensorsEntry entry;
-  entry.name = name;
-
-  const auto dtype = value.find("dtype");
-  VLM_CHECK(dtype != value.end() && dtype->is_string(), FormatError, where,
-            ": missing or non-string \"dtype\"");
-  VLM_CHECK(lookup_dtype(dtype->get<std::string>(), &entry.dtype), FormatError, where,
-            ": unsupported dtype '", dtype->get<std::string>(), "'");
-
-  const auto shape = value.find("shape");
-  VLM_CHECK(shape != value.end() && shape->is_array() && shape->size() <= 16, FormatError, where,
-            ": \"shape\" must be an array of at most 16 dimensions");
-  uint64_t elements = 1;
-  for (const json& dim : *shape) {
-    uint64_t size = 0;
-    VLM_CHECK(as_count(dim, &size), FormatError, where, ": shape holds ", dim.dump(),
-              ", not a non-negative integer");
-    VLM_CHECK(!__builtin_mul_overflow(elements, size, &elements), FormatError, where,
-              ": shape's element count overflows");
-    entry.shape.push_back(static_cast<int64_t>(size));
-  }
-  uint64_t bytes = 0;
-  VLM_CHECK(!__builtin_mul_overflow(elements, at::elementSize(entry.dtype), &bytes), FormatError,
-            where, ": byte size overflows");
-
-  const auto offsets = value.find("data_offsets");
-  VLM_CHECK(offsets != value.end() && offsets->is_array() && offsets->size() == 2, FormatError,
-            where, ": \"data_offsets\" must be an array [begin, end]");
-  VLM_CHECK(as_count((*offsets)[0], &entry.begin) && as_count((*offsets)[1], &entry.end),
-            FormatError, where, ": data_offsets must be non-negative integers");
-  VLM_CHECK(entry.begin <= entry.end && entry.end <= data_size, FormatError, where,
-            ": data_offsets [", entry.begin, ", ", entry.end, "] lie outside the data section of ",
-            data_size, " bytes");
-  VLM_CHECK(entry.end - entry.begin == bytes, FormatError, where, ": data_offsets span ",
-            entry.end - entry.begin, " bytes but dtype ", dtype->get<std::string>(), " and shape ",
-            shape->dump(), " need ", bytes);
-  return entry;
-}
-
-std::map<std::string, std::string> parse_metadata(const json& value, const std::string& source) {
-  VLM_CHECK(value.is_object(), FormatError, "safetensors ", source,
-            ": __metadata__ is not a JSON object");
-  std::map<std::string, std::string> metadata;
-  for (const auto& [key, item] : value.items()) {
-    VLM_CHECK(item.is_string(), FormatError, "safetensors ", source, ": __metadata__ value of '",
-              key, "' is not a string");
-    metadata[key] = item.get<std::string>();
-  }
-  return metadata;
-}
-
-void check_no_overlap(std::vector<const SafetensorsEntry*> by_offset, const std::string& source) {
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const auto* a, const auto* b) { return a->begin < b->begin; });
-  const SafetensorsEntry* previous = nullptr;
-  for (const SafetensorsEntry* entry : by_offset) {
-    if (entry->begin == entry->end) continue;  // empty tensors occupy no bytes
-    VLM_CHECK(previous == nullptr || entry->begin >= previous->end, FormatError, "safetensors ",
-              source, ": tensor '", entry->name, "' (bytes ", entry->begin, "..", entry->end,
-              ") overlaps tensor '", previous->name, "' (bytes ", previous->begin, "..",
-              previous->end, ")");
-    previous = entry;
-  }
-}
-
 }  // namespace
 
 SafetensorsReader::SafetensorsReader(const std::string& path)
@@ -226,31 +134,18 @@ SafetensorsReader::SafetensorsReader(std::shared_ptr<ByteSource> bytes, std::str
   uint8_t length_bytes[8];
   VLM_CHECK(size >= 8 && bytes_->read_at(0, 8, length_bytes), FormatError, "safetensors ", source,
             ": file of ", size, " bytes is too short for the 8-byte header length");
-  uint64_t header_length = 0;
-  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | length_bytes[i];
-  VLM_CHECK(header_length <= size - 8 && header_length <= kMaxHeaderBytes, FormatError,
-            "safetensors ", source, ": header length ", header_length, " does not fit the ", size,
-            "-byte file");
-  std::string header(static_cast<size_t>(header_length), '\0');
-  VLM_CHECK(bytes_->read_at(8, header_length, header.data()), FormatError, "safetensors ", source,
-            ": cannot read the header");
+  const uint64_t header_length = safetensors_header_length(length_bytes, size, source);
+  std::string header_json(static_cast<size_t>(header_length), '\0');
+  VLM_CHECK(bytes_->read_at(8, header_length, header_json.data()), FormatError, "safetensors ",
+            source, ": cannot read the header");
   data_start_ = 8 + header_length;
 
-  const json root = parse_header_json(header, source);
-  VLM_CHECK(root.is_object(), FormatError, "safetensors ", source, ": header is not a JSON object");
-  const uint64_t data_size = size - data_start_;
-  for (const auto& [name, value] : root.items()) {
-    if (name == "__metadata__") {
-      metadata_ = parse_metadata(value, source);
-    } else {
-      entries_.push_back(parse_entry(name, value, data_size, source));
-    }
+  SafetensorsHeader header = parse_safetensors_header(header_json, size - data_start_, source);
+  metadata_ = std::move(header.metadata);
+  for (auto& parsed : header.entries) {
+    entries_.push_back({std::move(parsed.name), safetensors_dtype(parsed.dtype),
+                        std::move(parsed.shape), parsed.begin, parsed.end});
   }
-  std::sort(entries_.begin(), entries_.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
-  std::vector<const SafetensorsEntry*> by_offset;
-  for (const auto& entry : entries_) by_offset.push_back(&entry);
-  check_no_overlap(std::move(by_offset), source);
 }
 
 const SafetensorsEntry* SafetensorsReader::find(const std::string& name) const {
@@ -372,6 +267,19 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   ::close(fd);
   VLM_CHECK(std::rename(temp.c_str(), path.c_str()) == 0, IoError, "cannot rename ", temp, " to ",
             path, ": ", std::strerror(errno));
+}
+
+std::string torch_dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kHalf:
+      return "float16";
+    case at::kDouble:
+      return "float64";
+    default:
+      return "float32";
+  }
 }
 
 }  // namespace vlm::models

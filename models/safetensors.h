@@ -1,10 +1,6 @@
-// The safetensors format: an 8-byte little-endian header length N, N bytes of JSON
-// {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then the
-// raw little-endian tensor bytes (offsets are relative to the end of the header).
-//
-// The reader trusts nothing in a file: every length, offset, shape and dtype is checked before any
-// allocation or read, and every problem is a FormatError naming the file and (where there is
-// one) the tensor.
+// Safetensors files as tensors (the format and its header's validation: safetensors_header.h).
+// The reader trusts nothing in a file: the header is validated before any allocation or read, and
+// every problem is a FormatError naming the file and (where there is one) the tensor.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -72,5 +68,7 @@ std::string safetensors_bytes(const NamedTensors& tensors,
 // "F32" <-> at::kFloat etc.; throws FormatError for names outside the supported set.
 at::ScalarType safetensors_dtype(const std::string& name);
 std::string safetensors_dtype_name(at::ScalarType dtype);
+// The torch_dtype of a Hugging Face config.json ("float32", "bfloat16", ...).
+std::string torch_dtype_name(at::ScalarType dtype);
 
 }  // namespace vlm::models

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: unit tests, the collectives under mpirun (1-4 ranks), the
-# learning runs (minutes each; skip them with VLM_LEARNING_TESTS=0 while iterating) and the
-# whole-job tests.
+# learning runs (minutes each; skip them with VLM_LEARNING_TESTS=0 while iterating), the
+# whole-job tests, and the sanitizer suite (scripts/sanitize.sh: the parsers, readers and network
+# parts under ASan and UBSan, with the fuzzers; skip it with VLM_SANITIZER_TESTS=0).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,3 +19,6 @@ if [ "${VLM_LEARNING_TESTS:-1}" = 1 ]; then
   ctest --output-on-failure -L learning
 fi
 ctest --output-on-failure -j "$(nproc)" -L e2e
+if [ "${VLM_SANITIZER_TESTS:-1}" = 1 ]; then
+  bash "$root/scripts/sanitize.sh"
+fi

@@ -197,7 +197,7 @@ TEST(Aimv2, ConfigJsonRoundTripsAndRefusesWhatItCannotBuild) {
 
   recipes::VisionConfig mine = small_aimv2(true, false);
   mine.rms_norm_eps = 1e-6;
-  const std::string text = vision_config_to_hf(mine, at::kBFloat16);
+  const std::string text = vision_config_to_hf(mine, "bfloat16");
   expect_mentions(text, {"\"AIMv2Model\"", "\"model_type\": \"aimv2\"", "\"bfloat16\"",
                          "modeling_aimv2.AIMv2Model"});
   const recipes::VisionConfig back =

@@ -293,7 +293,7 @@ TEST(HfConfig, ReadsLlamaQwenAndClipConfigs) {
   mine.vocab_size = 33;
   mine.num_kv_heads = 2;
   mine.tie_word_embeddings = true;
-  const auto back = llm_config_from_hf_text(llm_config_to_hf(mine, at::kFloat), "mine", base);
+  const auto back = llm_config_from_hf_text(llm_config_to_hf(mine, "float32"), "mine", base);
   EXPECT_EQ(back.vocab_size, 33);
   EXPECT_EQ(back.num_kv_heads, 2);
   EXPECT_TRUE(back.tie_word_embeddings);

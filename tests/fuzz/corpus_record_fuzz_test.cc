@@ -1,0 +1,74 @@
+// Corpus records: vlm-shard's streaming parser (parse_record) on mutants of LLaVA- and VoRA-style
+// records, and, for mutants that are one line, the document parser training from JSON uses
+// (read_corpus of a .jsonl file): the two must accept the same records.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/error.h"
+#include "data/corpus.h"
+#include "tests/fuzz/mutator.h"
+#include "tests/support/temp_dir.h"
+
+namespace vlm::fuzz {
+namespace {
+
+const std::vector<std::string> kSeeds = {
+    R"({"id": "000000033471", "image": "coco/train2017/000000033471.jpg", "conversations": [{"from": "human", "value": "<image>\nWhat are the colors of the bus in the image?"}, {"from": "gpt", "value": "The bus in the image is white and red."}, {"from": "human", "value": "What feature can be seen on the back of the bus?"}, {"from": "gpt", "value": "The back of the bus features an advertisement."}]})",
+    R"({"id": "GCC_train_002582585", "image": "GCC_train_002582585.jpg", "conversations": [{"from": "human", "value": "Provide a brief description of the given image.\n<image>"}, {"from": "gpt", "value": "olive oil is a healthy ingredient used liberally ."}]})",
+    R"({"id": "text-only-7", "conversations": [{"from": "human", "value": "Write a haiku about rain."}, {"from": "gpt", "value": "Soft rain on the roof\n\u00e9t\u00e9 \ud83d\ude00"}], "category": "text"})",
+    R"({"id": "vora-1", "frames": ["clip/0001.jpg", "clip/0002.jpg"], "conversations": [{"from": "system", "value": "You are helpful."}, {"from": "human", "value": "<image>"}, {"from": "gpt", "value": "two frames"}]})",
+    R"({"id": 17, "image": ["a.jpg", "b.jpg"], "conversations": [{"from": "human", "value": "<image><image> compare"}, {"from": "gpt", "value": "same"}]})",
+};
+
+std::vector<std::string> record_dictionary() {
+  std::vector<std::string> words = json_dictionary();
+  for (const char* key : {"\"id\"", "\"image\"", "\"frames\"", "\"conversations\"", "\"from\"",
+                          "\"value\"", "\"human\"", "\"gpt\"", "\"system\"", "\"category\"",
+                          "<image>", "\"../../etc/passwd\"", "\"/dev/zero\""}) {
+    words.push_back(key);
+  }
+  return words;
+}
+
+bool document_parser_accepts(const std::string& path, const std::string& line) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << line << "\n";
+  try {
+    data::read_corpus(path);
+    return true;
+  } catch (const FormatError&) {
+    return false;
+  }
+}
+
+TEST(CorpusRecordFuzz, MutatedRecordsAreParsedOrRefusedAlikeByBothParsers) {
+  testing::TempDir dir;
+  const std::string jsonl = dir.file("one.jsonl");
+  int64_t compared = 0;
+  const FuzzOutcome outcome =
+      run_fuzz("corpus_record", kSeeds, record_dictionary(), [&](const std::string& input) {
+        bool streaming_accepts = true;
+        try {
+          data::parse_record(input);
+        } catch (const FormatError&) {
+          streaming_accepts = false;
+        }
+        const bool one_line = input.find_first_of("\r\n") == std::string::npos;
+        if (one_line && input.find_first_not_of(" \t") != std::string::npos) {
+          ++compared;
+          const bool document_accepts = document_parser_accepts(jsonl, input);
+          if (streaming_accepts != document_accepts) {
+            throw std::logic_error(
+                std::string("parse_record ") + (streaming_accepts ? "accepts" : "refuses") +
+                " a record read_corpus " + (document_accepts ? "accepts" : "refuses"));
+          }
+        }
+        if (!streaming_accepts) data::parse_record(input);  // rethrows as the refusal
+      });
+  EXPECT_GE(outcome.accepted, static_cast<int64_t>(kSeeds.size()));
+  EXPECT_GT(outcome.refused, 0);
+  EXPECT_GT(compared, 0);
+}
+
+}  // namespace
+}  // namespace vlm::fuzz
