@@ -114,6 +114,13 @@ PY
 "$bin/vlm-shard" --verify "$work/shards" > /dev/null 2>&1 || fail "the shards do not verify"
 
 # Training straight from the same JSON, record by record.
+# Its eval questions (for vlm-eval, below) name an image outside the root.
+/usr/bin/python3 - "$work/c" <<'PY'
+import json, sys
+q = lambda image: {"id": image, "image": image, "category": "colour", "conversations": [
+    {"from": "human", "value": "<image>\nWhat colour?"}, {"from": "gpt", "value": "red"}]}
+json.dump([q("a/0.jpg"), q("../../../../etc/hostname")], open(sys.argv[1] + "/eval.json", "w"))
+PY
 cat > "$work/recipe.yaml" <<YAML
 run_dir: $work/run
 model: {preset: tiny}
@@ -128,6 +135,7 @@ stages:
   - name: pretrain
     trainable: [projector]
     data: {json: corpus.json, image_root: images, template: plain, sampler: random}
+eval: {questions: eval.json}
 YAML
 
 # corpus.json (1,012 records: 11 steps of 92) for one epoch, traced: every sample once; the nine
@@ -155,11 +163,21 @@ grep -q "left out of the loss.*nested deeper than" "$work/train.log" ||
 # No raw byte of the latin-1 record reaches the log (its reason quotes it escaped).
 ! LC_ALL=C grep -q $'\xe9' "$work/train.log" || fail "the log holds the record's raw latin-1 bytes"
 
+# vlm-eval on the trained model, its questions naming an image outside the root: a clear error
+# naming the path, and (traced below) no open of it.
+set +e
+strace -f -qq -e trace=open,openat,openat2 -o "$work/eval.trace" \
+  "$bin/vlm-eval" --run "$work/run" > "$work/eval.log" 2>&1
+code=$?
+set -e
+case $code in 1|2) ;; *) fail "vlm-eval on an escaping question: exit $code: $(tail -n 5 "$work/eval.log")" ;; esac
+grep -q "etc/hostname" "$work/eval.log" || fail "vlm-eval's error names no path: $(tail -n 3 "$work/eval.log")"
+
 # The traces: nothing the corpus named outside the root was opened, successfully or not, from
 # the moment the corpus file was opened (before it, the C library's start-up reads /etc/passwd
 # for its own reasons).
-for trace in "$work/shard.trace" "$work/train.trace"; do
-  awk '/corpus\.json"/ { on = 1 } on' "$trace" > "$trace.after"
+for trace in "$work/shard.trace" "$work/train.trace" "$work/eval.trace"; do
+  awk '/(corpus|eval)\.json"/ { on = 1 } on' "$trace" > "$trace.after"
   grep -q '"a/0.jpg"' "$trace.after" || fail "$trace does not show the image opens"
   for path in /etc/hostname /etc/passwd /dev/zero symlink_target; do
     if grep -F "$path" "$trace.after" > /dev/null; then
