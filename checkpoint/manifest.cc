@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text_format.h"
 
 namespace vlm::checkpoint {
 namespace {
@@ -122,10 +123,8 @@ FileInfo parse_file(const Json& json, const std::string& where, const std::strin
   ObjectReader in(json, where, source);
   FileInfo file;
   file.name = in.text("name");
-  VLM_CHECK(!file.name.empty() && file.name.find('/') == std::string::npos && file.name != "." &&
-                file.name != "..",
-            FormatError, source, ": ", in.path("name"), ": not a plain file name: '", file.name,
-            "'");
+  VLM_CHECK(files::is_plain_file_name(file.name), FormatError, source, ": ", in.path("name"),
+            ": not a plain file name: ", quoted_excerpt(file.name));
   file.bytes = in.count("bytes");
   file.checksum = in.text("checksum");
   const Json& slices = in.array("slices");

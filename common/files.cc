@@ -67,6 +67,11 @@ void sync_directory(const std::string& path) { fsync_path(path, O_RDONLY | O_DIR
 
 bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
+bool is_plain_file_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
 std::string parent(const std::string& path) {
   const auto p = std::filesystem::path(path).parent_path();
   return p.empty() ? "." : p.string();

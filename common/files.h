@@ -23,6 +23,10 @@ bool exists(const std::string& path);
 std::string parent(const std::string& path);
 // Joins two path parts; an absolute second part wins.
 std::string join(const std::string& base, const std::string& rest);
+// A name that can only mean a file in the folder it is joined to: not empty, not "." or "..", no
+// '/' and no NUL. File names read from data (shard and model index files, manifests) must be
+// plain before they are joined and opened.
+bool is_plain_file_name(std::string_view name);
 
 // FNV-1a 64-bit: a fast, stable checksum for content identity (not for security).
 uint64_t fnv1a64(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ULL);

@@ -10,7 +10,6 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/text_format.h"
-#include "data/image_root.h"
 #include "data/shard_reader.h"
 
 namespace vlm::data {
@@ -166,9 +165,8 @@ ShardIndex read_shard_index(const std::string& dir) {
   }
   // A shard is a file in the index's own folder: a path elsewhere is never opened.
   for (const ShardEntry& shard : index.shards) {
-    VLM_CHECK(is_path_beneath_root(shard.file) && shard.file.find('/') == std::string::npos,
-              FormatError, path, ": shard file ", quoted_excerpt(shard.file),
-              " is not a file name in the shard folder");
+    VLM_CHECK(files::is_plain_file_name(shard.file), FormatError, path, ": shard file ",
+              quoted_excerpt(shard.file), " is not a file name in the shard folder");
   }
   return index;
 }

@@ -4,17 +4,13 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text_format.h"
 #include "models/json_file.h"
 
 namespace vlm::models {
 namespace {
 
 constexpr size_t kListedNames = 20;  // per kind of mismatch in a message
-
-// Shard names come from a file: keep them inside the folder.
-bool is_plain_file_name(const std::string& name) {
-  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
-}
 
 std::string shape_text(at::IntArrayRef shape) {
   std::ostringstream out;
@@ -48,9 +44,9 @@ HfWeights::HfWeights(const std::string& folder) : source_(folder) {
   std::map<std::string, size_t> shard_index;
   std::map<std::string, std::string> listed;  // tensor -> shard file
   for (const auto& [tensor, shard] : index["weight_map"].items()) {
-    VLM_CHECK(shard.is_string() && is_plain_file_name(shard.get<std::string>()), FormatError,
-              index_path, ": tensor '", tensor, "' maps to ", shard.dump(),
-              ", not a file name in the folder");
+    VLM_CHECK(shard.is_string() && files::is_plain_file_name(shard.get<std::string>()), FormatError,
+              index_path, ": tensor ", quoted_excerpt(tensor), " maps to ",
+              quoted_excerpt(shard.dump()), ", not a file name in the folder");
     listed[tensor] = shard.get<std::string>();
   }
   for (const auto& [tensor, shard] : listed) {
