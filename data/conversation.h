@@ -36,19 +36,22 @@ struct Segment {
   int round = 0;
 };
 
-// Renders a conversation with a template ("plain", "vicuna_v1", "qwen2") into segments, in order.
-// Text segments are tokenized separately, each with a dummy prefix, so a segment boundary reads
-// as one space. The rules (RECIPES.md):
+// Renders a conversation with a template ("plain", "vicuna_v1", "qwen2") into segments, in order,
+// byte for byte as the public code renders it (data/templates.cc names the code for each):
 //   plain     = BOS, the images, "caption\n" (trainable). One human/gpt pair; its prompt is
-//   dropped. vicuna_v1 = BOS, "SYSTEM USER: q ASSISTANT:", "a" + EOS (trainable), "USER: q2
-//   ASSISTANT:", ... qwen2     =
-//   "<|im_start|>system\nSYSTEM<|im_end|>\n<|im_start|>user\nq<|im_end|>\n
-//               <|im_start|>assistant\n", "a" + EOS (trainable), "<|im_start|>user\nq2...", ...
-//               (no BOS; the EOS closes an answer, so the next round follows it directly).
-// In vicuna_v1 and qwen2, the "<image>" placeholders of a human turn are moved to the front of
-// the turn as "<image>\n" (the image segments, then "\nq ..."). An optional first "system" turn
-// overrides the system prompt (plain ignores it). A first turn from gpt (after the system turn)
-// is skipped, as LLaVA does for the 665K mixture.
+//               dropped (LLaVA's preprocess_plain).
+//   vicuna_v1 = BOS, "SYSTEM USER: ", the images, "\nq ASSISTANT:", "a" + EOS (trainable),
+//               "USER: q2 ASSISTANT:", ... (LLaVA's conv_vicuna_v1 after preprocess_multimodal:
+//               a turn's "<image>" placeholders are taken out, the rest stripped, and the images
+//               put in front as "<image>\n"; text-only rounds are "USER: q ASSISTANT:").
+//   qwen2     = "<|im_start|>system\nSYSTEM<|im_end|>\n<|im_start|>user\nq<|im_end|>\n
+//               <|im_start|>assistant\n", "a" + EOS (trainable), "\n<|im_start|>user\nq2...", ...
+//               (VoRA's template: no BOS; each image stays where its placeholder stands).
+// Text segments are tokenized separately, each with a dummy prefix for SentencePiece-style
+// tokenizers, so a segment boundary reads as one space (vicuna_v1's boundaries are exactly
+// where its text has one). An optional first "system" turn overrides the system prompt (plain
+// ignores it). A first turn from gpt (after the system turn) is skipped, as LLaVA does for the
+// 665K mixture.
 // Throws FormatError for a conversation the template cannot use: no rounds, human/gpt not
 // alternating, a system turn elsewhere than first, a trailing question without an answer, an
 // "<image>" placeholder in an answer, or a placeholder count that differs from images.size().

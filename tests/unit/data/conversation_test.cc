@@ -1,4 +1,7 @@
-// Templates and label masks: each expectation is written out by hand from RECIPES.md's rules.
+// Templates and label masks: each expectation is written out by hand from RECIPES.md's rules
+// (LLaVA's conversation.py and train.py for plain and vicuna_v1, VoRA's template code for qwen2).
+// tests/e2e/test_template_reference.sh holds the same rules to an independent reference on real
+// tokenizer files.
 #include <gtest/gtest.h>
 
 #include "common/error.h"
@@ -18,7 +21,8 @@ const std::string kVicunaSystem =
     "helpful, detailed, and polite answers to the user's questions.";
 
 Conversation two_rounds_with_image() {
-  // "<image>" stands after the question: the templates move it to the front of the turn.
+  // "<image>" stands after the question: vicuna_v1 moves it to the front of the turn (LLaVA's
+  // preprocess_multimodal), qwen2 leaves it there (VoRA).
   return {"sample-1",
           {"coco/train2017/000000000009.jpg"},
           {{"human", "What colour is the shape?\n<image>"},
@@ -48,7 +52,7 @@ TokenizedSample tokenized(const Conversation& conversation, const std::string& t
 TEST(Templates, VicunaTwoRoundsWithImage) {
   const std::vector<Expected> expected = {
       {"<s>", false},
-      {kVicunaSystem + " USER:", false},
+      {kVicunaSystem + " USER: ", false},
       {"<image>", false},
       {"\nWhat colour is the shape? ASSISTANT:", false},
       {"red", true},
@@ -78,12 +82,14 @@ TEST(Templates, PlainIsImageThenCaption) {
 
 TEST(Templates, Qwen2TwoRoundsWithImage) {
   const std::vector<Expected> expected = {
-      {"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n", false},
+      {"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat colour "
+       "is the shape?\n",
+       false},
       {"<image>", false},
-      {"\nWhat colour is the shape?<|im_end|>\n<|im_start|>assistant\n", false},
+      {"<|im_end|>\n<|im_start|>assistant\n", false},
       {"red", true},
       {"</s>", true},
-      {"<|im_start|>user\nWhere is the shape?<|im_end|>\n<|im_start|>assistant\n", false},
+      {"\n<|im_start|>user\nWhere is the shape?<|im_end|>\n<|im_start|>assistant\n", false},
       {"top left", true},
       {"</s>", true},
   };
@@ -96,15 +102,17 @@ TEST(Templates, SystemTurnOverridesTheSystemPrompt) {
   conversation.turns.insert(conversation.turns.begin(), {"system", "Answer in one word."});
   conversation.turns.resize(3);
   const std::vector<Expected> qwen = {
-      {"<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>user\n", false},
+      {"<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>user\nWhat colour is the "
+       "shape?\n",
+       false},
       {"<image>", false},
-      {"\nWhat colour is the shape?<|im_end|>\n<|im_start|>assistant\n", false},
+      {"<|im_end|>\n<|im_start|>assistant\n", false},
       {"red", true},
       {"</s>", true},
   };
   expect_tokens(tokenized(conversation, "qwen2"), expand(qwen, *test_tokenizer(), kImageTokens));
   const std::vector<Expected> vicuna = {
-      {"<s>", false},     {"Answer in one word. USER:", false},
+      {"<s>", false},     {"Answer in one word. USER: ", false},
       {"<image>", false}, {"\nWhat colour is the shape? ASSISTANT:", false},
       {"red", true},      {"</s>", true},
   };
@@ -122,6 +130,46 @@ TEST(Templates, TextOnlySample) {
       {"</s>", true},
   };
   expect_tokens(tokenized(conversation, "vicuna_v1"),
+                expand(expected, *test_tokenizer(), kImageTokens));
+}
+
+// LLaVA's preprocess_multimodal strips what is left of a turn as Python's str.strip() does (all
+// of Unicode's white space), and a turn that is only "<image>" leaves "USER: <image> ASSISTANT:".
+TEST(Templates, VicunaStripsAsPythonAndKeepsALoneImage) {
+  Conversation spaced = two_rounds_with_image();
+  spaced.turns[0].value = "\u3000<image>\u00a0 What colour is the shape?\u2003\n";
+  Conversation plain = two_rounds_with_image();
+  plain.turns[0].value = "<image>\nWhat colour is the shape?";
+  expect_tokens(tokenized(spaced, "vicuna_v1"), tokenized(plain, "vicuna_v1"));
+
+  Conversation alone = two_rounds_with_image();
+  alone.turns[0].value = " <image> ";
+  alone.turns.resize(2);
+  const std::vector<Expected> expected = {
+      {"<s>", false},     {kVicunaSystem + " USER: ", false},
+      {"<image>", false}, {" ASSISTANT:", false},
+      {"red", true},      {"</s>", true},
+  };
+  expect_tokens(tokenized(alone, "vicuna_v1"), expand(expected, *test_tokenizer(), kImageTokens));
+}
+
+// VoRA leaves each placeholder where the data put it and strips nothing.
+TEST(Templates, Qwen2KeepsEachPlaceholderWhereItStands) {
+  Conversation conversation = two_rounds_with_image();
+  conversation.images.push_back("second.jpg");
+  conversation.turns[0].value = " Compare <image> with <image>";
+  conversation.turns.resize(2);
+  const std::vector<Expected> expected = {
+      {"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n Compare ",
+       false},
+      {"<image>", false},
+      {" with ", false},
+      {"<image>", false},
+      {"<|im_end|>\n<|im_start|>assistant\n", false},
+      {"red", true},
+      {"</s>", true},
+  };
+  expect_tokens(tokenized(conversation, "qwen2"),
                 expand(expected, *test_tokenizer(), kImageTokens));
 }
 
