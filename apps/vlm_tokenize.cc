@@ -1,8 +1,11 @@
-// vlm-tokenize --tokenizer PATH [--add-token T ...] [--decode]: what the model sees. Reads one
-// JSON string per line on stdin and prints one JSON array of token ids per line (--decode: arrays
-// in, strings out). A line that is not what it should be is reported on stderr with its number;
-// its output line is "null", so that output line i always answers input line i; the exit code is
-// then 2.
+// vlm-tokenize --tokenizer PATH [--add-token T ...] [--decode | --records TEMPLATE]: what the
+// model sees. Reads one JSON string per line on stdin and prints one JSON array of token ids per
+// line (--decode: arrays in, strings out; --records: corpus records in, as JSON Lines, and
+// {"ids": [...], "labels": [...]} out, rendered with the template and tokenized as training does,
+// each image one kImageToken (-200), as LLaVA's tokenizer_image_token writes it). A line that is
+// not what it should be (a record the template refuses, too) is reported on stderr with its
+// number; its output line is "null", so that output line i always answers input line i; the exit
+// code is then 2.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +17,8 @@
 
 #include "apps/main_support.h"
 #include "common/error.h"
+#include "data/conversation.h"
+#include "data/corpus.h"
 #include "data/tokenizer.h"
 
 namespace {
@@ -45,15 +50,30 @@ bool read_line(std::istream& in, std::string& line, bool& too_long) {
   return any;
 }
 
-std::string encode_line(const vlm::data::Tokenizer& tokenizer, const std::string& line) {
-  const Json value = Json::parse(line);
-  VLM_CHECK(value.is_string(), FormatError, "expected a JSON string");
+std::string id_array(const std::vector<int32_t>& ids) {
   std::string out = "[";
-  for (const int32_t id : tokenizer.encode(value.get<std::string>())) {
+  for (const int32_t id : ids) {
     if (out.size() > 1) out += ", ";
     out += std::to_string(id);
   }
   return out + "]";
+}
+
+std::string encode_line(const vlm::data::Tokenizer& tokenizer, const std::string& line) {
+  const Json value = Json::parse(line);
+  VLM_CHECK(value.is_string(), FormatError, "expected a JSON string");
+  return id_array(tokenizer.encode(value.get<std::string>()));
+}
+
+// A corpus record (read_corpus's schema) rendered and tokenized as training does, untruncated.
+std::string record_line(const vlm::data::Tokenizer& tokenizer, const std::string& template_name,
+                        const std::string& line) {
+  const vlm::data::Conversation conversation = vlm::data::parse_record_document(line);
+  const vlm::data::TokenizedSample sample = vlm::data::tokenize(
+      vlm::data::render(conversation, template_name), tokenizer, /*image_tokens=*/1,
+      /*max_seq_len=*/0);
+  return "{\"ids\": " + id_array(sample.input_ids) + ", \"labels\": " + id_array(sample.labels) +
+         "}";
 }
 
 std::string decode_line(const vlm::data::Tokenizer& tokenizer, const std::string& line) {
@@ -74,23 +94,32 @@ std::string decode_line(const vlm::data::Tokenizer& tokenizer, const std::string
 int tokenize_main(int argc, char** argv) {
   CLI::App app{
       "vlm-tokenize: token ids of text, as the model sees it. stdin: one JSON string per line; "
-      "stdout: one JSON array of ids per line (--decode: the reverse). A bad line prints null, "
-      "is reported on stderr with its number, and makes the exit code 2"};
+      "stdout: one JSON array of ids per line (--decode: the reverse; --records: corpus records "
+      "in, {\"ids\", \"labels\"} out). A bad line prints null, is reported on stderr with its "
+      "number, and makes the exit code 2"};
   std::string path;
   std::vector<std::string> added_tokens;
   bool decode = false;
+  std::string template_name;
   app.add_option("--tokenizer", path,
                  "a tokenizer.json, a tokenizer.model or a model folder holding one")
       ->required();
   app.add_option("--add-token", added_tokens,
                  "a token the run adds (e.g. <auto_image>), after the file's largest id; "
                  "repeatable");
-  app.add_flag("--decode", decode, "read arrays of ids, print the text they stand for");
+  auto* decode_flag =
+      app.add_flag("--decode", decode, "read arrays of ids, print the text they stand for");
+  app.add_option("--records", template_name,
+                 "read corpus records (JSON Lines), render them with this template (plain, "
+                 "vicuna_v1, qwen2) and print their ids and labels, one -200 per image")
+      ->excludes(decode_flag);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? vlm::apps::kExitOk : vlm::apps::kExitUsage;
   }
+  VLM_CHECK(template_name.empty() || vlm::data::is_known_template(template_name), ConfigError,
+            "unknown conversation template '", template_name, "' (plain, vicuna_v1 or qwen2)");
   const auto tokenizer = vlm::data::load_tokenizer(path, added_tokens);
 
   int bad_lines = 0;
@@ -100,7 +129,11 @@ int tokenize_main(int argc, char** argv) {
     std::string out;
     try {
       VLM_CHECK(!too_long, FormatError, "longer than ", kMaxLineBytes, " bytes");
-      out = decode ? decode_line(*tokenizer, line) : encode_line(*tokenizer, line);
+      if (!template_name.empty()) {
+        out = record_line(*tokenizer, template_name, line);
+      } else {
+        out = decode ? decode_line(*tokenizer, line) : encode_line(*tokenizer, line);
+      }
     } catch (const std::exception& e) {
       const std::string message = e.what();
       std::cerr << "vlm-tokenize: line " << number << ": " << message.substr(0, kMaxMessageBytes)

@@ -108,4 +108,7 @@ function main() {
   lines.on('close', () => process.stdout.write(out.length ? out.join('\n') + '\n' : ''));
 }
 
-main();
+// tests/js/template_reference.js loads its tokenizers the same way.
+module.exports = { withOnigurumaRegexes };
+
+if (require.main === module) main();
