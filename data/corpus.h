@@ -13,10 +13,11 @@ namespace vlm::data {
 // the file name ends in .jsonl. A record is {"id", "image": path or [paths] (LLaVA) or
 // "frames": [paths] (VoRA), "conversations": [{"from", "value"}], "category"}; everything but
 // "conversations" is optional, and no (or an empty) image list marks a text-only sample.
-// Issue 3's shards replace this on the training path; it stays for small corpora, eval sets and
-// vlm-shard. A missing file is an IoError that says how to make a corpus; malformed content is a
-// FormatError naming the file and the record index (JSON array) or line (JSON Lines, and JSON
-// syntax errors).
+// vlm-eval's question sets use it; training reads record by record instead (data::RecordStream
+// with parse_record, in vlm-shard and in training from JSON), so that one bad record is one
+// skipped sample rather than a refused file. A missing file is an IoError that says how to make a
+// corpus; malformed content is a FormatError naming the file and the record index (JSON array) or
+// line (JSON Lines, and JSON syntax errors).
 std::vector<Conversation> read_corpus(const std::string& path);
 
 // Parses one record's JSON text (the schema above) with a streaming (SAX) parser, several times
