@@ -141,8 +141,12 @@ Conversation parse_record_document(std::string_view json) {
   }
 }
 
-std::vector<Conversation> read_corpus(const std::string& path) {
+void check_corpus_exists(const std::string& path) {
   VLM_CHECK(files::exists(path), IoError, "corpus file ", path, " not found (", kMissingHint, ")");
+}
+
+std::vector<Conversation> read_corpus(const std::string& path) {
+  check_corpus_exists(path);
   const std::string text = files::read_all(path);
   return ends_with(path, ".jsonl") ? read_json_lines(path, text) : read_json_array(path, text);
 }

@@ -19,6 +19,9 @@ namespace vlm::data {
 // corpus; malformed content is a FormatError naming the file and the record index (JSON array) or
 // line (JSON Lines, and JSON syntax errors).
 std::vector<Conversation> read_corpus(const std::string& path);
+// IoError saying how to make a corpus when path does not exist (read_corpus's own check, for the
+// readers that stream a corpus instead).
+void check_corpus_exists(const std::string& path);
 
 // Parses one record's JSON text (the schema above) with a streaming (SAX) parser, several times
 // faster than read_corpus's document parse and accepting exactly the same records (tests compare

@@ -35,6 +35,7 @@ JsonRecord unusable_record(std::string id, std::string why) {
 // than a refused file; only a JSON array whose structure is broken is an error of the file.
 std::vector<JsonRecord> read_json_records(const std::string& path,
                                           const recipes::DataSection& data) {
+  check_corpus_exists(path);
   RecordStream stream(path, corpus_format_of(path));
   stream.set_max_record_bytes(static_cast<uint64_t>(data.max_record_bytes));
   std::vector<JsonRecord> records;
@@ -65,7 +66,7 @@ class JsonSource final : public SampleSource {
   explicit JsonSource(const recipes::DataSection& data)
       : path_(resolve(data, data.json)),
         image_root_(image_folder(data), image_limits(data)),
-        corpus_(read_records(path_, data)) {
+        corpus_(read_json_records(path_, data)) {
     auto traits = std::make_shared<SampleTraits>();
     traits->reserve(corpus_.size());
     for (const JsonRecord& record : corpus_) {
@@ -100,13 +101,6 @@ class JsonSource final : public SampleSource {
   }
 
  private:
-  static std::vector<JsonRecord> read_records(const std::string& path,
-                                              const recipes::DataSection& data) {
-    VLM_CHECK(files::exists(path), IoError, "corpus file ", path,
-              " not found (run scripts/demo.sh or vlm-synth --out <dir> to make a corpus)");
-    return read_json_records(path, data);
-  }
-
   const std::string path_;
   const ImageRoot image_root_;
   const std::vector<JsonRecord> corpus_;
