@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -83,7 +83,7 @@ std::string save_failure(const std::string& name, int64_t index, const std::stri
   const std::string dir = configured != nullptr ? configured : VLM_BINARY_DIR "/fuzz-failures";
   files::make_directories(dir);
   const std::string path = files::join(dir, name + "-" + std::to_string(index));
-  std::ofstream(path, std::ios::binary) << input;
+  files::write_atomically(path, input);
   return path;
 }
 
@@ -113,9 +113,10 @@ FuzzOutcome run_fuzz(const std::string& name, const std::vector<std::string>& se
       ++outcome.accepted;
     } catch (const Error& e) {
       ++outcome.refused;
-      if (std::string(e.what()).size() > kMaxMessageBytes) {
-        ADD_FAILURE() << name << ": a " << std::string(e.what()).size()
-                      << "-byte error message for input " << save_failure(name, index, input);
+      const size_t message_bytes = std::strlen(e.what());
+      if (message_bytes > kMaxMessageBytes) {
+        ADD_FAILURE() << name << ": a " << message_bytes << "-byte error message for input "
+                      << save_failure(name, index, input);
         return outcome;
       }
     } catch (const std::exception& e) {
