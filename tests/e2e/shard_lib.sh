@@ -22,6 +22,13 @@ t = json.load(open(sys.argv[1] + "/index.json"))["totals"]
 print(t[sys.argv[2]] if sys.argv[2] in t else t["skipped_by_reason"][sys.argv[2]])' "$1" "$2"
 }
 
+# expect_total FOLDER LOG KEY VALUE: index.json's total KEY is VALUE, else fail showing LOG.
+expect_total() {
+  local got
+  got=$(index_total "$1" "$3")
+  [ "$got" = "$4" ] || fail "$3 = $got, want $4; $(cat "$2")"
+}
+
 # no_shard_processes: no vlm-shard of this test is still running (mpirun ends them all).
 no_shard_processes() {
   local i

@@ -80,11 +80,7 @@ PY
   "$bin/vlm-shard" --input "$work/c/corpus.json" --image-root "$work/c/images" \
   --out "$work/shards" --samples-per-shard 256 > "$work/shard.log" 2>&1 ||
   fail "vlm-shard failed: $(tail -n 30 "$work/shard.log")"
-expect() {  # expect KEY VALUE: index.json's totals
-  local got
-  got=$(index_total "$work/shards" "$1")
-  [ "$got" = "$2" ] || fail "$1 = $got, want $2; $(cat "$work/shard.log")"
-}
+expect() { expect_total "$work/shards" "$work/shard.log" "$@"; }  # expect KEY VALUE
 expect records_read 1012
 expect samples_written 1000
 expect skipped 12

@@ -81,11 +81,7 @@ run_shard() {  # run_shard OUT [extra args]: 2 ranks, under strace when it works
 }
 run_shard "$work/out" > "$work/log.txt" 2>&1 || fail "vlm-shard failed: $(cat "$work/log.txt")"
 
-expect() {  # expect KEY VALUE: index.json's totals
-  local got
-  got=$(index_total "$work/out" "$1")
-  [ "$got" = "$2" ] || fail "$1 = $got, want $2; $(cat "$work/log.txt")"
-}
+expect() { expect_total "$work/out" "$work/log.txt" "$@"; }  # expect KEY VALUE
 expect records_read 26
 expect samples_written 6
 expect skipped 20
