@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "models/safetensors_header.h"
 #include "tests/support/temp_dir.h"
 
 namespace vlm::models {
@@ -55,6 +56,19 @@ TEST(Safetensors, RoundTripKeepsDtypesShapesValuesAndMetadata) {
     EXPECT_TRUE(at::equal(back, tensor)) << name;
   }
   EXPECT_FALSE(files::exists(path + ".tmp"));
+}
+
+// The header check (torch-free, safetensors_header.h) sizes each dtype by name; the reader maps
+// the same names to tensor types: both tables must agree.
+TEST(Safetensors, HeaderAndReaderAgreeOnEveryDtype) {
+  for (const std::string name : {"F32", "F16", "BF16", "F64", "I64", "I32"}) {
+    EXPECT_EQ(safetensors_element_bytes(name), at::elementSize(safetensors_dtype(name))) << name;
+    EXPECT_EQ(safetensors_dtype_name(safetensors_dtype(name)), name);
+  }
+  for (const std::string name : {"U8", "F8_E4M3", "BOOL", ""}) {
+    EXPECT_EQ(safetensors_element_bytes(name), 0u) << name;
+    EXPECT_THROW(safetensors_dtype(name), FormatError) << name;
+  }
 }
 
 TEST(Safetensors, HeaderIsPaddedWithSpacesToAMultipleOfEight) {
