@@ -15,10 +15,6 @@ constexpr uint64_t kModalityStream = 0x6d6f64616cULL;   // "modal"
 constexpr uint64_t kMegabatchStream = 0x6d65676155ULL;  // megabatch order
 constexpr uint64_t kMixStream = 0x6d6978ULL;            // "mix"
 
-int64_t round_up(int64_t value, int64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
-
 }  // namespace
 
 void SampleTraits::reserve(size_t samples) {
@@ -43,14 +39,7 @@ Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
     init_mixture(text_only_fraction);
     return;
   }
-  if (kind_ == "random") {
-    samples_per_epoch_ = static_cast<int64_t>(traits_->size());
-    return;
-  }
-  int64_t images = 0;
-  for (size_t i = 0; i < traits_->size(); ++i) images += traits_->has_image(i) ? 1 : 0;
-  const auto texts = static_cast<int64_t>(traits_->size()) - images;
-  samples_per_epoch_ = round_up(images, group_size_) + round_up(texts, group_size_);
+  samples_per_epoch_ = static_cast<int64_t>(traits_->size());
 }
 
 void Sampler::init_mixture(double text_only_fraction) {
@@ -130,31 +119,41 @@ std::vector<int64_t> Sampler::random_order(uint64_t seed) const {
 
 std::vector<int64_t> Sampler::modality_order(uint64_t seed) const {
   std::vector<std::vector<int64_t>> megabatches;
+  std::vector<int64_t> tail;
+  const bool both_modalities = !members(true).empty() && !members(false).empty();
   for (const bool image : {true, false}) {
-    std::vector<int64_t> members;
-    for (size_t i = 0; i < traits_->size(); ++i) {
-      if (traits_->has_image(i) == image) members.push_back(static_cast<int64_t>(i));
-    }
-    if (members.empty()) continue;
-    Rng(derive_seed(seed, kModalityStream, image ? 1 : 0)).shuffle(members);
-    const auto real = static_cast<int64_t>(members.size());
-    for (int64_t k = real; k < round_up(real, group_size_); ++k) {
-      members.push_back(members[static_cast<size_t>(k % real)]);
-    }
-    for (size_t start = 0; start < members.size(); start += static_cast<size_t>(group_size_)) {
-      std::vector<int64_t> group(
-          members.begin() + static_cast<std::ptrdiff_t>(start),
-          members.begin() + static_cast<std::ptrdiff_t>(start) + group_size_);
+    std::vector<int64_t> group_members = members(image);
+    if (group_members.empty()) continue;
+    Rng(derive_seed(seed, kModalityStream, image ? 1 : 0)).shuffle(group_members);
+    for (size_t start = 0; start < group_members.size();
+         start += static_cast<size_t>(group_size_)) {
+      const size_t end = std::min(group_members.size(), start + static_cast<size_t>(group_size_));
+      std::vector<int64_t> group(group_members.begin() + static_cast<std::ptrdiff_t>(start),
+                                 group_members.begin() + static_cast<std::ptrdiff_t>(end));
+      if (end == group_members.size() && both_modalities) {
+        tail.insert(tail.end(), group.begin(), group.end());
+        continue;
+      }
       std::stable_sort(group.begin(), group.end(), [&](int64_t a, int64_t b) {
         return traits_->length(static_cast<size_t>(a)) > traits_->length(static_cast<size_t>(b));
       });
       megabatches.push_back(std::move(group));
     }
   }
+  // One modality alone: its last megabatch, full or not, stays last (LLaVA orders it by one
+  // permutation, so no megabatch order is drawn after it).
+  std::vector<int64_t> last;
+  if (!both_modalities && megabatches.back().size() < static_cast<size_t>(group_size_)) {
+    last = std::move(megabatches.back());
+    megabatches.pop_back();
+  }
   Rng(derive_seed(seed, kMegabatchStream)).shuffle(megabatches);
+  std::sort(tail.begin(), tail.end());
   std::vector<int64_t> order;
   order.reserve(static_cast<size_t>(samples_per_epoch_));
   for (const auto& group : megabatches) order.insert(order.end(), group.begin(), group.end());
+  order.insert(order.end(), last.begin(), last.end());
+  order.insert(order.end(), tail.begin(), tail.end());
   return order;
 }
 

@@ -34,10 +34,11 @@ class Sampler {
   // kind "modality_length" (LLaVA's group_by_modality_length): image and text-only samples are
   // shuffled separately and cut into megabatches of group_size samples of one modality, each
   // sorted by length (longest first) so the micro batches inside a global batch hold similar
-  // lengths; the megabatch order is shuffled. A modality's last megabatch is filled up with its
-  // first samples of the epoch, so every megabatch is pure and full, and with group_size equal to
-  // the global batch every batch is all-image or all-text. samples_per_epoch() then counts those
-  // repeats.
+  // lengths; the megabatch order is shuffled. As in LLaVA's get_modality_length_grouped_indices,
+  // the last megabatch of each modality (full or not) is kept out of the shuffle: the two go
+  // last in the epoch, together and ordered by corpus index, so the epoch's last one or two
+  // global batches mix image and text-only samples and no sample is repeated. With group_size
+  // equal to the global batch every other batch is all-image or all-text.
   //
   // text_only_fraction > 0 (kind "random" only; VoRA's mixture): every group of group_size
   // samples holds round(fraction x group_size) text-only samples, the rest image samples, shuffled
