@@ -27,6 +27,10 @@ struct Batch {
   int64_t image_size = 0;
   std::vector<float> pixels;  // [num_images * 3 * image_size * image_size], normalized, CHW
   std::vector<std::string> sample_ids;
+  // [batch_size]: each row's global sample position (Loader::seek's counter) and corpus index,
+  // for tracing which rows a step read (VLM_TRACE_ROWS, worker/trainer.cc).
+  std::vector<int64_t> positions;
+  std::vector<int64_t> sample_indices;
   // Number of labels != kIgnoreLabel at positions >= 1 (the loss shifts by one, so a label at
   // position 0 is never predicted): the token count the loss averages over.
   int64_t label_tokens = 0;

@@ -39,6 +39,8 @@ Batch collate(const std::vector<PreparedSample>& samples, int32_t pad_id, int64_
     batch.pixels.insert(batch.pixels.end(), sample.pixels.begin(), sample.pixels.end());
     batch.sample_ids.push_back(sample.id);
     batch.vdep_rows.push_back(sample.vdep ? 1 : 0);
+    batch.positions.push_back(sample.position);
+    batch.sample_indices.push_back(sample.index);
   }
   return batch;
 }

@@ -16,6 +16,8 @@ struct PreparedSample {
   std::vector<float> pixels;      // tokens.num_images * 3 * image_size * image_size, normalized
   std::string dropped_from_loss;  // why, when an image did not decode (the loader's policy)
   bool vdep = false;              // a VDEP-mode sample (LoaderOptions::vdep_ratio)
+  int64_t position = 0;           // global sample position
+  int64_t index = 0;              // corpus index
 };
 
 // Right-pads every row to the longest sample with pad_id (labels kIgnoreLabel there), lists the

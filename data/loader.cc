@@ -7,6 +7,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 
@@ -18,9 +19,19 @@
 #include "data/image.h"
 #include "data/sample_source.h"
 #include "data/sampler.h"
+#include "data/vdep_mix.h"
 
 namespace vlm::data {
 namespace {
+
+bool exact_vdep_split(const LoaderOptions& options) {
+  return options.vdep_ratio > 0.0 && options.vdep_split == recipes::VdepSplit::kExact;
+}
+
+int64_t group_size(const LoaderOptions& options) {
+  return options.global_batch_size > 0 ? options.global_batch_size
+                                       : options.batch_size * options.world_size;
+}
 
 void check_options(const LoaderOptions& options) {
   const auto& data = options.data;
@@ -38,6 +49,10 @@ void check_options(const LoaderOptions& options) {
             " is not a multiple of micro batch x world size (", per_call, ")");
   VLM_CHECK(options.vdep_ratio >= 0.0, ConfigError, "vdep.ratio must not be negative, got ",
             options.vdep_ratio);
+  const bool plain_sampler = data.sampler == "random" && data.text_only_fraction == 0.0;
+  VLM_CHECK(!exact_vdep_split(options) || plain_sampler, ConfigError,
+            "vdep.split exact draws each mode's rows itself: data.sampler must be random (got ",
+            data.sampler, ") and data.text_only_fraction 0 (got ", data.text_only_fraction, ")");
 }
 
 bool has_special(const Tokenizer& tokenizer, const std::string& token) {
@@ -49,7 +64,8 @@ bool has_special(const Tokenizer& tokenizer, const std::string& token) {
   }
 }
 
-// The sampler's entries: the corpus's samples, then the VDEP-mode entries (the corpus cycled).
+// The sampler's entries: the corpus's samples, then (vdep.split shuffled) the VDEP-mode entries
+// (the corpus cycled).
 struct EntryMap {
   int64_t samples = 0;
   int64_t vdep_entries = 0;
@@ -64,8 +80,10 @@ struct EntryMap {
 EntryMap entry_map(const LoaderOptions& options, const SampleTraits& traits) {
   EntryMap map;
   map.samples = static_cast<int64_t>(traits.size());
-  map.vdep_entries =
-      static_cast<int64_t>(std::llround(options.vdep_ratio * static_cast<double>(map.samples)));
+  if (options.vdep_split == recipes::VdepSplit::kShuffled) {
+    map.vdep_entries =
+        static_cast<int64_t>(std::llround(options.vdep_ratio * static_cast<double>(map.samples)));
+  }
   return map;
 }
 
@@ -109,6 +127,10 @@ class LoaderImpl {
         entries_(entry_map(options, *source_->traits())),
         sampler_(options.data.sampler, options.seed, group_size(options),
                  entry_traits(entries_, source_->traits()), options.data.text_only_fraction) {
+    if (exact_vdep_split(options_)) {
+      mix_.emplace(options_.seed, static_cast<int64_t>(source_->traits()->size()),
+                   group_size(options_), options_.vdep_ratio);
+    }
     const int64_t threads = options_.data.loader_threads;
     try {
       for (int64_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
@@ -132,7 +154,9 @@ class LoaderImpl {
     workers_.clear();
   }
 
-  int64_t samples_per_epoch() const { return sampler_.samples_per_epoch(); }
+  int64_t samples_per_epoch() const {
+    return mix_ ? mix_->samples_per_epoch() : sampler_.samples_per_epoch();
+  }
 
   LoaderStats stats() const { return {undecodable_samples_.load()}; }
 
@@ -168,9 +192,14 @@ class LoaderImpl {
   }
 
  private:
+  // A row to prepare: its global position, corpus sample and mode.
+  struct Pick {
+    int64_t position = 0;
+    MixedSample row;
+  };
   // One micro batch in preparation.
   struct Job {
-    std::vector<int64_t> indices;
+    std::vector<Pick> picks;
     std::vector<PreparedSample> samples;
     size_t remaining = 0;
     bool done = false;
@@ -205,21 +234,22 @@ class LoaderImpl {
     return resolve(data, data.shards.empty() ? data.json : data.shards);
   }
 
-  static int64_t group_size(const LoaderOptions& options) {
-    return options.global_batch_size > 0 ? options.global_batch_size
-                                         : options.batch_size * options.world_size;
-  }
-
   // The next call's positions (consumer thread only: the sampler is not thread-safe).
   std::shared_ptr<Job> make_job() {
     auto job = std::make_shared<Job>();
     const int64_t batch = options_.batch_size;
     const int64_t first = base_ + calls_ * options_.world_size * batch + options_.rank * batch;
-    for (int64_t k = 0; k < batch; ++k) job->indices.push_back(sampler_.at(first + k));
+    for (int64_t k = 0; k < batch; ++k) job->picks.push_back({first + k, pick(first + k)});
     job->samples.resize(static_cast<size_t>(batch));
     job->remaining = static_cast<size_t>(batch);
     ++calls_;
     return job;
+  }
+
+  MixedSample pick(int64_t position) {
+    if (mix_) return mix_->at(position);
+    const int64_t entry = sampler_.at(position);
+    return {entries_.sample(entry), entries_.vdep(entry)};
   }
 
   // Called with mutex_ held.
@@ -236,7 +266,7 @@ class LoaderImpl {
   Batch next_inline() {
     auto job = make_job();
     for (size_t slot = 0; slot < job->samples.size(); ++slot) {
-      job->samples[slot] = prepare(job->indices[slot]);
+      job->samples[slot] = prepare(job->picks[slot]);
     }
     Batch batch = collate_job(*job);
     report_dropped(dropped_samples(*job));
@@ -261,7 +291,7 @@ class LoaderImpl {
       PreparedSample sample;
       std::exception_ptr error;
       try {
-        sample = prepare(job.indices[task.slot]);
+        sample = prepare(job.picks[task.slot]);
       } catch (...) {
         error = std::current_exception();
       }
@@ -298,13 +328,15 @@ class LoaderImpl {
     job_done_.notify_all();
   }
 
-  // A pure function of the sample index (whatever the rank, thread or resume point).
-  PreparedSample prepare(int64_t entry) const {
-    const int64_t index = entries_.sample(entry);
+  // A pure function of the pick (whatever the rank, thread or resume point).
+  PreparedSample prepare(const Pick& pick) const {
+    const int64_t index = pick.row.sample;
     SourceRecord record = source_->read(index);
     PreparedSample sample;
     sample.id = record.conversation.id;
-    sample.vdep = entries_.vdep(entry);
+    sample.vdep = pick.row.vdep;
+    sample.position = pick.position;
+    sample.index = index;
     const std::string too_long = cut_text_over_cap(record.conversation);
     if (!too_long.empty() && record.unusable.empty()) record.unusable = too_long;
     try {
@@ -312,6 +344,9 @@ class LoaderImpl {
       if (sample.vdep) segments = with_auto_image(segments);
       sample.tokens =
           tokenize(segments, *tokenizer_, options_.image_tokens, options_.data.max_seq_len);
+      if (sample.vdep && !options_.vdep_text_loss) {
+        std::fill(sample.tokens.labels.begin(), sample.tokens.labels.end(), kIgnoreLabel);
+      }
     } catch (const FormatError& e) {
       VLM_THROW(FormatError, source_->where(index), ": ", e.what());
     }
@@ -343,8 +378,8 @@ class LoaderImpl {
   // Returns why, or "" when the text is within the cap.
   std::string cut_text_over_cap(Conversation& conversation) const {
     constexpr int64_t kTextBytesPerToken = 64;
-    const int64_t cap = std::max<int64_t>(int64_t{64} << 10,
-                                          kTextBytesPerToken * options_.data.max_seq_len);
+    const int64_t cap =
+        std::max<int64_t>(int64_t{64} << 10, kTextBytesPerToken * options_.data.max_seq_len);
     int64_t bytes = 0;
     for (const Turn& turn : conversation.turns) bytes += static_cast<int64_t>(turn.value.size());
     if (bytes <= cap) return {};
@@ -387,7 +422,8 @@ class LoaderImpl {
   const std::shared_ptr<const Tokenizer> tokenizer_;
   const std::unique_ptr<SampleSource> source_;
   const EntryMap entries_;
-  Sampler sampler_;  // consumer thread only
+  Sampler sampler_;             // consumer thread only
+  std::optional<VdepMix> mix_;  // vdep.split exact: picks every row itself; consumer thread only
   std::atomic<int64_t> undecodable_samples_{0};
 
   std::mutex mutex_;

@@ -24,11 +24,17 @@ struct LoaderOptions {
   int64_t batch_size = 0;    // samples per batch this rank reads (micro batch)
   int64_t rank = 0;
   int64_t world_size = 1;
-  // VDEP hybrid batches: an epoch reads the corpus once in LLaVA mode and, for a further
-  // vdep_ratio x samples entries (the corpus again, cycled), in VDEP mode, where each image is
-  // preceded by the "<auto_image>" token; the sampler shuffles both kinds together, so each batch
-  // is split at random, reproducibly. 0: no VDEP entries.
+  // VDEP hybrid batches (0: none): vdep_ratio VDEP-mode samples, where each image is preceded by
+  // the "<auto_image>" token, per LLaVA-mode sample. vdep_split kExact: every global batch holds
+  // exactly round(B r / (1 + r)) VDEP-mode rows at seeded positions, each mode reading its own
+  // seeded passes over the corpus (data/vdep_mix.h; data.sampler must be random); an epoch is one
+  // LLaVA-mode pass. kShuffled: an epoch reads the corpus once in LLaVA mode and, for a further
+  // vdep_ratio x samples entries (the corpus again, cycled), in VDEP mode, the sampler shuffling
+  // both kinds together, so a batch holds that share only on average.
   double vdep_ratio = 0.0;
+  recipes::VdepSplit vdep_split = recipes::VdepSplit::kExact;
+  // false: a VDEP-mode row carries no labels (vdep.txt 3.3: that half gives only the image loss).
+  bool vdep_text_loss = false;
   // Samples per optimizer step over all ranks (training.global_batch_size); 0: batch_size *
   // world_size. Must be a multiple of batch_size * world_size. The modality_length sampler
   // keeps each global batch to one modality, so the stream stays the same for any world size

@@ -29,6 +29,10 @@ class Writer {
   // yaml-cpp's own formatting rounds; this text reads back as the same double.
   void value(double number, const schema::Range&) { out_ << schema::format_number(number); }
   void value(bool flag, schema::AnyBool) { out_ << flag; }
+  template <typename Enum>
+  void value(Enum enumerator, const schema::Choice<Enum>& rule) {
+    out_ << rule.name_of(enumerator);
+  }
   // yaml-cpp quotes any text that would read back as something else ("~", "a: b", "").
   void value(const std::string& text, const schema::Text&) { out_ << text; }
 

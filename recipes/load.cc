@@ -310,7 +310,11 @@ class Reader {
       if constexpr (!std::is_same_v<Rule, schema::StageList>) {  // stages need the defaults first
         if (skip != nullptr && std::strcmp(key, skip) == 0) return;
         if (const Entry* entry = find(entries, key)) {
-          read(entry->value, entry->mark, child_path(path, key), out.*member);
+          if constexpr (schema::is_choice<Rule>::value) {
+            read_choice(entry->value, entry->mark, child_path(path, key), rule, out.*member);
+          } else {
+            read(entry->value, entry->mark, child_path(path, key), out.*member);
+          }
         }
       }
     });
@@ -384,6 +388,19 @@ class Reader {
   void read(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
             std::string& out) {
     out = node.IsNull() ? "" : scalar(node, mark, path, "must be a string");
+    remember(path, mark);
+  }
+
+  // An enumerator cannot hold a word outside its list, so the word is checked here, not in
+  // validate().
+  template <typename Enum>
+  void read_choice(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
+                   const schema::Choice<Enum>& rule, Enum& out) {
+    const std::string requirement = "must be one of " + schema::join(rule.words());
+    const std::string& text = scalar(node, mark, path, requirement);
+    const Enum* found = rule.find(text);
+    if (found == nullptr) fail(path, mark, requirement + ", got " + quoted(text));
+    out = *found;
     remember(path, mark);
   }
 

@@ -215,14 +215,29 @@ struct EvalSection {
   int64_t limit = 0;  // 0: every question
 };
 
+// How a VDEP stage divides the global batches between its two modes (YAML: vdep.split).
+enum class VdepSplit {
+  // exact (vdep.txt 3.3, "within each batch, the data is evenly divided"): every global batch of
+  // B holds exactly round(B r / (1 + r)) VDEP-mode rows at seeded positions, each mode drawing
+  // from its own seeded pass over the corpus (data/vdep_mix.h).
+  kExact,
+  // shuffled (before issue 19): round(r N) VDEP entries appended to the N corpus entries and
+  // shuffled with them, so a batch holds that share only on average.
+  kShuffled,
+};
+
 // VDEP hybrid batches (objective vdep): part of each batch in VDEP mode (<auto_image> before the
-// image, L_text + alpha * L_image), the rest in plain LLaVA mode.
+// image, the image term alpha * L_image), the rest in plain LLaVA mode (the text term).
 struct VdepConfig {
   double ratio = 1.0;         // VDEP-mode samples per LLaVA-mode sample (1.0: half of every batch)
   double alpha = 0.001;       // weight of L_image
   int64_t shift = 1;          // hidden state at image position j regressed onto embedding j + shift
   bool detach_target = true;  // no gradient through the projector embeddings being regressed to
   std::string loss = "l2";    // l2 | inv_l2 | sigmoid_l2
+  VdepSplit split = VdepSplit::kExact;
+  // false (vdep.txt 3.3): a VDEP-mode row gives only the image term, its caption unlabelled;
+  // true: its caption's text loss as well (the form before issue 19).
+  bool text_loss_on_vdep_rows = false;
 };
 
 // VoRA block-wise distillation (objective vora).

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "recipes/recipe.h"
@@ -51,6 +53,35 @@ struct IntList {
   bool may_be_empty = false;
 };
 
+// An enumeration: the YAML word is one of `names`, the member holds its enumerator.
+template <typename Enum>
+struct Choice {
+  std::vector<std::pair<std::string, Enum>> names;
+
+  const std::string& name_of(Enum value) const {
+    for (const auto& [name, enumerator] : names) {
+      if (enumerator == value) return name;
+    }
+    static const std::string unnamed = "?";  // every enumerator is listed: see kVdepSplits
+    return unnamed;
+  }
+  const Enum* find(const std::string& word) const {
+    for (const auto& [name, enumerator] : names) {
+      if (name == word) return &enumerator;
+    }
+    return nullptr;
+  }
+  std::vector<std::string> words() const {
+    std::vector<std::string> out;
+    for (const auto& entry : names) out.push_back(entry.first);
+    return out;
+  }
+};
+template <typename Rule>
+struct is_choice : std::false_type {};
+template <typename Enum>
+struct is_choice<Choice<Enum>> : std::true_type {};
+
 struct AnyBool {};
 // The member is a section of its own, described by its own Fields<>.
 struct Nested {};
@@ -70,6 +101,8 @@ inline const std::vector<std::string> kDataSourceKeys = {"json", "shards"};
 inline const std::vector<std::string> kLoraTargets = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"};
 std::vector<std::string> preset_names();
+inline const Choice<VdepSplit> kVdepSplits = {
+    {{"exact", VdepSplit::kExact}, {"shuffled", VdepSplit::kShuffled}}};
 
 // Fields<S>::visit(f) calls f(key, &S::member, rule) once per field, in dump order.
 template <typename Section>
@@ -297,6 +330,8 @@ struct Fields<VdepConfig> {
     f("shift", &VdepConfig::shift, between(0, 1));
     f("detach_target", &VdepConfig::detach_target, AnyBool{});
     f("loss", &VdepConfig::loss, one_of({"l2", "inv_l2", "sigmoid_l2"}));
+    f("split", &VdepConfig::split, kVdepSplits);
+    f("text_loss_on_vdep_rows", &VdepConfig::text_loss_on_vdep_rows, AnyBool{});
   }
 };
 

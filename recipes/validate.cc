@@ -44,6 +44,10 @@ class FieldChecker {
 
   void value(bool, schema::AnyBool, const std::string&) {}
 
+  // The loader accepted only listed words.
+  template <typename Enum>
+  void value(Enum, const schema::Choice<Enum>&, const std::string&) {}
+
   void value(const std::string& text, const schema::Text& rule, const std::string& path) {
     if (rule.allowed.empty()) {
       if (rule.required && text.empty()) origins_.fail(path, "is required");

@@ -22,7 +22,10 @@ class LlavaObjective : public Objective {
   }
 };
 
-// L = L_text + alpha * L_image over hybrid batches (VDEP-mode rows add the image term).
+// L = L_text + alpha * L_image over hybrid batches: the image term from the VDEP-mode rows, the
+// text term from the rows with labels, which the loader leaves to the LLaVA-mode rows unless
+// vdep.text_loss_on_vdep_rows (so the text count, known before the forward pass, is already the
+// LLaVA rows' labelled tokens).
 class VdepObjective : public Objective {
  public:
   explicit VdepObjective(const recipes::VdepConfig& config) : config_(config) {

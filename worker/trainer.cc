@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -17,6 +18,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/process_memory.h"
+#include "data/conversation.h"
 #include "data/loader.h"
 #include "data/run_tokenizer.h"
 #include "data/tokenizer.h"
@@ -51,6 +53,42 @@ std::chrono::milliseconds test_step_delay() {
   const char* value = std::getenv("VLM_TEST_STEP_DELAY_MS");
   return std::chrono::milliseconds(value == nullptr || *value == '\0' ? 0 : std::atoll(value));
 }
+
+// Debug hook (tests/e2e/test_vdep_split_reference.sh): with VLM_TRACE_ROWS=PREFIX each rank
+// appends a JSON line per row it trains to PREFIX.rank<r>.jsonl, so that a script of its own can
+// check which sample, in which mode and with how many labelled tokens, each global position held.
+class RowTrace {
+ public:
+  explicit RowTrace(int rank) {
+    const char* prefix = std::getenv("VLM_TRACE_ROWS");
+    if (prefix == nullptr || *prefix == '\0') return;
+    const std::string path = std::string(prefix) + ".rank" + std::to_string(rank) + ".jsonl";
+    out_.open(path, std::ios::app);
+    VLM_CHECK(out_.good(), IoError, "VLM_TRACE_ROWS: cannot open ", path);
+  }
+
+  void write(const std::string& stage, int64_t step, const data::Batch& batch) {
+    if (!out_.is_open()) return;
+    for (int64_t row = 0; row < batch.batch_size; ++row) {
+      const auto first = batch.labels.begin() + row * batch.seq_len;
+      // As Batch::label_tokens: position 0's label is never predicted.
+      const auto labelled = std::count_if(first + 1, first + batch.seq_len, [](int64_t label) {
+        return label != data::kIgnoreLabel;
+      });
+      const auto at = static_cast<size_t>(row);
+      out_ << fmt::format(
+          "{{\"stage\": \"{}\", \"step\": {}, \"position\": {}, \"sample\": {}, \"vdep\": {}, "
+          "\"label_tokens\": {}}}\n",
+          stage, step, batch.positions[at], batch.sample_indices[at], int{batch.vdep_rows[at]},
+          labelled);
+    }
+    out_.flush();
+    VLM_CHECK(out_.good(), IoError, "VLM_TRACE_ROWS: a write failed");
+  }
+
+ private:
+  std::ofstream out_;
+};
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -296,7 +334,11 @@ class StageRunner {
     options.global_batch_size = stage_.training.global_batch_size;
     options.rank = world_.rank;
     options.world_size = world_.world_size;
-    if (stage_.objective == "vdep") options.vdep_ratio = stage_.vdep.ratio;
+    if (stage_.objective == "vdep") {
+      options.vdep_ratio = stage_.vdep.ratio;
+      options.vdep_split = stage_.vdep.split;
+      options.vdep_text_loss = stage_.vdep.text_loss_on_vdep_rows;
+    }
     return options;
   }
 
@@ -362,7 +404,9 @@ class StageRunner {
     std::vector<TensorBatch> micro_batches;
     std::vector<double> counts(terms, 0.0);
     for (int64_t i = 0; i < accumulation_; ++i) {
-      micro_batches.push_back(to_tensors(loader_->next(), bidirectional, device_));
+      const data::Batch batch = loader_->next();
+      row_trace_.write(stage_.name, step + 1, batch);
+      micro_batches.push_back(to_tensors(batch, bidirectional, device_));
       const std::vector<double> batch_counts = objective_->counts(micro_batches.back());
       for (size_t t = 0; t < terms; ++t) counts[t] += batch_counts[t];
     }
@@ -477,6 +521,7 @@ class StageRunner {
   StepPhases phases_;
   sharding::CpuCacheStats cache_at_start_;  // the stage's own reuse is logged at its end
   const std::chrono::milliseconds step_delay_ = test_step_delay();
+  RowTrace row_trace_{world_.rank};
 };
 
 // Checkpoints written before the count was recorded: the earlier stages' max_steps (exact when

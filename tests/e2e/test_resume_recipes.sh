@@ -30,6 +30,10 @@ resumes() {
 two_stages=(--set stages.0.training.max_steps=4 --set stages.1.training.max_steps=30
   --set stages.1.training.global_batch_size=8 --set stages.0.training.global_batch_size=8)
 resumes vdep finetune 5 "${two_stages[@]}"
+# Stopped inside VDEP's hybrid stage: its exact split is a function of the seed and the position.
+RUN_AS=vdep_pretrain resumes vdep pretrain 3 --set stages.0.training.max_steps=10 \
+  --set stages.0.training.global_batch_size=8 --set stages.1.training.max_steps=2 \
+  --set stages.1.training.global_batch_size=8
 resumes llava_two_stage_lora finetune 5 "${two_stages[@]}"
 vora_short=(--set stages.0.training.max_steps=20 --set stages.1.training.max_steps=4
   --set stages.1.training.global_batch_size=8 --set training.global_batch_size=8)

@@ -304,6 +304,8 @@ TEST(ShippedRecipes, PublishedVdep) {
   EXPECT_EQ(pretrain.vdep.shift, 1);
   EXPECT_TRUE(pretrain.vdep.detach_target);
   EXPECT_EQ(pretrain.vdep.loss, "l2");
+  EXPECT_EQ(pretrain.vdep.split, VdepSplit::kExact);
+  EXPECT_FALSE(pretrain.vdep.text_loss_on_vdep_rows);
   EXPECT_EQ(recipe.stages.at(1).objective, "llava");
 }
 
