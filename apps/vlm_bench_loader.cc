@@ -35,6 +35,7 @@ vlm::data::LoaderOptions loader_options(const vlm::recipes::Recipe& recipe,
   options.data = stage.data;
   options.seed = stage.training.seed;
   options.image_size = recipe.model.vision.image_size;
+  options.vision_folder = recipe.model.vision.hf_path;
   options.image_tokens = image_tokens(recipe.model.vision);
   options.batch_size = stage.training.micro_batch_size > 0 ? stage.training.micro_batch_size
                                                            : stage.training.global_batch_size;

@@ -6,19 +6,28 @@
 // not what it should be (a record the template refuses, too) is reported on stderr with its
 // number; its output line is "null", so that output line i always answers input line i; the exit
 // code is then 2.
+// --images: image files in (one JSON string, a path, per line), what the vision tower gets out:
+// {"width", "height", "crop": the uint8 image the processor normalizes (row-major RGB),
+// "pixels": the CHW floats}, preprocessed as training does (data/image.h) with --image-aspect,
+// --pad-colour and the processor of --image-processor (a preprocessor_config.json or a model
+// folder) or, without one, CLIP's at --image-size.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "apps/main_support.h"
 #include "common/error.h"
+#include "common/files.h"
 #include "data/conversation.h"
 #include "data/corpus.h"
+#include "data/image.h"
 #include "data/tokenizer.h"
 
 namespace {
@@ -76,6 +85,24 @@ std::string record_line(const vlm::data::Tokenizer& tokenizer, const std::string
          "}";
 }
 
+// One image file, preprocessed; floats print as the shortest text that reads back as the same
+// float32 (through double), so a reader compares them exactly.
+std::string image_line(const vlm::data::ImagePreprocessing& preprocessing,
+                       const std::string& line) {
+  const Json value = Json::parse(line);
+  VLM_CHECK(value.is_string(), FormatError, "expected a JSON string (an image file)");
+  const std::string path = value.get<std::string>();
+  const vlm::data::RgbImage image = vlm::data::decode_image(vlm::files::read_all(path), path);
+  const vlm::data::RgbImage crop = vlm::data::process_to_crop(image, preprocessing);
+  std::vector<float> pixels;
+  vlm::data::preprocess(image, preprocessing, pixels);
+  Json out = {{"width", crop.width}, {"height", crop.height}, {"crop", crop.pixels}};
+  Json floats = Json::array();
+  for (const float x : pixels) floats.push_back(static_cast<double>(x));
+  out["pixels"] = std::move(floats);
+  return out.dump();
+}
+
 std::string decode_line(const vlm::data::Tokenizer& tokenizer, const std::string& line) {
   const Json value = Json::parse(line);
   VLM_CHECK(value.is_array(), FormatError, "expected a JSON array of token ids");
@@ -101,9 +128,8 @@ int tokenize_main(int argc, char** argv) {
   std::vector<std::string> added_tokens;
   bool decode = false;
   std::string template_name;
-  app.add_option("--tokenizer", path,
-                 "a tokenizer.json, a tokenizer.model or a model folder holding one")
-      ->required();
+  auto* tokenizer_option = app.add_option(
+      "--tokenizer", path, "a tokenizer.json, a tokenizer.model or a model folder holding one");
   app.add_option("--add-token", added_tokens,
                  "a token the run adds (e.g. <auto_image>), after the file's largest id; "
                  "repeatable");
@@ -113,6 +139,33 @@ int tokenize_main(int argc, char** argv) {
                  "read corpus records (JSON Lines), render them with this template (plain, "
                  "vicuna_v1, qwen2) and print their ids and labels, one -200 per image")
       ->excludes(decode_flag);
+  bool images = false;
+  std::string image_processor;
+  int image_size = 0;
+  vlm::recipes::DataSection image_data;
+  auto* images_flag =
+      app.add_flag("--images", images,
+                   "read image file paths, print {width, height, crop, pixels} as training "
+                   "preprocesses them")
+          ->excludes(tokenizer_option)
+          ->excludes(decode_flag);
+  app.add_option("--image-processor", image_processor,
+                 "with --images: a preprocessor_config.json or a model folder holding one")
+      ->needs(images_flag);
+  app.add_option("--image-size", image_size,
+                 "with --images and no --image-processor: CLIP's processor at this size")
+      ->needs(images_flag);
+  const std::map<std::string, vlm::recipes::ImageAspect> aspects = {
+      {"square", vlm::recipes::ImageAspect::kSquare}, {"pad", vlm::recipes::ImageAspect::kPad}};
+  const std::map<std::string, vlm::recipes::PadColour> colours = {
+      {"image_mean", vlm::recipes::PadColour::kImageMean},
+      {"black", vlm::recipes::PadColour::kBlack}};
+  app.add_option("--image-aspect", image_data.image_aspect, "with --images: data.image_aspect")
+      ->transform(CLI::CheckedTransformer(aspects))
+      ->needs(images_flag);
+  app.add_option("--pad-colour", image_data.pad_colour, "with --images: data.pad_colour")
+      ->transform(CLI::CheckedTransformer(colours))
+      ->needs(images_flag);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -120,7 +173,17 @@ int tokenize_main(int argc, char** argv) {
   }
   VLM_CHECK(template_name.empty() || vlm::data::is_known_template(template_name), ConfigError,
             "unknown conversation template '", template_name, "' (plain, vicuna_v1 or qwen2)");
-  const auto tokenizer = vlm::data::load_tokenizer(path, added_tokens);
+  VLM_CHECK(images || !path.empty(), ConfigError, "--tokenizer is required (or --images)");
+  VLM_CHECK(!images || !image_processor.empty() || image_size > 0, ConfigError,
+            "--images needs --image-processor or --image-size");
+  vlm::data::ImagePreprocessing preprocessing;
+  if (images) {
+    preprocessing = vlm::data::image_preprocessing(
+        image_data, image_processor.empty() ? vlm::data::clip_image_processor(image_size)
+                                            : vlm::data::read_image_processor(image_processor));
+  }
+  std::unique_ptr<vlm::data::Tokenizer> tokenizer;
+  if (!images) tokenizer = vlm::data::load_tokenizer(path, added_tokens);
 
   int bad_lines = 0;
   std::string line;
@@ -129,7 +192,9 @@ int tokenize_main(int argc, char** argv) {
     std::string out;
     try {
       VLM_CHECK(!too_long, FormatError, "longer than ", kMaxLineBytes, " bytes");
-      if (!template_name.empty()) {
+      if (images) {
+        out = image_line(preprocessing, line);
+      } else if (!template_name.empty()) {
         out = record_line(*tokenizer, template_name, line);
       } else {
         out = decode ? decode_line(*tokenizer, line) : encode_line(*tokenizer, line);

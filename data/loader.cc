@@ -37,8 +37,6 @@ void check_options(const LoaderOptions& options) {
   const auto& data = options.data;
   VLM_CHECK(is_known_template(data.template_name), ConfigError, "data.template: unknown '",
             data.template_name, "' (plain, vicuna_v1 or qwen2)");
-  VLM_CHECK(data.image_aspect == "square" || data.image_aspect == "pad", ConfigError,
-            "data.image_aspect: unknown '", data.image_aspect, "' (square or pad)");
   VLM_CHECK(options.batch_size > 0, ConfigError, "the loader's batch size must be positive, not ",
             options.batch_size);
   VLM_CHECK(options.world_size > 0 && options.rank >= 0 && options.rank < options.world_size,
@@ -122,6 +120,7 @@ class LoaderImpl {
  public:
   LoaderImpl(const LoaderOptions& options, std::shared_ptr<const Tokenizer> tokenizer)
       : options_(options),
+        images_(image_preprocessing(options.data, options.vision_folder, options.image_size)),
         tokenizer_(std::move(tokenizer)),
         source_(checked_source(options, tokenizer_.get())),
         entries_(entry_map(options, *source_->traits())),
@@ -354,14 +353,13 @@ class LoaderImpl {
       drop_from_loss(sample, index, record.unusable);
       return sample;
     }
-    const auto size = static_cast<int>(options_.image_size);
     const ImageLimits limits = image_limits(options_.data);
     for (int64_t i = 0; i < sample.tokens.num_images; ++i) {
       const auto image = static_cast<size_t>(i);
       try {
         preprocess(decode_image(record.image_bytes[image], record.conversation.images[image],
                                 limits.max_pixels),
-                   size, options_.data.image_aspect, sample.pixels);
+                   images_, sample.pixels);
       } catch (const FormatError& e) {
         drop_from_loss(sample, index, e.what());
         break;
@@ -419,6 +417,7 @@ class LoaderImpl {
   }
 
   const LoaderOptions options_;
+  const ImagePreprocessing images_;  // data.image_aspect, pad_colour and the vision processor
   const std::shared_ptr<const Tokenizer> tokenizer_;
   const std::unique_ptr<SampleSource> source_;
   const EntryMap entries_;

@@ -20,6 +20,9 @@ struct LoaderOptions {
   recipes::DataSection data;
   uint64_t seed = 0;
   int64_t image_size = 0;    // vision.image_size
+  // model.vision.hf_path: its preprocessor_config.json sets the image processor (size, crop,
+  // mean, std); empty: OpenAI CLIP's at image_size (data/image.h).
+  std::string vision_folder;
   int64_t image_tokens = 0;  // tokens per image after the vision tower
   int64_t batch_size = 0;    // samples per batch this rank reads (micro batch)
   int64_t rank = 0;

@@ -100,6 +100,19 @@ struct LoraConfig {
   std::vector<int64_t> layers;
 };
 
+// LLaVA's image_aspect_ratio. Both end in the vision model's image processor (HF
+// CLIPImageProcessor: shortest edge resized bicubic, centre crop, normalised; data/image.h).
+enum class ImageAspect {
+  kSquare,  // "square": the processor alone (LLaVA's default; its stage-1 script): sides cropped
+  kPad,     // "pad": expand2square first (LLaVA-1.5's fine-tuning, VoRA): nothing cropped
+};
+// What "pad" fills the square with.
+enum class PadColour {
+  kImageMean,  // "image_mean": int(255 * mean) per channel of the processor's mean (LLaVA's
+               // expand2square call: (122, 116, 104) for CLIP's)
+  kBlack,      // "black": (0, 0, 0), VoRA's PILExpand2Square default
+};
+
 struct DataSection {
   std::string corpus_dir;  // root of a vlm-synth corpus; relative paths below resolve against it
   // The sample source, exactly one of the two (the innermost level that names one wins: a stage
@@ -112,8 +125,9 @@ struct DataSection {
                            // corpus_dir; empty: model.llm.hf_path's (data/run_tokenizer.h)
   std::string template_name = "plain";  // YAML key: template. plain | vicuna_v1 | qwen2
   int64_t max_seq_len = 2048;
-  std::string image_aspect = "square";  // square (resize) | pad (pad to square with CLIP mean)
-  std::string sampler = "random";       // random | modality_length
+  ImageAspect image_aspect = ImageAspect::kSquare;  // square | pad
+  PadColour pad_colour = PadColour::kImageMean;     // image_mean | black (used by pad)
+  std::string sampler = "random";                   // random | modality_length
   // Fraction of each batch drawn from the corpus's text-only samples (VoRA mixes instruction text
   // into caption pre-training); 0: samples come as the corpus has them.
   double text_only_fraction = 0.0;

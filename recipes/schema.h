@@ -101,6 +101,10 @@ inline const std::vector<std::string> kDataSourceKeys = {"json", "shards"};
 inline const std::vector<std::string> kLoraTargets = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"};
 std::vector<std::string> preset_names();
+inline const Choice<ImageAspect> kImageAspects{
+    {{"square", ImageAspect::kSquare}, {"pad", ImageAspect::kPad}}};
+inline const Choice<PadColour> kPadColours{
+    {{"image_mean", PadColour::kImageMean}, {"black", PadColour::kBlack}}};
 inline const Choice<VdepSplit> kVdepSplits = {
     {{"exact", VdepSplit::kExact}, {"shuffled", VdepSplit::kShuffled}}};
 
@@ -217,7 +221,8 @@ struct Fields<DataSection> {
     f("tokenizer", &DataSection::tokenizer, any_text());
     f("template", &DataSection::template_name, one_of({"plain", "vicuna_v1", "qwen2"}));
     f("max_seq_len", &DataSection::max_seq_len, greater_than(0));
-    f("image_aspect", &DataSection::image_aspect, one_of({"square", "pad"}));
+    f("image_aspect", &DataSection::image_aspect, kImageAspects);
+    f("pad_colour", &DataSection::pad_colour, kPadColours);
     f("sampler", &DataSection::sampler, one_of({"random", "modality_length"}));
     f("text_only_fraction", &DataSection::text_only_fraction, half_open(0, 1));
     // Bounded: each thread and prefetched batch holds memory; more than the cores gains nothing.

@@ -9,7 +9,7 @@ packages=(
   libhdf5-openmpi-dev
   libyaml-cpp-dev libspdlog-dev libboost-dev libgtest-dev libcli11-dev libssl-dev
   libsentencepiece-dev libicu-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev
-  python3-torch python3-numpy python3-h5py strace libtcmalloc-minimal4
+  python3-torch python3-numpy python3-h5py python3-pil strace libtcmalloc-minimal4
   slurm-wlm munge
 )
 

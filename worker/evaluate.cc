@@ -44,6 +44,8 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
   const auto records = data::read_corpus(path);
   // Eval images live under the corpus like the training images: same root.
   const data::ImageRoot image_root(data::image_folder(stage.data), data::image_limits(stage.data));
+  const data::ImagePreprocessing images = data::image_preprocessing(
+      stage.data, recipe.model.vision.hf_path, model.config().vision.image_size);
   std::vector<Question> questions;
   for (const auto& record : records) {
     if (limit > 0 && static_cast<int64_t>(questions.size()) >= limit) break;
@@ -58,8 +60,7 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
     for (const auto& image : record.images) {
       const auto rgb = data::decode_image(image_root.read_or_throw(image), image,
                                           image_root.limits().max_pixels);
-      data::preprocess(rgb, static_cast<int>(model.config().vision.image_size),
-                       stage.data.image_aspect, q.pixels);
+      data::preprocess(rgb, images, q.pixels);
       ++q.num_images;
     }
     questions.push_back(std::move(q));

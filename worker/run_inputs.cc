@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "data/run_tokenizer.h"
 #include "models/model.h"
@@ -91,6 +92,9 @@ std::string check_run_inputs(const recipes::Recipe& recipe) {
   models::VisionLanguageModel run_model(model, tokenizer->vocab_size(), first.training.seed,
                                         at::kMeta);
   const int64_t rows = run_model.vocab_size();
+  // The image processor the loader will use (the vision folder's preprocessor_config.json): read
+  // and checked against the tower's input size now, not at the first image.
+  data::model_image_processor(model.vision.hf_path, run_model.config().vision.image_size);
   for (const auto& stage : recipe.stages) {
     prepare_model(run_model, stage,
                   [&](const std::string& token) { return tokenizer->special_id(token); });

