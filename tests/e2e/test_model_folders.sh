@@ -54,7 +54,8 @@ for recipe in llava_two_stage llava_two_stage_lora inverse_llava inverse_llava_h
   echo "$recipe: $(tail -n 1 "$work/$recipe.check" | cut -d: -f1) with $rows rows"
 done
 
-worker vdep --set "stages.0.training={global_batch_size: 1, micro_batch_size: 1, max_steps: 1}" \
+# A batch of 2: one VDEP-mode and one LLaVA-mode row (vdep.split exact needs one of each).
+worker vdep --set "stages.0.training={global_batch_size: 2, micro_batch_size: 1, max_steps: 1}" \
   --set training.dtype=fp32 --set data.loader_threads=1 --set checkpoint.every_steps=0 \
   --stop-after pretrain --progress plain > "$work/vdep.log" 2>&1 \
   || { tail -n 25 "$work/vdep.log"; fail "vdep did not start"; }
