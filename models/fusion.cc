@@ -3,6 +3,7 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "common/error.h"
@@ -13,10 +14,24 @@
 namespace vlm::models {
 namespace {
 
+// LlamaRMSNorm's default eps: the public concat layer builds its vision_norm without one.
+constexpr double kVisionNormEps = 1e-6;
+// The public concat layer's W_concat scale (fusion_layer.py, commented out): small enough that
+// alpha = 1 leaves the frozen Q, K, V almost as they were at step 0.
+constexpr double kPublicConcatStd = 1e-4;
+
 bool concat_mode_of(const std::string& mode) {
   VLM_CHECK(mode == "concat" || mode == "additive", ConfigError,
             "model.fusion.mode must be concat or additive, got '", mode, "'");
   return mode == "concat";
+}
+
+bool normalises_vision(const recipes::FusionConfig& config) {
+  const std::string& norm = config.vision_norm;
+  VLM_CHECK(norm == "auto" || norm == "rms" || norm == "none", ConfigError,
+            "model.fusion.vision_norm must be auto, rms or none, got '", norm, "'");
+  if (norm == "auto") return concat_mode_of(config.mode);
+  return norm == "rms";
 }
 
 at::Tensor scalar_parameter(torch::nn::Module& module, const std::string& name) {
@@ -34,14 +49,17 @@ int64_t hidden_state_index(int64_t layer, int64_t tower_layers) {
 
 }  // namespace
 
-FusionImpl::FusionImpl(const std::string& mode, int64_t hidden, int64_t q_width, int64_t kv_width,
-                       int64_t vision_width)
-    : concat_(concat_mode_of(mode)), vision_width_(vision_width) {
+FusionImpl::FusionImpl(const recipes::FusionConfig& config, int64_t hidden, int64_t q_width,
+                       int64_t kv_width, int64_t vision_width)
+    : concat_(concat_mode_of(config.mode)), vision_width_(vision_width) {
   VLM_CHECK(vision_width > 0, ConfigError,
             "model.fusion: the vision stream must have a positive width, got ", vision_width);
   alpha_q = scalar_parameter(*this, "alpha_q");
   alpha_k = scalar_parameter(*this, "alpha_k");
   alpha_v = scalar_parameter(*this, "alpha_v");
+  if (normalises_vision(config)) {
+    vision_norm = register_module("vision_norm", RmsNorm(vision_width, kVisionNormEps));
+  }
   if (concat_) {
     t2v = register_module("t2v", Linear(hidden, vision_width, false));
     q_concat = register_module("q_concat", Linear(2 * vision_width, q_width, false));
@@ -57,14 +75,33 @@ FusionImpl::FusionImpl(const std::string& mode, int64_t hidden, int64_t q_width,
   v_up = register_module("v_up", Linear(hidden, kv_width, true));
 }
 
-void FusionImpl::initialize(double std, double alpha_init, at::Generator& gen) {
+void FusionImpl::initialize(const recipes::FusionConfig& config, double llm_std,
+                            at::Generator& gen) {
+  VLM_CHECK(config.init == "public_code" || config.init == "llm_std", ConfigError,
+            "model.fusion.init must be public_code or llm_std, got '", config.init, "'");
   for (const at::Tensor& alpha : {alpha_q, alpha_k, alpha_v}) {
     c10::NoGradGuard no_grad;
-    alpha.fill_(alpha_init);
+    alpha.fill_(config.alpha_init);
   }
-  for (Linear* linear :
-       {&t2v, &q_concat, &k_concat, &v_concat, &q_down, &q_up, &k_down, &k_up, &v_down, &v_up}) {
-    if (*linear) (*linear)->init_normal(std, gen);
+  if (vision_norm) init::ones(vision_norm->weight);
+  const std::vector<Linear*> linears = {&t2v,  &q_concat, &k_concat, &v_concat, &q_down,
+                                        &q_up, &k_down,   &k_up,     &v_down,   &v_up};
+  if (config.init == "llm_std") {
+    for (Linear* linear : linears) {
+      if (*linear) (*linear)->init_normal(llm_std, gen);
+    }
+    return;
+  }
+  if (concat_) {
+    // The public concat layer's up_A: unit-variance features of t2v(H) for an H of unit RMS.
+    t2v->init_normal(1.0 / std::sqrt(static_cast<double>(vision_width_)), gen);
+    for (Linear* linear : {&q_concat, &k_concat, &v_concat}) {
+      (*linear)->init_normal(kPublicConcatStd, gen);
+    }
+    return;
+  }
+  for (Linear* linear : linears) {
+    if (*linear) (*linear)->init_torch_default(gen);
   }
 }
 
@@ -77,11 +114,12 @@ FusionDeltas FusionImpl::forward(const at::Tensor& hidden, const at::Tensor& vis
                 stream.size(1) == hidden.size(1) && stream.size(2) == vision_width_,
             ShapeError, "the vision stream must be [", hidden.size(0), ", ", hidden.size(1), ", ",
             vision_width_, "], got ", stream.sizes());
+  const at::Tensor vision_in = vision_norm ? vision_norm(stream) : stream;
   if (concat_) {
-    const at::Tensor joint = at::cat({t2v(hidden), stream}, -1);
+    const at::Tensor joint = at::cat({t2v(hidden), vision_in}, -1);
     return {alpha_q * q_concat(joint), alpha_k * k_concat(joint), alpha_v * v_concat(joint)};
   }
-  const auto branch = [&](Linear& down, Linear& up) { return up(at::gelu(down(stream))); };
+  const auto branch = [&](Linear& down, Linear& up) { return up(at::gelu(down(vision_in))); };
   return {alpha_q * branch(q_down, q_up), alpha_k * branch(k_down, k_up),
           alpha_v * branch(v_down, v_up)};
 }
@@ -115,9 +153,9 @@ void add_fusion(CausalLmImpl& llm, const recipes::FusionConfig& config, int64_t 
     LlmAttentionImpl& attention = *llm.model->layers[block]->self_attn;
     VLM_CHECK(!attention.fusion, ConfigError, "block ", block, " of the LLM already fuses");
     attention.fusion = attention.register_module(
-        "fusion", Fusion(config.mode, llm_config.hidden_size, q_width, kv_width, vision_width));
+        "fusion", Fusion(config, llm_config.hidden_size, q_width, kv_width, vision_width));
     attention.fusion->to(attention.q_proj->weight.device(), attention.q_proj->weight.scalar_type());
-    attention.fusion->initialize(llm_config.init_std, config.alpha_init, gen);
+    attention.fusion->initialize(config, llm_config.init_std, gen);
   }
 }
 

@@ -63,6 +63,14 @@ struct FusionConfig {
   // layer; [-2, -1] the HD variant.
   std::vector<int64_t> vision_layers = {-1};
   double alpha_init = 1.0;
+  // The paper gives no initialisation. public_code: the public code's for the mode, concat as its
+  // commented-out concat layer (W_t2v normal(0, 1/sqrt(d_v)), W_concat normal(0, 1e-4): alpha 1
+  // barely moves the frozen Q, K, V at step 0), additive as its active layer (torch.nn.Linear's
+  // defaults); llm_std: every weight normal(0, llm.init_std), biases zero.
+  std::string init = "public_code";
+  // RMSNorm(d_v) (weight one, eps 1e-6, trainable) on V before it enters the fusion. auto: rms
+  // for concat, none for additive, as the public code's two layers have it.
+  std::string vision_norm = "auto";  // auto | rms | none
 };
 
 // VoRA (architecture vora): the layer that turns pixels into LLM tokens, in place of a vision

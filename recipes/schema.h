@@ -172,6 +172,8 @@ struct Fields<FusionConfig> {
     f("mode", &FusionConfig::mode, one_of({"concat", "additive"}));
     f("vision_layers", &FusionConfig::vision_layers, IntList{any_number()});
     f("alpha_init", &FusionConfig::alpha_init, any_number());
+    f("init", &FusionConfig::init, one_of({"public_code", "llm_std"}));
+    f("vision_norm", &FusionConfig::vision_norm, one_of({"auto", "rms", "none"}));
   }
 };
 

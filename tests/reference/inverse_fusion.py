@@ -7,7 +7,8 @@ Usage: inverse_fusion.py <dir>, where <dir> holds (written by tests/unit/models/
   config.safetensors  the scalar settings as one-element tensors, and fusion_vision_layers
   ours.safetensors    vlmtrain's logits, loss and "grad.<name>" for each parameter it trained
 
-The fusion is written out here from the paper (Inverse-LLaVA Eq. 3-5), the rest of the model
+The fusion is written out here from the paper (Inverse-LLaVA Eq. 3-5; V RMS-normalised first when
+the model has a fusion vision_norm, as the public code's concat layer does), the rest of the model
 from ref_models.py (HF's CLIPVisionModel and LlamaForCausalLM); none of it shares code with the
 C++ side. Exits 1 on any
 difference above the bar.
@@ -42,6 +43,9 @@ def fusion_terms(h, vision, p, prefix, mode):
     code's additive form)."""
     f = prefix + "self_attn.fusion."
     terms = []
+    if f + "vision_norm.weight" in p:
+        # The public concat layer's LlamaRMSNorm(d_v), built without an eps: its default 1e-6.
+        vision = ref.rms_norm(p, f + "vision_norm", vision, 1e-6)
     if mode == "concat":
         joint = torch.cat([h @ p[f + "t2v.weight"].t(), vision], -1)
         for name in "qkv":

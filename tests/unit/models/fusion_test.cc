@@ -7,7 +7,9 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -154,7 +156,10 @@ void expect_reference_agrees(const recipes::ModelSection& config, bool vision_tr
     ours.emplace_back("grad." + name, p.grad());
     if (is_fusion_parameter(name)) ++fusion_grads;
   }
-  EXPECT_EQ(fusion_grads, config.fusion.mode == "concat" ? 7 : 15);
+  // alpha_{q,k,v}, the weights (and biases), and the vision norm's weight when there is one.
+  const bool normed = config.fusion.vision_norm == "rms" ||
+                      (config.fusion.vision_norm == "auto" && config.fusion.mode == "concat");
+  EXPECT_EQ(fusion_grads, (config.fusion.mode == "concat" ? 7 : 15) + (normed ? 1 : 0));
   write_safetensors(dir.file("params.safetensors"), params);
   write_safetensors(dir.file("batch.safetensors"), {{"input_ids", batch.inputs.input_ids},
                                                     {"labels", batch.labels},
@@ -170,6 +175,16 @@ void expect_reference_agrees(const recipes::ModelSection& config, bool vision_tr
 
 TEST(InverseFusion, ConcatModeMatchesPlainTorchReference) {
   expect_reference_agrees(inverse_model("concat", {0}, {-1}, /*qkv_bias=*/true), false);
+}
+
+TEST(InverseFusion, ConcatModeInALaterBlockMatchesPlainTorchReference) {
+  expect_reference_agrees(inverse_model("concat", {1}), false);
+}
+
+TEST(InverseFusion, ConcatModeWithoutVisionNormMatchesPlainTorchReference) {
+  recipes::ModelSection config = inverse_model("concat", {1});
+  config.fusion.vision_norm = "none";
+  expect_reference_agrees(config, false);
 }
 
 TEST(InverseFusion, AdditiveModeMatchesPlainTorchReference) {
@@ -201,6 +216,7 @@ TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
       {prefix + "alpha_q", {1}},
       {prefix + "alpha_k", {1}},
       {prefix + "alpha_v", {1}},
+      {prefix + "vision_norm.weight", {16}},
       {prefix + "t2v.weight", {16, 32}},
       {prefix + "q_concat.weight", {32, 32}},
       {prefix + "k_concat.weight", {16, 32}},
@@ -208,6 +224,7 @@ TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
   EXPECT_EQ(fusion_shapes(concat), concat_expected);
 
   VisionLanguageModel hd(inverse_model("concat", {0}, {-2, -1}), kVocab, 1);
+  EXPECT_EQ(fusion_shapes(hd).at(prefix + "vision_norm.weight"), (std::vector<int64_t>{32}));
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "t2v.weight"), (std::vector<int64_t>{32, 32}));
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "q_concat.weight"), (std::vector<int64_t>{32, 64}));
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "k_concat.weight"), (std::vector<int64_t>{16, 64}));
@@ -253,6 +270,7 @@ TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
 
 TEST(InverseFusion, InitialisationFollowsTheRecipe) {
   recipes::ModelSection config = inverse_model("additive");
+  config.fusion.init = "llm_std";
   config.fusion.alpha_init = 0.25;
   config.llm.init_std = 0.5;
   VisionLanguageModel a(config, kVocab, 3), b(config, kVocab, 3), c(config, kVocab, 4);
@@ -274,6 +292,171 @@ TEST(InverseFusion, InitialisationFollowsTheRecipe) {
                         params_of(d).at("llm.model.layers.0.self_attn.q_proj.weight")));
 }
 
+// fusion.init public_code, concat: the public code's commented-out concat layer. Wide enough
+// (d_h 512, d_v 128) for the sample statistics to sit within a few percent of the draws'.
+TEST(InverseFusion, PublicCodeConcatInitAndVisionNormStatistics) {
+  recipes::FusionConfig config;  // the defaults: concat, public_code, vision_norm auto
+  const int64_t d_h = 512, d_v = 128, kv = 256;
+  Fusion fusion(config, d_h, d_h, kv, d_v);
+  at::Generator gen = init::generator(3, "fusion");
+  fusion->initialize(config, /*llm_std=*/0.02, gen);
+  ASSERT_TRUE(static_cast<bool>(fusion->vision_norm));
+  EXPECT_TRUE(at::equal(fusion->vision_norm->weight, at::ones({d_v})));
+  const double t2v_std = fusion->t2v->weight.std().item<double>();
+  EXPECT_NEAR(t2v_std, 1.0 / std::sqrt(static_cast<double>(d_v)), 0.02 / std::sqrt(d_v * 1.0));
+  EXPECT_NEAR(fusion->t2v->weight.mean().item<double>(), 0.0, 1e-3);
+  for (const Linear* concat : {&fusion->q_concat, &fusion->k_concat, &fusion->v_concat}) {
+    EXPECT_NEAR((*concat)->weight.std().item<double>(), 1e-4, 3e-6);
+  }
+  for (const at::Tensor& alpha : {fusion->alpha_q, fusion->alpha_k, fusion->alpha_v}) {
+    EXPECT_EQ(alpha.item<float>(), 1.0f);
+  }
+
+  c10::NoGradGuard no_grad;
+  at::Generator data = init::generator(4, "data");
+  const at::Tensor hidden = at::randn({2, 6, d_h}, data);
+  // Vision features far from unit scale (CLIP's last layer is in the tens), zero at text rows.
+  at::Tensor vision = 30.0 * at::randn({2, 6, d_v}, data) + 5.0;
+  vision.narrow(1, 0, 2).zero_();
+  const at::Tensor normed = fusion->vision_norm(vision);
+  const at::Tensor rms = normed.pow(2).mean(-1).sqrt();
+  EXPECT_LT((rms.narrow(1, 2, 4) - 1.0).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(normed.narrow(1, 0, 2).abs().max().item<double>(), 0.0);  // text rows stay zero
+  const at::Tensor expected =
+      vision * at::rsqrt(vision.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);  // LlamaRMSNorm
+  EXPECT_LT((normed - expected).abs().max().item<double>(), 1e-5);
+
+  // With alpha 1 the fused Q moves by about 1e-4 sqrt(2 d_v) per entry: far below q_proj(H)'s
+  // unit scale, so the frozen attention starts almost undisturbed.
+  const FusionDeltas deltas = fusion->forward(hidden, vision);
+  const double delta_rms = deltas.q.pow(2).mean().sqrt().item<double>();
+  EXPECT_LT(delta_rms, 5e-3);
+  EXPECT_GT(delta_rms, 1e-4);
+
+  // Without the norm the same init moves Q by the raw features' scale: ~30 times more here.
+  recipes::FusionConfig raw = config;
+  raw.vision_norm = "none";
+  Fusion unnormed(raw, d_h, d_h, kv, d_v);
+  EXPECT_FALSE(static_cast<bool>(unnormed->vision_norm));
+  at::Generator gen2 = init::generator(3, "fusion");
+  unnormed->initialize(raw, 0.02, gen2);
+  EXPECT_TRUE(at::equal(unnormed->t2v->weight, fusion->t2v->weight));  // same draws
+  EXPECT_GT(unnormed->forward(hidden, vision).q.pow(2).mean().sqrt().item<double>(),
+            10 * delta_rms);
+}
+
+// fusion.init public_code, additive: the public code's active layer, torch.nn.Linear's defaults
+// (kaiming-uniform with a = sqrt(5): U(+-1/sqrt(fan_in)) weights, biases U(+-1/sqrt(fan_in))), and
+// no vision norm under vision_norm auto.
+TEST(InverseFusion, PublicCodeAdditiveInitIsTorchLinearDefault) {
+  recipes::FusionConfig config;
+  config.mode = "additive";
+  const int64_t d_h = 256, d_v = 128;
+  Fusion fusion(config, d_h, d_h, d_h / 2, d_v);
+  EXPECT_FALSE(static_cast<bool>(fusion->vision_norm));
+  at::Generator gen = init::generator(5, "fusion");
+  fusion->initialize(config, /*llm_std=*/0.02, gen);
+  for (const Linear* linear : {&fusion->q_down, &fusion->q_up, &fusion->k_down, &fusion->k_up,
+                               &fusion->v_down, &fusion->v_up}) {
+    const at::Tensor w = (*linear)->weight, b = (*linear)->bias;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+    EXPECT_LE(w.abs().max().item<double>(), bound);
+    EXPECT_GT(w.abs().max().item<double>(), 0.98 * bound);
+    EXPECT_NEAR(w.std().item<double>(), bound / std::sqrt(3.0), 0.03 * bound);
+    EXPECT_LE(b.abs().max().item<double>(), bound);
+    EXPECT_GT(b.abs().max().item<double>(), 0.5 * bound);  // drawn, not zero
+  }
+  // vision_norm rms gives the additive branch the norm as well.
+  config.vision_norm = "rms";
+  EXPECT_TRUE(static_cast<bool>(Fusion(config, d_h, d_h, d_h / 2, d_v)->vision_norm));
+}
+
+// A fusion block other than 0 (block 1 of 2, so its input has been through block 0), concat form
+// with the vision norm, against the block written out in plain libtorch from the formulas (HF's
+// LlamaDecoderLayer with Eq. 3-5 added to q/k/v_proj): block 0's output is taken from the model,
+// everything after it is recomputed here and compared at the logits.
+TEST(InverseFusion, ConcatFusionInBlockOneMatchesPlainLibtorchFormula) {
+  const recipes::ModelSection config = inverse_model("concat", {1}, {-1}, /*qkv_bias=*/true);
+  VisionLanguageModel model(config, kVocab, 5);
+  model.module().to(at::kDouble);
+  scramble(model, 12);
+  c10::NoGradGuard no_grad;
+  const Batch batch = reference_batch(at::kDouble);
+  const ModelOutputs out = model.forward(batch.inputs, /*want_block_hiddens=*/true);
+  const std::map<std::string, at::Tensor> p = params_of(model);
+  ASSERT_EQ(p.count("llm.model.layers.0.self_attn.fusion.alpha_q"), 0u);
+  const std::string block = "llm.model.layers.1.";
+  const std::string fusion = block + "self_attn.fusion.";
+  const double eps = config.llm.rms_norm_eps;
+
+  const auto rms_norm = [](const at::Tensor& x, const at::Tensor& weight, double epsilon) {
+    return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + epsilon) * weight;
+  };
+  const auto linear = [&](const std::string& name, const at::Tensor& x) {
+    at::Tensor y = at::matmul(x, p.at(name + ".weight").t());
+    const auto bias = p.find(name + ".bias");
+    return bias == p.end() ? y : y + bias->second;
+  };
+
+  // The vision stream: the tower's last hidden state without its class token, written into the
+  // image slots row by row; zeros elsewhere.
+  const int64_t rows = 2, seq = 9, d_v = 16, d_h = 32, heads = 4, kv_heads = 2, head_dim = 8;
+  const at::Tensor last = model.vision_hidden_states(batch.inputs.images).back();
+  const at::Tensor features = last.narrow(1, 1, last.size(1) - 1).reshape({-1, d_v});
+  const at::Tensor slots = (batch.inputs.input_ids == S).reshape({-1}).nonzero().reshape({-1});
+  at::Tensor vision = at::zeros({rows * seq, d_v}, features.options());
+  vision.index_copy_(0, slots, features);
+  vision = vision.view({rows, seq, d_v});
+
+  const at::Tensor h_in = out.block_hiddens[0];
+  const at::Tensor x = rms_norm(h_in, p.at(block + "input_layernorm.weight"), eps);
+  const at::Tensor joint = at::cat({at::matmul(x, p.at(fusion + "t2v.weight").t()),
+                                    rms_norm(vision, p.at(fusion + "vision_norm.weight"), 1e-6)},
+                                   -1);
+  const auto fused = [&](const std::string& name) {
+    return linear(block + "self_attn." + name + "_proj", x) +
+           p.at(fusion + "alpha_" + name) *
+               at::matmul(joint, p.at(fusion + name + "_concat.weight").t());
+  };
+  // RoPE, rotate_half convention, positions 0..seq-1.
+  const at::Tensor inv_freq =
+      at::pow(config.llm.rope_theta,
+              -at::arange(0, head_dim, 2, at::TensorOptions().dtype(at::kDouble)) / head_dim);
+  const at::Tensor angles =
+      at::outer(at::arange(seq, at::TensorOptions().dtype(at::kDouble)), inv_freq);
+  const at::Tensor cos = at::cat({angles, angles}, -1).cos(),
+                   sin = at::cat({angles, angles}, -1).sin();
+  const auto rotate = [&](const at::Tensor& t) {  // t [B, H, T, D]
+    const at::Tensor half =
+        at::cat({-t.narrow(-1, head_dim / 2, head_dim / 2), t.narrow(-1, 0, head_dim / 2)}, -1);
+    return t * cos + half * sin;
+  };
+  const auto split = [&](const at::Tensor& t, int64_t n) {
+    return t.view({rows, seq, n, head_dim}).transpose(1, 2);
+  };
+  const at::Tensor q = rotate(split(fused("q"), heads));
+  const at::Tensor k = rotate(split(fused("k"), kv_heads)).repeat_interleave(heads / kv_heads, 1);
+  const at::Tensor v = split(fused("v"), kv_heads).repeat_interleave(heads / kv_heads, 1);
+  const at::Tensor causal = at::ones({seq, seq}, at::TensorOptions().dtype(at::kBool)).triu(1);
+  const at::Tensor scores = (at::matmul(q, k.transpose(-1, -2)) / std::sqrt(1.0 * head_dim))
+                                .masked_fill(causal, -std::numeric_limits<double>::infinity());
+  const at::Tensor attended =
+      at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({rows, seq, d_h});
+  const at::Tensor h_mid = h_in + linear(block + "self_attn.o_proj", attended);
+  const at::Tensor y = rms_norm(h_mid, p.at(block + "post_attention_layernorm.weight"), eps);
+  const at::Tensor h_out =
+      h_mid + linear(block + "mlp.down_proj", at::silu(linear(block + "mlp.gate_proj", y)) *
+                                                  linear(block + "mlp.up_proj", y));
+  const at::Tensor logits =
+      linear("llm.lm_head", rms_norm(h_out, p.at("llm.model.norm.weight"), eps));
+
+  EXPECT_LT((out.block_hiddens[1] - h_out).abs().max().item<double>(), 1e-10);
+  EXPECT_LT((out.logits - logits).abs().max().item<double>(), 1e-10);
+  // The fusion is not a bystander: without it block 1 computes something else.
+  const at::Tensor plain_q = linear(block + "self_attn.q_proj", x);
+  EXPECT_GT((fused("q") - plain_q).abs().max().item<double>(), 1e-2);
+}
+
 TEST(InverseFusion, BadFusionSettingsAreConfigErrors) {
   EXPECT_THROW(VisionLanguageModel(inverse_model("gated"), kVocab, 1), ConfigError);
   EXPECT_THROW(VisionLanguageModel(inverse_model("concat", {2}), kVocab, 1), ConfigError);
@@ -292,7 +475,7 @@ TEST(InverseFusion, FusionGroupSelectsExactlyTheFusionParameters) {
     EXPECT_EQ(p.requires_grad(), is_fusion_parameter(name)) << name;
     trains += p.requires_grad();
   }
-  EXPECT_EQ(trains, 14);
+  EXPECT_EQ(trains, 16);  // per block 3 alphas, the vision norm, t2v and 3 concat weights
   model.set_trainable({"llm"});
   for (const auto& [name, p] : model.named_parameters()) {
     const bool llm = name.rfind("llm.", 0) == 0;
