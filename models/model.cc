@@ -83,6 +83,9 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
       load_hf_part(*this, "vision", config.vision.hf_path);
     }
   }
+  if (vision_embedding && vision && config.vision_embedding.init == "teacher") {
+    init_vision_embedding_from_teacher(*vision_embedding, *vision, config.vision.hf_path);
+  }
   if (projector) {
     at::Generator gen = init::generator(seed, "projector");
     projector->initialize(gen);

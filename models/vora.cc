@@ -3,9 +3,12 @@
 #include <c10/core/GradMode.h>
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "models/aimv2.h"
 #include "models/hf_folder.h"
 #include "models/init.h"
 #include "models/model_impl.h"
@@ -21,8 +24,10 @@ AuxHeadImpl::AuxHeadImpl(int64_t llm_width, int64_t teacher_width, double eps) {
 at::Tensor AuxHeadImpl::forward(const at::Tensor& hidden) { return proj(norm(hidden)); }
 
 AuxHeadsImpl::AuxHeadsImpl(const std::vector<int64_t>& blocks, int64_t llm_width,
-                           int64_t teacher_width, double eps)
-    : blocks_(blocks) {
+                           int64_t teacher_width, double eps, int64_t student_lag)
+    : blocks_(blocks), student_lag_(student_lag) {
+  VLM_CHECK(student_lag == 0 || student_lag == 1, ConfigError,
+            "the aux heads' student lag must be 0 or 1 block, got ", student_lag);
   for (const int64_t block : blocks_) {
     heads_.push_back(
         register_module(std::to_string(block), AuxHead(llm_width, teacher_width, eps)));
@@ -49,6 +54,12 @@ std::vector<int64_t> distilled_blocks(const recipes::DistillConfig& config,
   return blocks;
 }
 
+int64_t student_lag(const recipes::DistillConfig& config) {
+  VLM_CHECK(config.pairing == "paper" || config.pairing == "public_code", ConfigError,
+            "distill.pairing must be paper or public_code, got '", config.pairing, "'");
+  return config.pairing == "public_code" ? 1 : 0;
+}
+
 VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64_t seed) {
   VLM_CHECK(model.vision.type != "none", ConfigError,
             "model.architecture vora needs model.vision (the distillation teacher, whose patch "
@@ -61,10 +72,69 @@ VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64
             "model.vision.num_layers (", model.vision.num_layers,
             ") must not exceed model.llm.num_layers (", model.llm.num_layers,
             ") for model.architecture vora: LLM block i learns from teacher layer i");
+  const std::string& init = model.vision_embedding.init;
+  VLM_CHECK(init == "random" || init == "teacher", ConfigError,
+            "model.vision_embedding.init must be random or teacher, got '", init, "'");
+  if (init == "teacher") {
+    // CLIP's embedding (class token, LayerNorm, no patch bias) has another layout.
+    VLM_CHECK(model.vision.type == "aimv2", ConfigError,
+              "model.vision_embedding.init teacher copies an AIMv2 teacher's preprocessor, but "
+              "model.vision.type is ",
+              model.vision.type);
+    VLM_CHECK(model.vision_embedding.hidden_size == model.vision.hidden_size, ConfigError,
+              "model.vision_embedding.init teacher copies the teacher's patch embedding, so "
+              "model.vision_embedding.hidden_size (",
+              model.vision_embedding.hidden_size, ") must be the teacher's width (",
+              model.vision.hidden_size, ")");
+  }
   VisionEmbedding embedding(model.vision_embedding, model.vision, model.llm);
+  // Drawn for teacher as well: proj then gets the same values either way.
   at::Generator gen = init::generator(seed, "vision_embedding");
   embedding->initialize(gen);
   return embedding;
+}
+
+void init_vision_embedding_from_teacher(VisionEmbeddingImpl& embedding, VisionTowerImpl& teacher,
+                                        const std::string& teacher_folder) {
+  if (embedding.position_embedding.is_meta()) return;
+  auto* aimv2 = dynamic_cast<Aimv2VisionImpl*>(&teacher);
+  VLM_CHECK(aimv2 != nullptr, ConfigError,
+            "model.vision_embedding.init teacher copies an AIMv2 teacher's preprocessor, but "
+            "model.vision.type is ",
+            teacher.config().type);
+  c10::NoGradGuard no_grad;
+  Aimv2PreprocessorImpl& source = *aimv2->preprocessor;
+  // (teacher tensor, its live copy, where it goes)
+  const std::vector<std::tuple<std::string, at::Tensor, std::string, at::Tensor>> pairs = {
+      {"preprocessor.patchifier.proj.weight", source.patchifier->proj->weight, "patch_embed.weight",
+       embedding.patch_embed->weight},
+      {"preprocessor.patchifier.proj.bias", source.patchifier->proj->bias, "patch_embed.bias",
+       embedding.patch_embed->bias},
+      {"preprocessor.patchifier.norm.weight", source.patchifier->norm->weight, "norm.weight",
+       embedding.norm->weight},
+      {"preprocessor.pos_embed", source.pos_embed, "position_embedding",
+       embedding.position_embedding.unsqueeze(0)},
+  };
+  if (teacher_folder.empty()) {
+    for (const auto& [name, live, target_name, target] : pairs) {
+      VLM_CHECK(live.sizes() == target.sizes(), ShapeError, "the teacher's ", name, " is ",
+                live.sizes(), " but vision_embedding.", target_name, " needs ", target.sizes());
+      target.copy_(live);
+    }
+    return;
+  }
+  const HfWeights weights(teacher_folder);
+  for (const auto& [name, live, target_name, target] : pairs) {
+    const SafetensorsEntry* entry = weights.find(name);
+    VLM_CHECK(entry != nullptr, ShapeError, "model.vision_embedding.init teacher: the safetensors ",
+              "of ", teacher_folder, " (model.vision.hf_path) hold no tensor '", name,
+              "' for vision_embedding.", target_name);
+    VLM_CHECK(target.sizes() == at::IntArrayRef(entry->shape), ShapeError,
+              "model.vision_embedding.init teacher: tensor '", name, "' in the safetensors of ",
+              teacher_folder, " (model.vision.hf_path) is ", at::IntArrayRef(entry->shape),
+              " but vision_embedding.", target_name, " needs ", target.sizes());
+  }
+  for (const auto& [name, live, target_name, target] : pairs) weights.read_into(name, target);
 }
 
 namespace {
@@ -107,7 +177,7 @@ void VisionLanguageModel::add_aux_heads(const recipes::DistillConfig& config, ui
   // Made where the LLM is (a GPU, or the meta device for a plan), then in its dtype.
   const ParameterPlacement placement(reference.device());
   AuxHeads heads(distilled_blocks(config, m.config.vision.num_layers), m.config.llm.hidden_size,
-                 m.config.vision.hidden_size, m.config.llm.rms_norm_eps);
+                 m.config.vision.hidden_size, m.config.llm.rms_norm_eps, student_lag(config));
   at::Generator gen = init::generator(seed, "aux_heads");
   heads->initialize(gen);
   heads->to(reference.scalar_type());
@@ -180,9 +250,11 @@ DistillationTerms distillation_terms(VisionLanguageModel& model, const ModelOutp
   VLM_CHECK(m.vision, ConfigError,
             "distillation needs the teacher (model.vision), but drop_teacher() removed it");
   const int64_t last = blocks.back();
-  VLM_CHECK(static_cast<int64_t>(outputs.block_hiddens.size()) >= last, ShapeError,
-            "distillation of LLM block ", last, " needs the block hiddens: run forward(inputs, ",
-            "/*want_block_hiddens=*/true), got ", outputs.block_hiddens.size(), " of them");
+  const int64_t last_state = m.aux_heads->student_state(blocks.size() - 1);
+  VLM_CHECK(static_cast<int64_t>(outputs.block_hiddens.size()) >= last_state, ShapeError,
+            "distillation from the output of LLM block ", last_state,
+            " needs the block hiddens: run forward(inputs, ", "/*want_block_hiddens=*/true), got ",
+            outputs.block_hiddens.size(), " of them");
 
   const at::Tensor positions =
       (inputs.input_ids.reshape({-1}) == kImageSlot).nonzero().reshape({-1});
@@ -191,12 +263,14 @@ DistillationTerms distillation_terms(VisionLanguageModel& model, const ModelOutp
             positions.size(0), " image slots but the teacher gives ", targets[0].size(0),
             " patch tokens for the ", inputs.images.size(0), " images");
 
-  const int64_t width = outputs.block_hiddens[0].size(-1);
+  const int64_t width = outputs.input_embeds.size(-1);
   const at::Tensor students = m.observed("aux_heads", [&] {
     std::vector<at::Tensor> mapped;
     for (size_t k = 0; k < blocks.size(); ++k) {
-      const at::Tensor hidden =
-          outputs.block_hiddens[blocks[k] - 1].reshape({-1, width}).index_select(0, positions);
+      const int64_t state = m.aux_heads->student_state(k);
+      const at::Tensor& source =
+          state == 0 ? outputs.input_embeds : outputs.block_hiddens[state - 1];
+      const at::Tensor hidden = source.reshape({-1, width}).index_select(0, positions);
       mapped.push_back(m.aux_heads->head(k)(hidden));
     }
     return at::stack(mapped);  // [blocks, S, d_vit]: one output for the observer's hook

@@ -78,6 +78,10 @@ struct FusionConfig {
 // the teacher's patch features.
 struct VisionEmbeddingConfig {
   int64_t hidden_size = 1024;  // d_e: Conv2d(3 -> d_e) + RMSNorm + positions, then Linear -> d_h
+  // random: drawn from the seed; teacher: the patch conv, its norm and the positions copied from
+  // the AIMv2 teacher's preprocessor (the public code's reuse_aux_vision_embedding_layers;
+  // d_e must be the teacher's width), the final linear drawn as with random.
+  std::string init = "random";
 };
 
 struct ModelSection {
@@ -266,6 +270,11 @@ struct VdepConfig {
 struct DistillConfig {
   std::string mode = "all_blocks";  // all_blocks: one AuxHead per LLM block 1..N_vit; last_block
   double weight = 1.0;              // L_total = weight * L_distill + L_LM
+  // Which LLM hidden state learns teacher block i (1..N_vit). paper: LLM block i's output
+  // (vora.txt: "block i in the first N_vit layers of the LLM ... block i in the ViT"); public_code:
+  // the state entering LLM block i (for i = 1 the input embeddings), as the public code's indexing
+  // of the two hidden-state tuples pairs them, one block behind.
+  std::string pairing = "paper";
 };
 
 // One phase of a recipe (LLaVA stage 1, stage 2, ...). A stage's YAML may override any of the

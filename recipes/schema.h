@@ -182,6 +182,7 @@ struct Fields<VisionEmbeddingConfig> {
   template <typename F>
   static void visit(F&& f) {
     f("hidden_size", &VisionEmbeddingConfig::hidden_size, greater_than(0));
+    f("init", &VisionEmbeddingConfig::init, one_of({"random", "teacher"}));
   }
 };
 
@@ -348,6 +349,7 @@ struct Fields<DistillConfig> {
   static void visit(F&& f) {
     f("mode", &DistillConfig::mode, one_of({"all_blocks", "last_block"}));
     f("weight", &DistillConfig::weight, at_least(0));
+    f("pairing", &DistillConfig::pairing, one_of({"paper", "public_code"}));
   }
 };
 

@@ -435,6 +435,156 @@ TEST(Vora, LastBlockModeMakesOneHead) {
   EXPECT_THROW(other.add_aux_heads(distill, 3), ConfigError);
 }
 
+// distill.pairing public_code: teacher block i learns from the state entering LLM block i (the
+// input embeddings for i = 1), as the public code's indexing of HF's two hidden-state tuples
+// pairs them (Qwen2's [0] is the embeddings, AIMv2's [0] already block 1's output).
+TEST(Vora, PublicCodePairingReadsTheStateOneBlockEarlier) {
+  for (const char* mode : {"all_blocks", "last_block"}) {
+    VisionLanguageModel model(tiny_vora_aimv2(), kVocab, 41);
+    model.add_lora(lora_on_first_blocks(4, 2), 42);
+    recipes::DistillConfig distill;
+    distill.mode = mode;
+    distill.pairing = "public_code";
+    model.add_aux_heads(distill, 43);
+    model.set_trainable({"vision_embedding", "lora", "aux_heads"});
+    const VoraBatch batch = two_row_batch(at::kFloat);
+    const ModelOutputs outputs = model.forward(batch.inputs, /*want_block_hiddens=*/true);
+    const DistillationTerms terms = distillation_terms(model, outputs, batch.inputs);
+    ASSERT_EQ(terms.block_sums.size(), std::string(mode) == "all_blocks" ? 2u : 1u) << mode;
+
+    std::vector<at::Tensor> teacher;
+    {
+      c10::NoGradGuard no_grad;
+      teacher = model.vision_hidden_states(batch.inputs.images);
+    }
+    const at::Tensor slots = (batch.inputs.input_ids.reshape({-1}) == S).nonzero().reshape({-1});
+    for (size_t k = 0; k < terms.block_sums.size(); ++k) {
+      const auto& [block, sum] = terms.block_sums[k];
+      const at::Tensor state = block == 1 ? outputs.input_embeds : outputs.block_hiddens[block - 2];
+      const at::Tensor student = state.reshape({-1, 16}).index_select(0, slots);
+      const at::Tensor target = teacher[block].reshape({-1, 8});
+      const at::Tensor expected =
+          (1.0 - at::cosine_similarity(model.impl().aux_heads->head(k)(student), target, 1)).sum();
+      EXPECT_NEAR(sum.item<double>(), expected.item<double>(), 1e-5) << mode << " block " << block;
+      // ...and not the paper's pairing.
+      const at::Tensor paper_student =
+          outputs.block_hiddens[block - 1].reshape({-1, 16}).index_select(0, slots);
+      const at::Tensor paper =
+          (1.0 - at::cosine_similarity(model.impl().aux_heads->head(k)(paper_student), target, 1))
+              .sum();
+      EXPECT_GT(std::abs(sum.item<double>() - paper.item<double>()), 1e-3) << mode;
+    }
+    // Head 1 reads the vision embedding's output directly: the distillation alone trains it.
+    if (std::string(mode) == "all_blocks") {
+      terms.block_sums[0].second.backward();
+      const at::Tensor grad = params_of(model).at("vision_embedding.patch_embed.weight").grad();
+      ASSERT_TRUE(grad.defined());
+      EXPECT_GT(grad.abs().max().item<double>(), 0.0);
+    }
+  }
+  VisionLanguageModel model(tiny_vora(), kVocab, 1);
+  recipes::DistillConfig distill;
+  distill.pairing = "shifted";
+  EXPECT_THROW(model.add_aux_heads(distill, 3), ConfigError);
+}
+
+// model.vision_embedding.init teacher: the patch conv, its norm and the positions are the AIMv2
+// teacher's preprocessor; the final linear keeps the draw random init gives it.
+TEST(Vora, VisionEmbeddingCopiesTheTeachersPreprocessor) {
+  recipes::ModelSection config = tiny_vora_aimv2();
+  VisionLanguageModel random_init(config, kVocab, 7);
+  config.vision_embedding.init = "teacher";
+  VisionLanguageModel copied(config, kVocab, 7);
+  const auto p = params_of(copied), r = params_of(random_init);
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"vision_embedding.patch_embed.weight", "vision.preprocessor.patchifier.proj.weight"},
+      {"vision_embedding.patch_embed.bias", "vision.preprocessor.patchifier.proj.bias"},
+      {"vision_embedding.norm.weight", "vision.preprocessor.patchifier.norm.weight"},
+      {"vision_embedding.position_embedding", "vision.preprocessor.pos_embed"}};
+  for (const auto& [ours, teachers] : pairs) {
+    EXPECT_TRUE(at::equal(p.at(ours), p.at(teachers).reshape(p.at(ours).sizes()))) << ours;
+  }
+  EXPECT_FALSE(at::equal(p.at("vision_embedding.patch_embed.weight"),
+                         r.at("vision_embedding.patch_embed.weight")));
+  EXPECT_TRUE(
+      at::equal(p.at("vision_embedding.proj.weight"), r.at("vision_embedding.proj.weight")));
+  EXPECT_TRUE(
+      at::equal(p.at("vision.preprocessor.pos_embed"), r.at("vision.preprocessor.pos_embed")));
+
+  // Only an AIMv2 teacher of d_e's width has a preprocessor that fits.
+  recipes::ModelSection clip = tiny_vora();
+  clip.vision_embedding.init = "teacher";
+  EXPECT_THROW(VisionLanguageModel(clip, kVocab, 7), ConfigError);
+  recipes::ModelSection narrow = config;
+  narrow.vision_embedding.hidden_size = 4;
+  EXPECT_THROW(VisionLanguageModel(narrow, kVocab, 7), ConfigError);
+  recipes::ModelSection unknown = config;
+  unknown.vision_embedding.init = "clip";
+  EXPECT_THROW(VisionLanguageModel(unknown, kVocab, 7), ConfigError);
+}
+
+// With model.vision.hf_path the values come from the folder's safetensors, each tensor's shape
+// checked first; a missing or misshapen tensor is a ShapeError naming the folder and the tensor.
+TEST(Vora, VisionEmbeddingFromTheTeacherFolderChecksEachTensor) {
+  testing::TempDir dir;
+  {
+    VisionLanguageModel source(tiny_vora_aimv2(), kVocab, 11);
+    perturb(source, 12);  // conv bias and norm away from their 0 / 1 starts
+    source.save_hf(dir.path());
+  }
+  const std::string folder = dir.file("vision");
+  const SafetensorsReader file(files::join(folder, "model.safetensors"));
+  recipes::ModelSection config = tiny_vora_aimv2();
+  config.vision.hf_path = folder;
+  config.vision_embedding.init = "teacher";
+  VisionLanguageModel model(config, kVocab, 13);
+  const auto p = params_of(model);
+  EXPECT_TRUE(at::equal(p.at("vision_embedding.patch_embed.bias"),
+                        file.read("preprocessor.patchifier.proj.bias")));
+  EXPECT_TRUE(at::equal(p.at("vision_embedding.norm.weight"),
+                        file.read("preprocessor.patchifier.norm.weight")));
+  EXPECT_TRUE(at::equal(p.at("vision_embedding.position_embedding"),
+                        file.read("preprocessor.pos_embed")[0]));
+
+  // Read from the file, not from the live teacher: a teacher drawn from another seed does not
+  // change what is copied.
+  VisionLanguageModel other(tiny_vora_aimv2(), kVocab, 14);
+  VisionEmbeddingImpl& embedding = *other.impl().vision_embedding;
+  init_vision_embedding_from_teacher(embedding, *other.impl().vision, folder);
+  EXPECT_TRUE(
+      at::equal(embedding.patch_embed->weight, file.read("preprocessor.patchifier.proj.weight")));
+
+  const auto message_of = [&](VisionEmbeddingImpl& target, const std::string& from) {
+    try {
+      init_vision_embedding_from_teacher(target, *other.impl().vision, from);
+    } catch (const ShapeError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no ShapeError");
+  };
+  // A vision embedding of another width than the file's teacher.
+  recipes::ModelSection wide = tiny_vora_aimv2();
+  wide.vision_embedding.hidden_size = 12;
+  VisionLanguageModel wider(wide, kVocab, 15);
+  const std::string misshapen = message_of(*wider.impl().vision_embedding, folder);
+  EXPECT_NE(misshapen.find(folder), std::string::npos) << misshapen;
+  EXPECT_NE(misshapen.find("preprocessor.patchifier.proj.weight"), std::string::npos) << misshapen;
+  EXPECT_NE(misshapen.find("[8, 3, 8, 8]"), std::string::npos) << misshapen;
+  EXPECT_NE(misshapen.find("[12, 3, 8, 8]"), std::string::npos) << misshapen;
+  // A folder whose safetensors lack the positions.
+  NamedTensors without_positions;
+  for (const auto& entry : file.entries()) {
+    if (entry.name != "preprocessor.pos_embed") {
+      without_positions.emplace_back(entry.name, file.read(entry.name));
+    }
+  }
+  testing::TempDir partial;
+  write_safetensors(partial.file("model.safetensors"), without_positions);
+  const std::string missing = message_of(embedding, partial.path());
+  EXPECT_NE(missing.find(partial.path()), std::string::npos) << missing;
+  EXPECT_NE(missing.find("'preprocessor.pos_embed'"), std::string::npos) << missing;
+}
+
 TEST(Vora, DistillationTellsTheObserverAroundTeacherAndHeads) {
   struct Recorder : UnitObserver {
     std::vector<std::string> events;
