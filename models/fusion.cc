@@ -27,11 +27,15 @@ bool concat_mode_of(const std::string& mode) {
 }
 
 bool normalises_vision(const recipes::FusionConfig& config) {
-  const std::string& norm = config.vision_norm;
-  VLM_CHECK(norm == "auto" || norm == "rms" || norm == "none", ConfigError,
-            "model.fusion.vision_norm must be auto, rms or none, got '", norm, "'");
-  if (norm == "auto") return concat_mode_of(config.mode);
-  return norm == "rms";
+  switch (config.vision_norm) {
+    case recipes::FusionVisionNorm::kAuto:
+      return concat_mode_of(config.mode);
+    case recipes::FusionVisionNorm::kRms:
+      return true;
+    case recipes::FusionVisionNorm::kNone:
+      return false;
+  }
+  return false;
 }
 
 at::Tensor scalar_parameter(torch::nn::Module& module, const std::string& name) {
@@ -77,8 +81,6 @@ FusionImpl::FusionImpl(const recipes::FusionConfig& config, int64_t hidden, int6
 
 void FusionImpl::initialize(const recipes::FusionConfig& config, double llm_std,
                             at::Generator& gen) {
-  VLM_CHECK(config.init == "public_code" || config.init == "llm_std", ConfigError,
-            "model.fusion.init must be public_code or llm_std, got '", config.init, "'");
   for (const at::Tensor& alpha : {alpha_q, alpha_k, alpha_v}) {
     c10::NoGradGuard no_grad;
     alpha.fill_(config.alpha_init);
@@ -86,7 +88,7 @@ void FusionImpl::initialize(const recipes::FusionConfig& config, double llm_std,
   if (vision_norm) init::ones(vision_norm->weight);
   const std::vector<Linear*> linears = {&t2v,  &q_concat, &k_concat, &v_concat, &q_down,
                                         &q_up, &k_down,   &k_up,     &v_down,   &v_up};
-  if (config.init == "llm_std") {
+  if (config.init == recipes::FusionInit::kLlmStd) {
     for (Linear* linear : linears) {
       if (*linear) (*linear)->init_normal(llm_std, gen);
     }

@@ -42,14 +42,14 @@ struct FusionDeltas {
 class FusionImpl : public torch::nn::Module {
  public:
   // Allocates only. hidden: d_h; q_width and kv_width: q_proj's and k_proj's (= v_proj's) output
-  // widths; vision_width: d_v. Reads config.mode and config.vision_norm (ConfigError naming the
-  // key for a word outside their lists).
+  // widths; vision_width: d_v. Reads config.mode (ConfigError naming model.fusion.mode for a
+  // word outside its list) and config.vision_norm.
   FusionImpl(const recipes::FusionConfig& config, int64_t hidden, int64_t q_width, int64_t kv_width,
              int64_t vision_width);
   // Alphas config.alpha_init, the norm's weight one; the weights by config.init (recipe.h):
   // public_code concat t2v normal(0, 1/sqrt(d_v)) then {q,k,v}_concat normal(0, 1e-4); public_code
   // additive torch.nn.Linear's default for q_down, q_up, k_down, ... in that order; llm_std every
-  // weight normal(0, llm_std) and biases zero. ConfigError naming model.fusion.init otherwise.
+  // weight normal(0, llm_std) and biases zero.
   void initialize(const recipes::FusionConfig& config, double llm_std, at::Generator& gen);
 
   // hidden [B, T, d_h]: the attention's input (after input_layernorm). vision [B, T, d_v]; an

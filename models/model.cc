@@ -83,7 +83,8 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
       load_hf_part(*this, "vision", config.vision.hf_path);
     }
   }
-  if (vision_embedding && vision && config.vision_embedding.init == "teacher") {
+  if (vision_embedding && vision &&
+      config.vision_embedding.init == recipes::VisionEmbeddingInit::kTeacher) {
     init_vision_embedding_from_teacher(*vision_embedding, *vision, config.vision.hf_path);
   }
   if (projector) {

@@ -55,9 +55,7 @@ std::vector<int64_t> distilled_blocks(const recipes::DistillConfig& config,
 }
 
 int64_t student_lag(const recipes::DistillConfig& config) {
-  VLM_CHECK(config.pairing == "paper" || config.pairing == "public_code", ConfigError,
-            "distill.pairing must be paper or public_code, got '", config.pairing, "'");
-  return config.pairing == "public_code" ? 1 : 0;
+  return config.pairing == recipes::DistillPairing::kPublicCode ? 1 : 0;
 }
 
 VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64_t seed) {
@@ -72,10 +70,7 @@ VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64
             "model.vision.num_layers (", model.vision.num_layers,
             ") must not exceed model.llm.num_layers (", model.llm.num_layers,
             ") for model.architecture vora: LLM block i learns from teacher layer i");
-  const std::string& init = model.vision_embedding.init;
-  VLM_CHECK(init == "random" || init == "teacher", ConfigError,
-            "model.vision_embedding.init must be random or teacher, got '", init, "'");
-  if (init == "teacher") {
+  if (model.vision_embedding.init == recipes::VisionEmbeddingInit::kTeacher) {
     // CLIP's embedding (class token, LayerNorm, no patch bias) has another layout.
     VLM_CHECK(model.vision.type == "aimv2", ConfigError,
               "model.vision_embedding.init teacher copies an AIMv2 teacher's preprocessor, but "

@@ -70,7 +70,7 @@ TORCH_MODULE(AuxHeads);
 std::vector<int64_t> distilled_blocks(const recipes::DistillConfig& config, int64_t teacher_layers);
 
 // How many LLM blocks the student state of teacher block i lies behind block i's output: 0 for
-// distill.pairing paper, 1 for public_code. ConfigError naming distill.pairing otherwise.
+// distill.pairing paper, 1 for public_code.
 int64_t student_lag(const recipes::DistillConfig& config);
 
 // The vision embedding layer of an architecture vora model, initialised from the seed's

@@ -52,6 +52,24 @@ struct ProjectorConfig {
   std::string type = "mlp2x_gelu";  // mlp2x_gelu | linear | none
 };
 
+// How the fusion weights start (YAML: fusion.init). The paper gives no initialisation.
+enum class FusionInit {
+  // public_code: the public code's for the mode; concat as its commented-out concat layer (W_t2v
+  // normal(0, 1/sqrt(d_v)), W_concat normal(0, 1e-4): alpha 1 barely moves the frozen Q, K, V at
+  // step 0), additive as its active layer (torch.nn.Linear's defaults).
+  kPublicCode,
+  // llm_std: every weight normal(0, llm.init_std), biases zero (the form before issue 19).
+  kLlmStd,
+};
+
+// RMSNorm(d_v) (weight one, eps 1e-6, trainable) on V before it enters the fusion (YAML:
+// fusion.vision_norm).
+enum class FusionVisionNorm {
+  kAuto,  // auto: rms for concat, none for additive, as the public code's two layers have it
+  kRms,
+  kNone,
+};
+
 // Inverse-LLaVA (architecture inverse_llava): no projector; the vision features stay d_v wide in
 // a stream parallel to the text stream and enter the Q, K, V projections of the chosen layers.
 struct FusionConfig {
@@ -63,14 +81,17 @@ struct FusionConfig {
   // layer; [-2, -1] the HD variant.
   std::vector<int64_t> vision_layers = {-1};
   double alpha_init = 1.0;
-  // The paper gives no initialisation. public_code: the public code's for the mode, concat as its
-  // commented-out concat layer (W_t2v normal(0, 1/sqrt(d_v)), W_concat normal(0, 1e-4): alpha 1
-  // barely moves the frozen Q, K, V at step 0), additive as its active layer (torch.nn.Linear's
-  // defaults); llm_std: every weight normal(0, llm.init_std), biases zero.
-  std::string init = "public_code";
-  // RMSNorm(d_v) (weight one, eps 1e-6, trainable) on V before it enters the fusion. auto: rms
-  // for concat, none for additive, as the public code's two layers have it.
-  std::string vision_norm = "auto";  // auto | rms | none
+  FusionInit init = FusionInit::kPublicCode;               // public_code | llm_std
+  FusionVisionNorm vision_norm = FusionVisionNorm::kAuto;  // auto | rms | none
+};
+
+// How VoRA's vision embedding starts (YAML: vision_embedding.init).
+enum class VisionEmbeddingInit {
+  kRandom,  // random: drawn from the seed
+  // teacher: the patch conv, its norm and the positions copied from the AIMv2 teacher's
+  // preprocessor (the public code's reuse_aux_vision_embedding_layers; d_e must be the teacher's
+  // width), the final linear drawn as with random.
+  kTeacher,
 };
 
 // VoRA (architecture vora): the layer that turns pixels into LLM tokens, in place of a vision
@@ -78,10 +99,7 @@ struct FusionConfig {
 // the teacher's patch features.
 struct VisionEmbeddingConfig {
   int64_t hidden_size = 1024;  // d_e: Conv2d(3 -> d_e) + RMSNorm + positions, then Linear -> d_h
-  // random: drawn from the seed; teacher: the patch conv, its norm and the positions copied from
-  // the AIMv2 teacher's preprocessor (the public code's reuse_aux_vision_embedding_layers;
-  // d_e must be the teacher's width), the final linear drawn as with random.
-  std::string init = "random";
+  VisionEmbeddingInit init = VisionEmbeddingInit::kRandom;  // random | teacher
 };
 
 struct ModelSection {
@@ -266,15 +284,21 @@ struct VdepConfig {
   bool text_loss_on_vdep_rows = false;
 };
 
+// Which LLM hidden state learns teacher block i (1..N_vit) (YAML: distill.pairing).
+enum class DistillPairing {
+  // paper: LLM block i's output (vora.txt: "block i in the first N_vit layers of the LLM ...
+  // block i in the ViT").
+  kPaper,
+  // public_code: the state entering LLM block i (for i = 1 the input embeddings), as the public
+  // code's indexing of the two hidden-state tuples pairs them, one block behind.
+  kPublicCode,
+};
+
 // VoRA block-wise distillation (objective vora).
 struct DistillConfig {
   std::string mode = "all_blocks";  // all_blocks: one AuxHead per LLM block 1..N_vit; last_block
   double weight = 1.0;              // L_total = weight * L_distill + L_LM
-  // Which LLM hidden state learns teacher block i (1..N_vit). paper: LLM block i's output
-  // (vora.txt: "block i in the first N_vit layers of the LLM ... block i in the ViT"); public_code:
-  // the state entering LLM block i (for i = 1 the input embeddings), as the public code's indexing
-  // of the two hidden-state tuples pairs them, one block behind.
-  std::string pairing = "paper";
+  DistillPairing pairing = DistillPairing::kPaper;  // paper | public_code
 };
 
 // One phase of a recipe (LLaVA stage 1, stage 2, ...). A stage's YAML may override any of the

@@ -107,6 +107,15 @@ inline const Choice<PadColour> kPadColours{
     {{"image_mean", PadColour::kImageMean}, {"black", PadColour::kBlack}}};
 inline const Choice<VdepSplit> kVdepSplits = {
     {{"exact", VdepSplit::kExact}, {"shuffled", VdepSplit::kShuffled}}};
+inline const Choice<FusionInit> kFusionInits{
+    {{"public_code", FusionInit::kPublicCode}, {"llm_std", FusionInit::kLlmStd}}};
+inline const Choice<FusionVisionNorm> kFusionVisionNorms{{{"auto", FusionVisionNorm::kAuto},
+                                                          {"rms", FusionVisionNorm::kRms},
+                                                          {"none", FusionVisionNorm::kNone}}};
+inline const Choice<VisionEmbeddingInit> kVisionEmbeddingInits{
+    {{"random", VisionEmbeddingInit::kRandom}, {"teacher", VisionEmbeddingInit::kTeacher}}};
+inline const Choice<DistillPairing> kDistillPairings{
+    {{"paper", DistillPairing::kPaper}, {"public_code", DistillPairing::kPublicCode}}};
 
 // Fields<S>::visit(f) calls f(key, &S::member, rule) once per field, in dump order.
 template <typename Section>
@@ -172,8 +181,8 @@ struct Fields<FusionConfig> {
     f("mode", &FusionConfig::mode, one_of({"concat", "additive"}));
     f("vision_layers", &FusionConfig::vision_layers, IntList{any_number()});
     f("alpha_init", &FusionConfig::alpha_init, any_number());
-    f("init", &FusionConfig::init, one_of({"public_code", "llm_std"}));
-    f("vision_norm", &FusionConfig::vision_norm, one_of({"auto", "rms", "none"}));
+    f("init", &FusionConfig::init, kFusionInits);
+    f("vision_norm", &FusionConfig::vision_norm, kFusionVisionNorms);
   }
 };
 
@@ -182,7 +191,7 @@ struct Fields<VisionEmbeddingConfig> {
   template <typename F>
   static void visit(F&& f) {
     f("hidden_size", &VisionEmbeddingConfig::hidden_size, greater_than(0));
-    f("init", &VisionEmbeddingConfig::init, one_of({"random", "teacher"}));
+    f("init", &VisionEmbeddingConfig::init, kVisionEmbeddingInits);
   }
 };
 
@@ -349,7 +358,7 @@ struct Fields<DistillConfig> {
   static void visit(F&& f) {
     f("mode", &DistillConfig::mode, one_of({"all_blocks", "last_block"}));
     f("weight", &DistillConfig::weight, at_least(0));
-    f("pairing", &DistillConfig::pairing, one_of({"paper", "public_code"}));
+    f("pairing", &DistillConfig::pairing, kDistillPairings);
   }
 };
 

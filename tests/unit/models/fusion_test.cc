@@ -157,8 +157,9 @@ void expect_reference_agrees(const recipes::ModelSection& config, bool vision_tr
     if (is_fusion_parameter(name)) ++fusion_grads;
   }
   // alpha_{q,k,v}, the weights (and biases), and the vision norm's weight when there is one.
-  const bool normed = config.fusion.vision_norm == "rms" ||
-                      (config.fusion.vision_norm == "auto" && config.fusion.mode == "concat");
+  const bool normed = config.fusion.vision_norm == recipes::FusionVisionNorm::kRms ||
+                      (config.fusion.vision_norm == recipes::FusionVisionNorm::kAuto &&
+                       config.fusion.mode == "concat");
   EXPECT_EQ(fusion_grads, (config.fusion.mode == "concat" ? 7 : 15) + (normed ? 1 : 0));
   write_safetensors(dir.file("params.safetensors"), params);
   write_safetensors(dir.file("batch.safetensors"), {{"input_ids", batch.inputs.input_ids},
@@ -183,7 +184,7 @@ TEST(InverseFusion, ConcatModeInALaterBlockMatchesPlainTorchReference) {
 
 TEST(InverseFusion, ConcatModeWithoutVisionNormMatchesPlainTorchReference) {
   recipes::ModelSection config = inverse_model("concat", {1});
-  config.fusion.vision_norm = "none";
+  config.fusion.vision_norm = recipes::FusionVisionNorm::kNone;
   expect_reference_agrees(config, false);
 }
 
@@ -270,7 +271,7 @@ TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
 
 TEST(InverseFusion, InitialisationFollowsTheRecipe) {
   recipes::ModelSection config = inverse_model("additive");
-  config.fusion.init = "llm_std";
+  config.fusion.init = recipes::FusionInit::kLlmStd;
   config.fusion.alpha_init = 0.25;
   config.llm.init_std = 0.5;
   VisionLanguageModel a(config, kVocab, 3), b(config, kVocab, 3), c(config, kVocab, 4);
@@ -335,7 +336,7 @@ TEST(InverseFusion, PublicCodeConcatInitAndVisionNormStatistics) {
 
   // Without the norm the same init moves Q by the raw features' scale: ~30 times more here.
   recipes::FusionConfig raw = config;
-  raw.vision_norm = "none";
+  raw.vision_norm = recipes::FusionVisionNorm::kNone;
   Fusion unnormed(raw, d_h, d_h, kv, d_v);
   EXPECT_FALSE(static_cast<bool>(unnormed->vision_norm));
   at::Generator gen2 = init::generator(3, "fusion");
@@ -367,7 +368,7 @@ TEST(InverseFusion, PublicCodeAdditiveInitIsTorchLinearDefault) {
     EXPECT_GT(b.abs().max().item<double>(), 0.5 * bound);  // drawn, not zero
   }
   // vision_norm rms gives the additive branch the norm as well.
-  config.vision_norm = "rms";
+  config.vision_norm = recipes::FusionVisionNorm::kRms;
   EXPECT_TRUE(static_cast<bool>(Fusion(config, d_h, d_h, d_h / 2, d_v)->vision_norm));
 }
 

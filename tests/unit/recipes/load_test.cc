@@ -317,6 +317,8 @@ TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
   EXPECT_EQ(recipe.model.projector.type, "none");
   EXPECT_EQ(recipe.model.fusion.layers, std::vector<int64_t>{0});
   EXPECT_EQ(recipe.model.fusion.mode, "concat");
+  EXPECT_EQ(recipe.model.fusion.init, FusionInit::kPublicCode);
+  EXPECT_EQ(recipe.model.fusion.vision_norm, FusionVisionNorm::kAuto);
   const Stage& stage = recipe.stages.at(0);
   EXPECT_EQ(stage.lora.rank, 128);
   EXPECT_DOUBLE_EQ(stage.lora.alpha, 256);
@@ -332,6 +334,8 @@ TEST(ShippedRecipes, PublishedVora) {
   EXPECT_EQ(recipe.model.vision_mask, "bidirectional");
   const Stage& pretrain = recipe.stages.at(0);
   EXPECT_EQ(pretrain.objective, "vora");
+  EXPECT_EQ(recipe.model.vision_embedding.init, VisionEmbeddingInit::kTeacher);
+  EXPECT_EQ(pretrain.distill.pairing, DistillPairing::kPaper);
   EXPECT_EQ(pretrain.lora.rank, 1024);
   EXPECT_EQ(pretrain.lora.layers.size(), 24u);  // N_vit: AIMv2-Huge's blocks
   EXPECT_EQ(static_cast<int64_t>(pretrain.lora.layers.size()), recipe.model.vision.num_layers);
@@ -363,6 +367,39 @@ TEST(ImageKeys, ReadWrittenAndRefusedByName) {
               ::testing::HasSubstr("data.pad_colour must be one of image_mean, black, got 'grey'"));
   EXPECT_THAT(config_error([&] { load(tiny, {"data.image_aspect=stretch"}); }),
               ::testing::HasSubstr("data.image_aspect must be one of square, pad, got 'stretch'"));
+}
+
+// Issue 19's initialisation and pairing keys: read, written back by name, and refused by name.
+TEST(ReferenceFormKeys, ReadWrittenAndRefusedByName) {
+  const std::string inverse = repo_path("recipes/tiny/inverse_llava.yaml");
+  const Recipe fusion =
+      load(inverse, {"model.fusion.init=llm_std", "model.fusion.vision_norm=none"});
+  EXPECT_EQ(fusion.model.fusion.init, FusionInit::kLlmStd);
+  EXPECT_EQ(fusion.model.fusion.vision_norm, FusionVisionNorm::kNone);
+  const std::string fusion_text = dump(fusion);
+  EXPECT_NE(fusion_text.find("init: llm_std"), std::string::npos);
+  EXPECT_NE(fusion_text.find("vision_norm: none"), std::string::npos);
+  EXPECT_TRUE(equivalent(load_text(fusion_text, "dumped.yaml"), fusion));
+  EXPECT_THAT(
+      config_error([&] { load(inverse, {"model.fusion.vision_norm=layer"}); }),
+      ::testing::HasSubstr("model.fusion.vision_norm must be one of auto, rms, none, got 'layer'"));
+
+  const std::string vora = repo_path("recipes/tiny/vora.yaml");
+  EXPECT_EQ(load(vora).model.vision_embedding.init, VisionEmbeddingInit::kRandom);  // default
+  const Recipe teacher =
+      load(vora, {"model.vision_embedding.init=teacher", "stages.0.distill.pairing=public_code"});
+  EXPECT_EQ(teacher.model.vision_embedding.init, VisionEmbeddingInit::kTeacher);
+  EXPECT_EQ(teacher.stages.at(0).distill.pairing, DistillPairing::kPublicCode);
+  const std::string vora_text = dump(teacher);
+  EXPECT_NE(vora_text.find("init: teacher"), std::string::npos);
+  EXPECT_NE(vora_text.find("pairing: public_code"), std::string::npos);
+  EXPECT_TRUE(equivalent(load_text(vora_text, "dumped.yaml"), teacher));
+  EXPECT_THAT(
+      config_error([&] { load(vora, {"stages.0.distill.pairing=shifted"}); }),
+      ::testing::HasSubstr("distill.pairing must be one of paper, public_code, got 'shifted'"));
+  EXPECT_THAT(config_error([&] { load(vora, {"model.vision_embedding.init=clip"}); }),
+              ::testing::HasSubstr(
+                  "model.vision_embedding.init must be one of random, teacher, got 'clip'"));
 }
 
 TEST(RecipeRules, ObjectivesNeedTheirArchitecture) {
