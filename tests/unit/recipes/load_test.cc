@@ -241,7 +241,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
   EXPECT_EQ(pretrain.data.shards, "shards/captions");
   EXPECT_EQ(pretrain.data.json, "");
   EXPECT_EQ(pretrain.trainable, std::vector<std::string>{"projector"});
-  EXPECT_DOUBLE_EQ(pretrain.training.epochs, 0.16);
+  EXPECT_DOUBLE_EQ(pretrain.training.epochs, 1.0);
   EXPECT_EQ(pretrain.training.global_batch_size, 64);
   const Stage& finetune = recipe.stages[1];
   EXPECT_EQ(finetune.name, "finetune");
