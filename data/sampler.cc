@@ -140,8 +140,8 @@ std::vector<int64_t> Sampler::modality_order(uint64_t seed) const {
       megabatches.push_back(std::move(group));
     }
   }
-  // One modality alone: its last megabatch, full or not, stays last (LLaVA orders it by one
-  // permutation, so no megabatch order is drawn after it).
+  // One modality alone: a short last megabatch stays last (LLaVA orders that modality by one
+  // permutation and draws no megabatch order after it; a full one may go anywhere).
   std::vector<int64_t> last;
   if (!both_modalities && megabatches.back().size() < static_cast<size_t>(group_size_)) {
     last = std::move(megabatches.back());
