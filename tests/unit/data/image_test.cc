@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -15,26 +16,30 @@
 namespace vlm::data {
 namespace {
 
-RgbImage gradient(int width, int height) {
+// An image whose pixel (x, y) is colour(x, y).
+RgbImage image_of(int width, int height,
+                  const std::function<std::array<uint8_t, 3>(int, int)>& colour) {
   RgbImage image;
   image.width = width;
   image.height = height;
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
-      image.pixels.push_back(static_cast<uint8_t>(x * 255 / (width - 1)));
-      image.pixels.push_back(static_cast<uint8_t>(y * 255 / (height - 1)));
-      image.pixels.push_back(static_cast<uint8_t>(128));
+      const auto rgb = colour(x, y);
+      image.pixels.insert(image.pixels.end(), rgb.begin(), rgb.end());
     }
   }
   return image;
 }
 
+RgbImage gradient(int width, int height) {
+  return image_of(width, height, [&](int x, int y) {
+    return std::array<uint8_t, 3>{static_cast<uint8_t>(x * 255 / (width - 1)),
+                                  static_cast<uint8_t>(y * 255 / (height - 1)), 128};
+  });
+}
+
 RgbImage uniform(int width, int height, uint8_t r, uint8_t g, uint8_t b) {
-  RgbImage image;
-  image.width = width;
-  image.height = height;
-  for (int i = 0; i < width * height; ++i) image.pixels.insert(image.pixels.end(), {r, g, b});
-  return image;
+  return image_of(width, height, [&](int, int) { return std::array<uint8_t, 3>{r, g, b}; });
 }
 
 // numpy's arithmetic in HF's processor: float32(u8 * (1/255 in double)), then float32 math.
@@ -45,17 +50,11 @@ float normalized(uint8_t value, int channel) {
 
 // The test pattern the Pillow goldens below were made from (tests' Python: same formula).
 RgbImage pattern(int width, int height) {
-  RgbImage image;
-  image.width = width;
-  image.height = height;
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      image.pixels.push_back(static_cast<uint8_t>((x * 37 + y * 11) % 256));
-      image.pixels.push_back(static_cast<uint8_t>((x * 5 + y * 53) % 256));
-      image.pixels.push_back(static_cast<uint8_t>((x * y * 7 + 13) % 256));
-    }
-  }
-  return image;
+  return image_of(width, height, [](int x, int y) {
+    return std::array<uint8_t, 3>{static_cast<uint8_t>((x * 37 + y * 11) % 256),
+                                  static_cast<uint8_t>((x * 5 + y * 53) % 256),
+                                  static_cast<uint8_t>((x * y * 7 + 13) % 256)};
+  });
 }
 
 ImagePreprocessing clip(int size, recipes::ImageAspect aspect = recipes::ImageAspect::kSquare,
