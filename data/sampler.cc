@@ -120,9 +120,10 @@ std::vector<int64_t> Sampler::random_order(uint64_t seed) const {
 std::vector<int64_t> Sampler::modality_order(uint64_t seed) const {
   std::vector<std::vector<int64_t>> megabatches;
   std::vector<int64_t> tail;
-  const bool both_modalities = !members(true).empty() && !members(false).empty();
+  std::vector<int64_t> by_modality[2] = {members(false), members(true)};
+  const bool both_modalities = !by_modality[0].empty() && !by_modality[1].empty();
   for (const bool image : {true, false}) {
-    std::vector<int64_t> group_members = members(image);
+    std::vector<int64_t>& group_members = by_modality[image ? 1 : 0];
     if (group_members.empty()) continue;
     Rng(derive_seed(seed, kModalityStream, image ? 1 : 0)).shuffle(group_members);
     for (size_t start = 0; start < group_members.size();
