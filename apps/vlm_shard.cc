@@ -76,6 +76,10 @@ int run(int argc, char** argv) {
                  "skip a record whose image header declares more pixels (oversized_image)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 31))
       ->capture_default_str();
+  bool follow_symlinks = false;
+  app.add_flag("--follow-symlinks", follow_symlinks,
+               "follow symbolic links inside an image root that lead out of it (links you made, "
+               "as playground/data/coco -> /datasets/coco); records' own paths stay confined");
   std::string verify_dir;
   app.add_option("--verify", verify_dir,
                  "check a shard folder against its index.json (format version, checksums) "
@@ -87,6 +91,7 @@ int run(int argc, char** argv) {
     return code == 0 ? vlm::apps::kExitOk : vlm::apps::kExitUsage;
   }
   if (!verify_dir.empty()) return verify(verify_dir);
+  if (follow_symlinks) options.image_links = vlm::data::ImageLinks::kFollowed;
   VLM_CHECK(!inputs.empty() && !options.out_dir.empty(), ConfigError,
             "--input and --out are required (or --verify DIR); see --help");
   for (const std::string& input : inputs) {

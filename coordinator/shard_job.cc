@@ -64,15 +64,15 @@ int64_t test_kill_after() {
 // Image roots open on first use: a text-only source needs none.
 class ImageRoots {
  public:
-  ImageRoots(const ShardPlan& plan, const data::ImageLimits& limits)
-      : plan_(plan), limits_(limits) {}
+  ImageRoots(const ShardPlan& plan, const data::ImageLimits& limits, data::ImageLinks links)
+      : plan_(plan), limits_(limits), links_(links) {}
   const data::ImageRoot& of(int64_t source) {
     auto& root = roots_[source];
     if (!root) {
       const std::string& dir = plan_.sources.at(static_cast<size_t>(source)).image_root;
       VLM_CHECK(std::filesystem::is_directory(dir), ConfigError, "image root ", dir, " of source '",
                 plan_.sources[static_cast<size_t>(source)].name, "' is not a directory");
-      root = std::make_unique<data::ImageRoot>(dir, limits_);
+      root = std::make_unique<data::ImageRoot>(dir, limits_, links_);
     }
     return *root;
   }
@@ -80,6 +80,7 @@ class ImageRoots {
  private:
   const ShardPlan& plan_;
   const data::ImageLimits limits_;
+  const data::ImageLinks links_;
   std::map<int64_t, std::unique_ptr<data::ImageRoot>> roots_;
 };
 
@@ -258,7 +259,8 @@ RankOutcome outcome_from_json(const std::string& text, const ShardPlan& plan) {
 
 RankOutcome write_my_shards(const ShardPlan& plan, const ShardJobOptions& options, int rank,
                             int size) {
-  Context context{plan, options, ImageRoots(plan, options.image_limits), test_kill_after()};
+  Context context{plan, options, ImageRoots(plan, options.image_limits, options.image_links),
+                  test_kill_after()};
   RankOutcome outcome;
   try {
     const auto count = static_cast<int64_t>(plan.shards.size());

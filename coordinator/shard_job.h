@@ -29,6 +29,7 @@ struct ShardJobOptions {
   // A record longer than this is skipped (oversized_record) without being held whole.
   int64_t max_record_bytes = int64_t{4} << 20;
   data::ImageLimits image_limits;  // per image: file bytes, pixels by the header
+  data::ImageLinks image_links = data::ImageLinks::kConfined;  // --follow-symlinks
 };
 
 struct ShardJobResult {

@@ -58,7 +58,8 @@ bool is_path_beneath_root(std::string_view path) {
   return true;
 }
 
-ImageRoot::ImageRoot(const std::string& root, ImageLimits limits) : root_(root), limits_(limits) {
+ImageRoot::ImageRoot(const std::string& root, ImageLimits limits, ImageLinks links)
+    : root_(root), limits_(limits), kernel_confined_(links == ImageLinks::kConfined) {
   root_fd_ = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   VLM_CHECK(root_fd_ >= 0, IoError, "image root ", root,
             " is not a readable directory: ", std::strerror(errno));
@@ -95,9 +96,14 @@ ImageRoot::Status ImageRoot::read(std::string_view path, std::string& bytes,
   }
   const int fd = open_beneath(std::string(path));
   if (fd < 0) {
-    error = std::strerror(errno);
+    const int open_error = errno;
+    error = std::strerror(open_error);
     // EXDEV: RESOLVE_BENEATH refused a symlink (or mount crossing) that leaves the root.
-    return errno == EXDEV ? Status::kOutsideRoot : Status::kUnreadable;
+    if (open_error != EXDEV) return Status::kUnreadable;
+    error =
+        "it resolves through a symbolic link (or a mount) out of the image root; if you made "
+        "the link, set data.follow_symlinks: true (vlm-shard --follow-symlinks)";
+    return Status::kOutsideRoot;
   }
   struct stat info {};
   Status status = Status::kOk;

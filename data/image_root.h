@@ -2,8 +2,10 @@
 // lexically first (relative, no ".." component, no NUL): a path that fails is refused before any
 // system call sees it. The open itself then resolves beneath the root's directory descriptor
 // (openat2 with RESOLVE_BENEATH where the kernel has it), which also refuses symlinks that lead
-// out of the root. The open never blocks (a FIFO named as an image is refused, not waited on),
-// only regular files are read, and a file over the byte cap is refused from its size alone.
+// out of the root, unless the user trusts the tree's links (ImageLinks::kFollowed: LLaVA's
+// playground/data/coco -> /datasets/coco is such a link; the record's path is still confined). The
+// open never blocks (a FIFO named as an image is refused, not waited on), only regular files are
+// read, and a file over the byte cap is refused from its size alone.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,10 @@ struct ImageLimits {
   }
 };
 
+// Whether symbolic links inside the image root may lead out of it (data.follow_symlinks,
+// vlm-shard --follow-symlinks). Records never can: their paths pass the lexical check either way.
+enum class ImageLinks { kConfined, kFollowed };
+
 // True for a non-empty relative path with no ".." component and no NUL byte.
 bool is_path_beneath_root(std::string_view path);
 
@@ -32,7 +38,8 @@ class ImageRoot {
   enum class Status { kOk, kOutsideRoot, kUnreadable, kTooLarge };
 
   // Throws IoError when root is not a readable directory.
-  explicit ImageRoot(const std::string& root, ImageLimits limits = {});
+  explicit ImageRoot(const std::string& root, ImageLimits limits = {},
+                     ImageLinks links = ImageLinks::kConfined);
   ~ImageRoot();
   ImageRoot(const ImageRoot&) = delete;
   ImageRoot& operator=(const ImageRoot&) = delete;
@@ -48,7 +55,8 @@ class ImageRoot {
 
   const std::string& root() const { return root_; }
   const ImageLimits& limits() const { return limits_; }
-  // Whether opens are confined by the kernel (openat2) or only by the lexical check.
+  // Whether opens are confined by the kernel (openat2) or only by the lexical check (links
+  // followed, or an old kernel).
   bool kernel_confined() const { return kernel_confined_; }
 
  private:
@@ -57,7 +65,7 @@ class ImageRoot {
   std::string root_;
   ImageLimits limits_;
   int root_fd_ = -1;
-  mutable bool kernel_confined_ = true;
+  mutable bool kernel_confined_;
 };
 
 // The image's format and size from its header: a JPEG or PNG signature, then the dimensions

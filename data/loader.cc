@@ -464,4 +464,8 @@ ImageLimits image_limits(const recipes::DataSection& data) {
   return {data.max_image_bytes, data.max_image_pixels};
 }
 
+ImageLinks image_links(const recipes::DataSection& data) {
+  return data.follow_symlinks ? ImageLinks::kFollowed : ImageLinks::kConfined;
+}
+
 }  // namespace vlm::data

@@ -19,7 +19,7 @@ class LoaderImpl;
 struct LoaderOptions {
   recipes::DataSection data;
   uint64_t seed = 0;
-  int64_t image_size = 0;    // vision.image_size
+  int64_t image_size = 0;  // vision.image_size
   // model.vision.hf_path: its preprocessor_config.json sets the image processor (size, crop,
   // mean, std); empty: OpenAI CLIP's at image_size (data/image.h).
   std::string vision_folder;
@@ -89,6 +89,8 @@ std::string resolve(const recipes::DataSection& data, const std::string& path);
 
 // data.max_image_bytes and data.max_image_pixels.
 ImageLimits image_limits(const recipes::DataSection& data);
+// data.follow_symlinks.
+ImageLinks image_links(const recipes::DataSection& data);
 // The folder a JSON corpus's image paths are relative to: data.image_root, else corpus_dir, else
 // the working directory.
 std::string image_folder(const recipes::DataSection& data);

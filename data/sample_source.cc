@@ -65,7 +65,7 @@ class JsonSource final : public SampleSource {
  public:
   explicit JsonSource(const recipes::DataSection& data)
       : path_(resolve(data, data.json)),
-        image_root_(image_folder(data), image_limits(data)),
+        image_root_(image_folder(data), image_limits(data), image_links(data)),
         corpus_(read_json_records(path_, data)) {
     auto traits = std::make_shared<SampleTraits>();
     traits->reserve(corpus_.size());

@@ -168,6 +168,10 @@ struct DataSection {
   // loss and counted, never fatal. The pixel default is Pillow's decompression-bomb bound.
   int64_t max_image_bytes = int64_t{64} << 20;
   int64_t max_image_pixels = 89'478'485;
+  // Whether symbolic links inside the image root may lead out of it. Off: a hostile tree cannot
+  // reach a file outside the root. On: LLaVA's layout with linked datasets (playground/data/coco
+  // -> /datasets/coco) reads; a record's own path is confined either way.
+  bool follow_symlinks = false;
   // Training from data.json: a record longer than this is not parsed; like a record that does not
   // parse, it keeps its slot, is left out of the loss and is counted (vlm-shard skips such records
   // by --max-record-bytes, the same default).

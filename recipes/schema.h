@@ -242,6 +242,7 @@ struct Fields<DataSection> {
     f("prefetch_batches", &DataSection::prefetch_batches, between(0, 1024));
     f("max_image_bytes", &DataSection::max_image_bytes, between(1, 4.0 * (1 << 30)));
     f("max_image_pixels", &DataSection::max_image_pixels, between(1, 2.0 * (1 << 30)));
+    f("follow_symlinks", &DataSection::follow_symlinks, AnyBool{});
     f("max_record_bytes", &DataSection::max_record_bytes, between(1, 1.0 * (1 << 30)));
     f("verify_shards", &DataSection::verify_shards, AnyBool{});
   }

@@ -43,7 +43,8 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
   const std::string path = data::resolve(stage.data, recipe.eval.questions);
   const auto records = data::read_corpus(path);
   // Eval images live under the corpus like the training images: same root.
-  const data::ImageRoot image_root(data::image_folder(stage.data), data::image_limits(stage.data));
+  const data::ImageRoot image_root(data::image_folder(stage.data), data::image_limits(stage.data),
+                                   data::image_links(stage.data));
   const data::ImagePreprocessing images = data::image_preprocessing(
       stage.data, recipe.model.vision.hf_path, model.config().vision.image_size);
   std::vector<Question> questions;

@@ -131,6 +131,26 @@ TEST_F(ImageRootTest, SkipsEachKindOfBadImage) {
   EXPECT_NE(detail.find("missing.jpg"), std::string::npos);
 }
 
+// LLaVA's layout links whole datasets into playground/data (coco -> /datasets/coco): with the
+// links trusted they read, and the refusal names the key that trusts them; a record's own path
+// stays confined either way.
+TEST_F(ImageRootTest, TrustedLinksLeadOutOfTheRootButRecordPathsDoNot) {
+  const ImageRoot confined(root);
+  std::string bytes, error;
+  if (confined.kernel_confined()) {
+    EXPECT_EQ(confined.read("escape.jpg", bytes, error), ImageRoot::Status::kOutsideRoot);
+    EXPECT_NE(error.find("data.follow_symlinks: true"), std::string::npos) << error;
+  }
+  const ImageRoot followed(root, ImageLimits{}, ImageLinks::kFollowed);
+  EXPECT_FALSE(followed.kernel_confined());
+  for (const char* link : {"escape.jpg", "escape_relative.jpg"}) {
+    ASSERT_EQ(followed.read(link, bytes, error), ImageRoot::Status::kOk) << link << ": " << error;
+    EXPECT_EQ(bytes, testing::read_file(dir.file("outside.jpg")));
+  }
+  EXPECT_EQ(followed.read("../outside.jpg", bytes, error), ImageRoot::Status::kOutsideRoot);
+  EXPECT_EQ(followed.read(dir.file("outside.jpg"), bytes, error), ImageRoot::Status::kOutsideRoot);
+}
+
 // The kernel answers EAGAIN when a rename anywhere races a ".." in a confined walk (here the
 // symlink's "../../outside.jpg"); an escaping link must still be "outside", never "missing", while
 // another thread renames without pause (in CI, other tests' checkpoint commits did).
