@@ -54,13 +54,20 @@ struct Segment {
 // 665K mixture.
 // Throws FormatError for a conversation the template cannot use: no rounds, human/gpt not
 // alternating, a system turn elsewhere than first, a trailing question without an answer, an
-// "<image>" placeholder in an answer, or a placeholder count that differs from images.size().
-// Throws ConfigError for an unknown template name.
+// "<image>" placeholder in an answer, or a placeholder count that differs from images.size()
+// (except with qwen2, for a record with one image and no placeholder: VoRA's own data format, see
+// image_placeholder_implied). Throws ConfigError for an unknown template name.
 std::vector<Segment> render(const Conversation& conversation, const std::string& template_name);
 
 // How many "<image>" placeholders a turn's text holds (render's rule; vlm-shard checks records
 // with it too).
 int count_image_placeholders(std::string_view text);
+
+// VoRA's documented format names one image ("frames") and no placeholder ("Describe this image in
+// detail."); its processor puts "<image>" in front of the first question. The qwen2 template does
+// the same; LLaVA's templates refuse such a record (LLaVA would train on its text and drop the
+// image). vlm-shard, which does not know the template, keeps it.
+bool image_placeholder_implied(int placeholders, size_t images);
 
 // The prompt for generation: like render(), but the last answer (if the conversation ends with
 // one) is left out and the segments end where the model starts answering ("... ASSISTANT:",

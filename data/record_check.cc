@@ -50,7 +50,8 @@ RecordCheck check_turns(RecordCheck check, const Conversation& conversation) {
     }
     placeholders += count_image_placeholders(turns[i].value);
   }
-  if (placeholders != static_cast<int>(conversation.images.size())) {
+  if (placeholders != static_cast<int>(conversation.images.size()) &&
+      !image_placeholder_implied(placeholders, conversation.images.size())) {
     return skipped(std::move(check), SkipReason::kPlaceholderMismatch,
                    std::to_string(placeholders) + " <image> placeholder(s) for " +
                        std::to_string(conversation.images.size()) + " image(s)");

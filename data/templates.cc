@@ -89,11 +89,21 @@ Round read_question(const std::string& value) {
   return round;
 }
 
+int placeholders_in(const Conversation& conversation) {
+  int count = 0;
+  for (const Turn& turn : conversation.turns) count += count_image_placeholders(turn.value);
+  return count;
+}
+
 // Checks the turn order and splits it into rounds. A trailing question without an answer is
-// kept (unanswered) for prompts.
-Dialogue read_dialogue(const Conversation& conversation) {
+// kept (unanswered) for prompts. With prepend_implied_image (qwen2, as VoRA), a record with one
+// image and no placeholder gets "<image>" in front of its first question.
+Dialogue read_dialogue(const Conversation& conversation, bool prepend_implied_image) {
   const auto& turns = conversation.turns;
   const std::string& id = conversation.id;
+  const bool implied =
+      prepend_implied_image &&
+      image_placeholder_implied(placeholders_in(conversation), conversation.images.size());
   Dialogue dialogue;
   size_t i = 0;
   if (i < turns.size() && turns[i].from == "system") {
@@ -105,7 +115,8 @@ Dialogue read_dialogue(const Conversation& conversation) {
   for (; i < turns.size(); i += 2) {
     VLM_CHECK(turns[i].from == "human", FormatError, "conversation ", id, ": turn ", i,
               " is from '", turns[i].from, "' where a human turn was expected");
-    Round round = read_question(turns[i].value);
+    Round round = read_question(
+        implied && dialogue.rounds.empty() ? kImagePlaceholder + turns[i].value : turns[i].value);
     images += round.images;
     if (i + 1 < turns.size()) {
       const Turn& answer = turns[i + 1];
@@ -121,7 +132,10 @@ Dialogue read_dialogue(const Conversation& conversation) {
   VLM_CHECK(!dialogue.rounds.empty(), FormatError, "conversation ", id, " has no human/gpt round");
   VLM_CHECK(images == static_cast<int>(conversation.images.size()), FormatError, "conversation ",
             id, " has ", images, " ", kImagePlaceholder, " placeholder(s) but ",
-            conversation.images.size(), " image(s)");
+            conversation.images.size(), " image(s)",
+            images == 0 ? " (only the qwen2 template, as VoRA's, puts one in front of the first "
+                          "question for a single image)"
+                        : "");
   return dialogue;
 }
 
@@ -236,7 +250,7 @@ bool is_known_template(const std::string& template_name) {
 std::vector<Segment> render(const Conversation& conversation, const std::string& template_name) {
   VLM_CHECK(is_known_template(template_name), ConfigError, "unknown conversation template '",
             template_name, "' (plain, vicuna_v1 or qwen2)");
-  const Dialogue dialogue = read_dialogue(conversation);
+  const Dialogue dialogue = read_dialogue(conversation, template_name == "qwen2");
   VLM_CHECK(dialogue.rounds.back().answered, FormatError, "conversation ", conversation.id,
             " ends with a human turn that has no answer");
   return render_dialogue(dialogue, template_name, conversation.id);
@@ -246,10 +260,14 @@ std::vector<Segment> render_prompt(const Conversation& conversation,
                                    const std::string& template_name) {
   VLM_CHECK(is_known_template(template_name), ConfigError, "unknown conversation template '",
             template_name, "' (plain, vicuna_v1 or qwen2)");
-  Dialogue dialogue = read_dialogue(conversation);
+  Dialogue dialogue = read_dialogue(conversation, template_name == "qwen2");
   dialogue.rounds.back().answered = false;
   dialogue.rounds.back().answer.clear();
   return render_dialogue(dialogue, template_name, conversation.id);
+}
+
+bool image_placeholder_implied(int placeholders, size_t images) {
+  return placeholders == 0 && images == 1;
 }
 
 int count_image_placeholders(std::string_view text) {

@@ -173,6 +173,33 @@ TEST(Templates, Qwen2KeepsEachPlaceholderWhereItStands) {
                 expand(expected, *test_tokenizer(), kImageTokens));
 }
 
+// VoRA's documented format: one frame and a question without "<image>"; VoRA's processor puts
+// the placeholder in front of the first question. LLaVA's templates refuse it, naming why.
+TEST(Templates, Qwen2PlacesTheImageOfARecordWithoutPlaceholder) {
+  Conversation conversation = two_rounds_with_image();
+  conversation.turns[0].value = "Describe this image in detail.";
+  const std::vector<Expected> expected = {
+      {"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n", false},
+      {"<image>", false},
+      {"Describe this image in detail.<|im_end|>\n<|im_start|>assistant\n", false},
+      {"red", true},
+      {"</s>", true},
+      {"\n<|im_start|>user\nWhere is the shape?<|im_end|>\n<|im_start|>assistant\n", false},
+      {"top left", true},
+      {"</s>", true},
+  };
+  expect_tokens(tokenized(conversation, "qwen2"),
+                expand(expected, *test_tokenizer(), kImageTokens));
+  try {
+    render(conversation, "vicuna_v1");
+    FAIL() << "vicuna_v1 rendered an image without placeholder";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("only the qwen2 template"), std::string::npos) << e.what();
+  }
+  conversation.images.push_back("second.jpg");  // two images: nothing says where they go
+  EXPECT_THROW(render(conversation, "qwen2"), FormatError);
+}
+
 TEST(Templates, FirstTurnFromGptIsSkipped) {
   Conversation with_greeting = two_rounds_with_image();
   with_greeting.turns.insert(with_greeting.turns.begin(), {"gpt", "Hello! Ask me anything."});

@@ -49,8 +49,11 @@ TEST(RecordCheck, NamesEachReason) {
   EXPECT_EQ(reason_of(turns(kHuman + "," + kGpt + "," + kSystem + "," + kGpt)),
             SkipReason::kBadTurnOrder);
   EXPECT_EQ(reason_of(turns(kHumanImage + "," + kGpt)), SkipReason::kPlaceholderMismatch);
-  EXPECT_EQ(reason_of(turns(kHuman + "," + kGpt, R"(, "image": "a.jpg")")),
+  EXPECT_EQ(reason_of(turns(kHuman + "," + kGpt, R"(, "frames": ["a.jpg", "b.jpg"])")),
             SkipReason::kPlaceholderMismatch);
+  // One image and no placeholder is VoRA's own format (the qwen2 template places the image);
+  // vlm-shard keeps it for whichever template trains on it.
+  EXPECT_EQ(reason_of(turns(kHuman + "," + kGpt, R"(, "image": "a.jpg")")), std::nullopt);
 }
 
 TEST(RecordCheck, TextLengthCountsWordsOfEveryTurnAsPythonSplitDoes) {

@@ -48,7 +48,7 @@ class ShardJobTest : public ::testing::Test {
         R"({"id": "order0", "conversations": [{"from": "gpt", "value": "a"}, {"from": "gpt", "value": "b"}]})");
     records.push_back(
         R"({"id": "mismatch0", "image": "00000/1.jpg", "conversations": [)"
-        R"({"from": "human", "value": "no placeholder"}, {"from": "gpt", "value": "b"}]})");
+        R"({"from": "human", "value": "<image> and <image>"}, {"from": "gpt", "value": "b"}]})");
     records.push_back(text_record("t1"));
     testing::write_json_array(dir.file("corpus/captions.json"), records);
     testing::write_json_lines(dir.file("corpus/chat.jsonl"),
