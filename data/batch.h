@@ -34,6 +34,9 @@ struct Batch {
   // Number of labels != kIgnoreLabel at positions >= 1 (the loss shifts by one, so a label at
   // position 0 is never predicted): the token count the loss averages over.
   int64_t label_tokens = 0;
+  // Rows whose sample was left out of the loss (image refused or undecodable, record unusable);
+  // the loader logs each with its reason.
+  int64_t rows_left_out = 0;
 };
 
 }  // namespace vlm::data

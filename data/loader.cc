@@ -273,7 +273,12 @@ class LoaderImpl {
   }
 
   Batch collate_job(const Job& job) const {
-    return collate(job.samples, tokenizer_->pad_id(), options_.image_size, options_.image_tokens);
+    Batch batch =
+        collate(job.samples, tokenizer_->pad_id(), options_.image_size, options_.image_tokens);
+    batch.rows_left_out = std::count_if(
+        job.samples.begin(), job.samples.end(),
+        [](const PreparedSample& sample) { return !sample.dropped_from_loss.empty(); });
+    return batch;
   }
 
   void work() {

@@ -403,17 +403,22 @@ class StageRunner {
     const bool bidirectional = model_.config().vision_mask == "bidirectional";
     const size_t terms = objective_->terms().size();
     std::vector<TensorBatch> micro_batches;
-    std::vector<double> counts(terms, 0.0);
+    // Each term's count, then the rows left out of the loss and all rows, reduced together.
+    std::vector<double> counts(terms + 2, 0.0);
     for (int64_t i = 0; i < accumulation_; ++i) {
       const data::Batch batch = loader_->next();
       row_trace_.write(stage_.name, step + 1, batch);
       micro_batches.push_back(to_tensors(batch, bidirectional, device_));
       const std::vector<double> batch_counts = objective_->counts(micro_batches.back());
       for (size_t t = 0; t < terms; ++t) counts[t] += batch_counts[t];
+      counts[terms] += static_cast<double>(batch.rows_left_out);
+      counts[terms + 1] += static_cast<double>(batch.batch_size);
     }
     phases_.mark(StepPhases::kBatches);
     comm_.all_reduce(counts, cluster::ReduceOp::kSum);  // waits for the slowest rank's batches
     phases_.mark(StepPhases::kReductions);
+    stop_if_most_rows_left_out(step, counts[terms], counts[terms + 1]);
+    counts.resize(terms);
     // A term without tokens in this step (say, no VDEP-mode row) adds nothing.
     std::vector<double> scales(terms, 0.0);
     for (size_t t = 0; t < terms; ++t) {
@@ -489,6 +494,22 @@ class StageRunner {
               stage_.name, step + 1, loss, grad_norm, bad_in_a_row_, skipped_steps_);
   }
 
+  // A stage that leaves most samples out of the loss trains on little or nothing and still logs a
+  // plausible loss: an image root whose datasets are linked in from elsewhere did exactly that
+  // before data.follow_symlinks (every image refused, a text-only row here and there). A corpus
+  // with some bad records stays well under half. The counts are all-reduced, so every rank stops
+  // at the same step.
+  void stop_if_most_rows_left_out(int64_t step, double left_out, double rows) {
+    constexpr double kMinRows = 256;  // enough rows that a cluster of bad records is not "most"
+    rows_left_out_ += left_out;
+    rows_seen_ += rows;
+    VLM_CHECK(rows_seen_ < kMinRows || 2 * rows_left_out_ <= rows_seen_, FormatError, "stage '",
+              stage_.name, "' step ", step + 1, ": ", rows_left_out_, " of the ", rows_seen_,
+              " samples so far were left out of the loss, more than half: the corpus or the "
+              "recipe is wrong (the warnings above say why each was left out, for example an "
+              "image refused as outside data.image_root)");
+  }
+
   void stop_if_diverged(int64_t step) const {
     VLM_CHECK(bad_in_a_row_ < stage_.training.max_nonfinite_steps, DivergenceError, "stage '",
               stage_.name, "' step ", step + 1, ": ", bad_in_a_row_,
@@ -518,6 +539,8 @@ class StageRunner {
   int64_t total_steps_ = 0;
   int64_t skipped_steps_ = 0;
   int64_t bad_in_a_row_ = 0;
+  double rows_left_out_ = 0;  // this stage's (since its start or resume), over all ranks
+  double rows_seen_ = 0;
   int64_t planned_bytes_ = 0;
   StepPhases phases_;
   sharding::CpuCacheStats cache_at_start_;  // the stage's own reuse is logged at its end

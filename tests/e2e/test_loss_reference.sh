@@ -64,19 +64,26 @@ for folder in coco gqa ocr_vqa textvqa vg; do
   [ -e "$work/synth/$folder" ] && ln -s "$work/synth/$folder" "$corpus/$folder"
 done
 
-# train RECIPE [ARGS...]: the published recipe's first step of each stage it runs, 4 rows on 2
-# ranks at learning rate 1e-30 (0 is refused), so that the exported model holds the weights that
-# step used; then the reference.
+# worker RECIPE ARGS...: the published recipe on the folders and the corpus, 2 ranks, float32.
+worker() {
+  local recipe=$1
+  shift
+  mpirun --oversubscribe -np 2 "$bin/vlm-worker" --recipe "$src_dir/recipes/$recipe.yaml" \
+    --set model.llm.hf_path="$work/vicuna" --set model.vision.hf_path="$work/clip" \
+    --set data.corpus_dir="$corpus" --set training.dtype=fp32 --set data.loader_threads=1 \
+    --set training.num_threads=1 --set checkpoint.every_steps=0 --progress plain "$@"
+}
+
+# train RECIPE [ARGS...]: the first step of each stage the recipe runs, 4 rows on 2 ranks at
+# learning rate 1e-30 (0 is refused), so that the exported model holds the weights that step
+# used; then the reference.
 train() {
   local recipe=$1
   shift
-  VLM_TRACE_ROWS="$work/rows-$recipe" mpirun --oversubscribe -np 2 "$bin/vlm-worker" \
-    --recipe "$src_dir/recipes/$recipe.yaml" --set run_dir="$work/run-$recipe" \
-    --set model.llm.hf_path="$work/vicuna" --set model.vision.hf_path="$work/clip" \
-    --set data.corpus_dir="$corpus" --set data.follow_symlinks=true --set training.dtype=fp32 \
-    --set data.loader_threads=1 --set training.num_threads=1 --set checkpoint.every_steps=0 \
+  VLM_TRACE_ROWS="$work/rows-$recipe" worker "$recipe" --set run_dir="$work/run-$recipe" \
+    --set data.follow_symlinks=true \
     --set "stages.0.training=$batch" --set "stages.1.training=$batch" \
-    --set stages.0.optimizer.lr=1e-30 --set stages.1.optimizer.lr=1e-30 --progress plain "$@" \
+    --set stages.0.optimizer.lr=1e-30 --set stages.1.optimizer.lr=1e-30 "$@" \
     > "$work/train-$recipe.log" 2>&1 || { tail -n 30 "$work/train-$recipe.log"; fail "$recipe failed"; }
   "$bin/vlm-ckpt" export --hf "$work/export-$recipe" \
     "$(ls -d "$work/run-$recipe"/checkpoints/s0*-step-* | tail -n 1)" > "$work/export.log" 2>&1 \
@@ -88,3 +95,20 @@ train() {
 batch="{global_batch_size: 4, micro_batch_size: 2, max_steps: 1}"
 train llava_two_stage
 train vdep --stop-after pretrain
+
+# Without data.follow_symlinks the linked datasets' images are refused (each sample logged with
+# the key that would trust the links), and stage 2 stops once most of its samples have been left
+# out of the loss (256 rows: step 64), instead of training on nothing to the end.
+set +e
+worker llava_two_stage --set run_dir="$work/run-confined" \
+  --set "stages.0.training=$batch" \
+  --set "stages.1.training={global_batch_size: 4, micro_batch_size: 2, max_steps: 100}" \
+  > "$work/confined.log" 2>&1
+code=$?
+set -e
+[ "$code" -ne 0 ] || fail "a stage with every sample left out of the loss ran to its end"
+grep -q "finetune' step 64: 256 of the 256 samples so far were left out of the loss" \
+  "$work/confined.log" || { tail -n 20 "$work/confined.log"; fail "no stop naming the cause"; }
+grep -q "out of the image root; if you made the link, set data.follow_symlinks: true" \
+  "$work/confined.log" || fail "the refused image's warning does not name data.follow_symlinks"
+echo "without data.follow_symlinks: stopped at stage 2's step 64, every sample left out"
