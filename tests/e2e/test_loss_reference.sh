@@ -98,10 +98,12 @@ train vdep --stop-after pretrain
 
 # Without data.follow_symlinks the linked datasets' images are refused (each sample logged with
 # the key that would trust the links), and stage 2 stops once most of its samples have been left
-# out of the loss (256 rows: step 64), instead of training on nothing to the end.
+# out of the loss (256 rows: step 64), instead of training on nothing to the end. The same recipe
+# and layout on the tiny model (the corpus's own tokenizer), since only the rows matter here.
 set +e
-worker llava_two_stage --set run_dir="$work/run-confined" \
-  --set "stages.0.training=$batch" \
+worker llava_two_stage --set run_dir="$work/run-confined" --set model.preset=tiny \
+  --set model.llm.hf_path= --set model.vision.hf_path= \
+  --set data.tokenizer=LLaVA-Pretrain/tokenizer.model --set "stages.0.training=$batch" \
   --set "stages.1.training={global_batch_size: 4, micro_batch_size: 2, max_steps: 100}" \
   > "$work/confined.log" 2>&1
 code=$?
