@@ -12,6 +12,18 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # accuracy_of CATEGORY FILE: the number vlm-eval printed for the category.
 accuracy_of() { awk -v c="$1" '$1 == "accuracy" && $2 == c { print $3 }' "$2"; }
 
+# llava_playground SYNTH OUT: LLaVA's playground/data layout in OUT, vlm-synth's SYNTH linked in
+# as users link their datasets (LLaVA-Pretrain, the 665K file, coco/ gqa/ ocr_vqa/ textvqa/ vg/).
+llava_playground() {
+  local synth=$1 out=$2 folder
+  mkdir -p "$out"
+  ln -s "$synth" "$out/LLaVA-Pretrain"
+  ln -s "$synth/llava_v1_5_mix665k.json" "$out/llava_v1_5_mix665k.json"
+  for folder in coco gqa ocr_vqa textvqa vg; do
+    if [ -e "$synth/$folder" ]; then ln -s "$synth/$folder" "$out/$folder"; fi
+  done
+}
+
 # at_least VALUE BAR: succeeds when VALUE >= BAR.
 at_least() { awk -v v="$1" -v b="$2" 'BEGIN { exit !(v != "" && v + 0 >= b + 0) }'; }
 

@@ -57,12 +57,7 @@ PY
 # LLaVA's layout under playground/data, its datasets linked in as users link theirs (hence
 # data.follow_symlinks below: without it those images are refused as outside the root).
 corpus=$work/playground
-mkdir -p "$corpus"
-ln -s "$work/synth" "$corpus/LLaVA-Pretrain"
-ln -s "$work/synth/llava_v1_5_mix665k.json" "$corpus/llava_v1_5_mix665k.json"
-for folder in coco gqa ocr_vqa textvqa vg; do
-  [ -e "$work/synth/$folder" ] && ln -s "$work/synth/$folder" "$corpus/$folder"
-done
+llava_playground "$work/synth" "$corpus"
 
 # worker RECIPE ARGS...: the published recipe on the folders and the corpus, 2 ranks, float32.
 worker() {

