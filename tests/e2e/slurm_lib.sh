@@ -37,6 +37,9 @@ start_slurm() {
     --seed-file="$slurm_root/munge/munged.seed"
   slurm_pids+=("$(pid_from "$slurm_root/munge/munged.pid")")
   cp /etc/slurm/plugstack.conf "$slurm_root/"
+  # cred_expire: Slurm holds a requeued job back until the killed attempt's credential has expired
+  # (120 s by default; started earlier, slurmd refuses it as revoked). 20 s keeps the requeue test
+  # short and still outlasts a step's launch here.
   cat > "$slurm_root/slurm.conf" <<CONF
 ClusterName=vlmtest
 SlurmctldHost=$host(127.0.0.1)
@@ -46,7 +49,7 @@ SlurmctldPort=${VLM_SLURMCTLD_PORT:-6817}
 SlurmdPort=${VLM_SLURMD_PORT:-6818}
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$slurm_root/munge/munge.socket
+AuthInfo=socket=$slurm_root/munge/munge.socket,cred_expire=20
 StateSaveLocation=$slurm_root/state
 SlurmdSpoolDir=$slurm_root/spool
 SlurmctldPidFile=$slurm_root/slurmctld.pid
