@@ -9,8 +9,9 @@ if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
-# ccache: timestamps must not defeat the cache.
-export CCACHE_SLOPPINESS=time_macros,include_file_mtime,include_file_ctime
+# ccache: timestamps must not defeat the cache, and sources built on the precompiled torch header
+# (CMakeLists.txt, vlm_torch_pch) are cached only with pch_defines.
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 # Paths relative to the checkout, so a fresh clone elsewhere (CI) hits the same cache entries.
 export CCACHE_BASEDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
