@@ -6,15 +6,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/mix64.h"
+
 namespace vlm::data {
 
-// splitmix64's finalizer: a good 64-bit mixing function.
-inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using ::vlm::mix64;
 
 // A seed for one stream (e.g. "epoch 3 of the sampler"), a pure function of its parts.
 inline uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b = 0) {
