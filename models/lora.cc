@@ -1,11 +1,15 @@
 #include "models/lora.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <cmath>
+#include <mutex>
 #include <set>
 
 #include "common/error.h"
+#include "common/mix64.h"
 #include "models/init.h"
 
 namespace vlm::models {
@@ -15,11 +19,43 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias = register_parameter("bias", zero_parameter({out_features}));
 }
 
+namespace {
+
+// LoRA's dropout, as torch's (each element kept with probability 1 - p, kept ones scaled by
+// 1 / (1 - p)), but with one draw from the default generator per call instead of one per element:
+// at::dropout's per-element mt19937 draws were 15% of a tiny LoRA step (2026-12-03: 392 ms per
+// step against 335 ms without dropout). The draw seeds a splitmix64 stream, each 64-bit word
+// giving four elements a 16-bit uniform (p resolved to 1/65536). The generator advances by one
+// draw per call, so its saved state still fixes the masks on resume and in recomputation.
+at::Tensor dropout_lora_input(const at::Tensor& x, double p) {
+  uint64_t seed = 0;
+  {
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    seed = generator.get<at::CPUGeneratorImpl>()->random64();
+  }
+  at::Tensor mask = at::empty(x.sizes(), x.options().dtype(at::kFloat).requires_grad(false));
+  float* out = mask.data_ptr<float>();
+  const int64_t count = mask.numel();
+  const auto dropped_below = static_cast<uint32_t>(std::lround(p * 65536.0));
+  const auto kept = static_cast<float>(1.0 / (1.0 - p));
+  for (int64_t word = 0; word * 4 < count; ++word) {
+    const uint64_t bits = mix64(seed + static_cast<uint64_t>(word));
+    for (int64_t k = 0; k < 4 && word * 4 + k < count; ++k) {
+      const auto uniform = static_cast<uint32_t>((bits >> (16 * k)) & 0xffffU);
+      out[word * 4 + k] = uniform >= dropped_below ? kept : 0.0F;
+    }
+  }
+  return x * mask.to(x.scalar_type());
+}
+
+}  // namespace
+
 at::Tensor LinearImpl::forward(const at::Tensor& x) const {
   at::Tensor y = at::linear(x, weight, bias);
   if (!has_lora()) return y;
   const bool drop = lora_dropout_ > 0.0 && is_training();
-  const at::Tensor input = drop ? at::dropout(x, lora_dropout_, /*train=*/true) : x;
+  const at::Tensor input = drop ? dropout_lora_input(x, lora_dropout_) : x;
   return y + at::linear(at::linear(input, lora_a_), lora_b_) * lora_scale_;
 }
 
