@@ -34,7 +34,8 @@ at::Tensor dropout_lora_input(const at::Tensor& x, double p) {
     std::lock_guard<std::mutex> lock(generator.mutex());
     seed = generator.get<at::CPUGeneratorImpl>()->random64();
   }
-  at::Tensor mask = at::empty(x.sizes(), x.options().dtype(at::kFloat).requires_grad(false));
+  // Made on the host and moved: the loop below writes it through a host pointer.
+  at::Tensor mask = at::empty(x.sizes(), at::TensorOptions().dtype(at::kFloat));
   float* out = mask.data_ptr<float>();
   const int64_t count = mask.numel();
   const auto dropped_below = static_cast<uint32_t>(std::lround(p * 65536.0));
@@ -46,7 +47,7 @@ at::Tensor dropout_lora_input(const at::Tensor& x, double p) {
       out[word * 4 + k] = uniform >= dropped_below ? kept : 0.0F;
     }
   }
-  return x * mask.to(x.scalar_type());
+  return x * mask.to(x.device(), x.scalar_type());
 }
 
 }  // namespace
