@@ -19,15 +19,13 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias = register_parameter("bias", zero_parameter({out_features}));
 }
 
-namespace {
-
 // LoRA's dropout, as torch's (each element kept with probability 1 - p, kept ones scaled by
 // 1 / (1 - p)), but with one draw from the default generator per call instead of one per element:
 // at::dropout's per-element mt19937 draws were 15% of a tiny LoRA step (2026-12-03: 392 ms per
 // step against 335 ms without dropout). The draw seeds a splitmix64 stream, each 64-bit word
 // giving four elements a 16-bit uniform (p resolved to 1/65536). The generator advances by one
 // draw per call, so its saved state still fixes the masks on resume and in recomputation.
-at::Tensor dropout_lora_input(const at::Tensor& x, double p) {
+at::Tensor lora_dropout(const at::Tensor& x, double p) {
   uint64_t seed = 0;
   {
     at::Generator generator = at::detail::getDefaultCPUGenerator();
@@ -50,13 +48,11 @@ at::Tensor dropout_lora_input(const at::Tensor& x, double p) {
   return x * mask.to(x.device(), x.scalar_type());
 }
 
-}  // namespace
-
 at::Tensor LinearImpl::forward(const at::Tensor& x) const {
   at::Tensor y = at::linear(x, weight, bias);
   if (!has_lora()) return y;
   const bool drop = lora_dropout_ > 0.0 && is_training();
-  const at::Tensor input = drop ? dropout_lora_input(x, lora_dropout_) : x;
+  const at::Tensor input = drop ? lora_dropout(x, lora_dropout_) : x;
   return y + at::linear(at::linear(input, lora_a_), lora_b_) * lora_scale_;
 }
 

@@ -19,6 +19,10 @@
 
 namespace vlm::models {
 
+// LoRA's dropout of a layer's input (p in [0, 1)): torch's distribution and scaling, with masks
+// from one draw of the default CPU generator per call (lora.cc says why).
+at::Tensor lora_dropout(const at::Tensor& x, double p);
+
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool with_bias);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
 #include "common/error.h"
@@ -101,6 +102,21 @@ TEST(Lora, DropoutOnlyInTrainMode) {
   EXPECT_TRUE(at::equal(model.forward(text_inputs()).logits, a));
   model.train(true);
   EXPECT_FALSE(at::equal(model.forward(text_inputs()).logits, a));
+}
+
+TEST(Lora, DropoutKeepsOneMinusPAndScalesByItsInverse) {
+  const at::Tensor ones = at::ones({1000, 257});  // an odd count: the last word is partly used
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  const auto state = generator.get_state();
+  const at::Tensor dropped = lora_dropout(ones, 0.05);
+  const double zeros = (dropped == 0).sum().item<double>() / static_cast<double>(ones.numel());
+  EXPECT_NEAR(zeros, 0.05, 0.003);
+  const at::Tensor kept = dropped.masked_select(dropped != 0);
+  EXPECT_TRUE(at::allclose(kept, at::full_like(kept, 1.0 / 0.95)));
+  // The generator's state fixes the mask (resume and recomputation restore it).
+  generator.set_state(state);
+  EXPECT_TRUE(at::equal(lora_dropout(ones, 0.05), dropped));
+  EXPECT_FALSE(at::equal(lora_dropout(ones, 0.05), dropped));
 }
 
 TEST(Lora, RankZeroDoesNothing) {
