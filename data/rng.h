@@ -21,12 +21,11 @@ class Rng {
  public:
   explicit Rng(uint64_t seed) : state_(seed) {}
 
+  // splitmix64: the finalizer of the state before each step of the golden-ratio increment.
   uint64_t next() {
+    const uint64_t value = mix64(state_);
     state_ += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return value;
   }
   // Uniform in [0, n) by multiply-shift (bias below 2^-40 for the sizes used here).
   uint64_t below(uint64_t n) {

@@ -6,17 +6,10 @@
 #include <cmath>
 
 #include "common/files.h"
+#include "common/mix64.h"
 
 namespace vlm::models::init {
 namespace {
-
-// SplitMix64 finaliser: spreads nearby seeds over the whole 64-bit range.
-uint64_t mix(uint64_t value) {
-  value += 0x9e3779b97f4a7c15ULL;
-  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
-  return value ^ (value >> 31);
-}
 
 // Draws into a CPU tensor of the target's shape and copies it over: the values are a function of
 // the seed alone, whatever device the model is built on. A meta tensor has no values to draw.
@@ -36,7 +29,7 @@ void draw(const at::Tensor& tensor, Draw&& fill) {
 }  // namespace
 
 at::Generator generator(uint64_t seed, std::string_view stream) {
-  return at::detail::createCPUGenerator(mix(seed ^ files::fnv1a64(stream)));
+  return at::detail::createCPUGenerator(mix64(seed ^ files::fnv1a64(stream)));
 }
 
 void normal(const at::Tensor& tensor, double std, at::Generator& gen) {
