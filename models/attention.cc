@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "models/cpu_kernel.h"
 
 namespace vlm::models {
 namespace {
@@ -190,10 +191,6 @@ at::Tensor blas_ready(const at::Tensor& x) {
                                                                                   : x.contiguous();
 }
 
-bool fused_applies(const at::Tensor& q) {
-  return q.device().is_cpu() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble);
-}
-
 // The general path (bf16/fp16, other devices): matmul + mask + softmax + matmul.
 at::Tensor attention_by_matmul(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const at::Tensor& mask) {
@@ -233,7 +230,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
               ShapeError, "attention mask of shape ", mask.sizes(), " does not fit ", queries,
               " queries and ", keys, " keys");
   }
-  if (!fused_applies(q)) return attention_by_matmul(q, k, v, mask);
+  if (!cpu_kernel_applies(q)) return attention_by_matmul(q, k, v, mask);
   const AdditiveMask plain_mask{mask.defined() ? mask.to(q.scalar_type()) : mask};
   return FusedAttention::apply(blas_ready(q), blas_ready(k), blas_ready(v), plain_mask)
       .view({batch, queries, heads * dim});

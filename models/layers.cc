@@ -1,13 +1,56 @@
 #include "models/layers.h"
 
 #include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "common/error.h"
+#include "models/cpu_kernel.h"
+#include "models/row_kernels.h"
 
 namespace vlm::models {
 namespace {
 
 thread_local at::Device placement_device = at::kCPU;
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// RMSNorm over the last dimension as one autograd node: one pass over the rows forward and one
+// backward, where the composite form makes six tensors forward and about ten backward (on the
+// tiny model's 128-wide rows, mostly allocation and dispatch). The arithmetic: row_kernels.h.
+class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
+ public:
+  // x: [..., D] dense; weight: [D].
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            double eps) {
+    const int64_t dim = x.size(-1), rows = dim == 0 ? 0 : x.numel() / dim;
+    at::Tensor out = at::empty_like(x);
+    at::Tensor inverse_rms = at::empty({rows}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm", [&] {
+      kernels::rms_norm_forward(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(), rows, dim, eps,
+                                out.data_ptr<scalar_t>(), inverse_rms.data_ptr<scalar_t>());
+    });
+    ctx->save_for_backward({x, weight, inverse_rms});
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &inverse_rms = saved[2];
+    const at::Tensor grad = grad_outputs[0].contiguous();
+    const int64_t dim = x.size(-1), rows = inverse_rms.numel();
+    const bool want_x = ctx->needs_input_grad(0), want_w = ctx->needs_input_grad(1);
+    at::Tensor grad_x = want_x ? at::empty_like(x) : at::Tensor();
+    at::Tensor grad_w = want_w ? at::empty_like(weight) : at::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm backward", [&] {
+      kernels::rms_norm_backward(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
+                                 inverse_rms.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(), rows,
+                                 dim, want_x ? grad_x.data_ptr<scalar_t>() : nullptr,
+                                 want_w ? grad_w.data_ptr<scalar_t>() : nullptr);
+    });
+    return {grad_x, grad_w, at::Tensor()};
+  }
+};
 
 }  // namespace
 
@@ -80,6 +123,9 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 at::Tensor RmsNormImpl::forward(const at::Tensor& x) const {
+  if (cpu_kernel_applies(x) && weight.scalar_type() == x.scalar_type() && weight.is_cpu()) {
+    return FusedRmsNorm::apply(x.contiguous(), weight.contiguous(), eps_);
+  }
   const bool low_precision = x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf;
   const at::Tensor wide = low_precision ? x.to(at::kFloat) : x;
   const at::Tensor normed = wide * at::rsqrt(wide.square().mean(-1, /*keepdim=*/true) + eps_);

@@ -1,6 +1,10 @@
 #include "models/rope.h"
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include "common/error.h"
+#include "models/cpu_kernel.h"
+#include "models/row_kernels.h"
 
 namespace vlm::models {
 
@@ -50,7 +54,62 @@ RotaryAngles RotaryTable::lookup(int64_t seq_len, const at::Tensor& position_ids
   return {gather(table.cos), gather(table.signed_sin)};
 }
 
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void rotate_tensor(const at::Tensor& x, const RotaryAngles& angles, bool transpose,
+                   at::Tensor& out) {
+  const kernels::RotaryLayout layout{x.size(0), x.size(1), x.size(2), x.size(3),
+                                     angles.cos.dim() == 3};
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rotary", [&] {
+    kernels::rotate(x.data_ptr<scalar_t>(), angles.cos.data_ptr<scalar_t>(),
+                    angles.signed_sin.data_ptr<scalar_t>(), layout, transpose,
+                    out.data_ptr<scalar_t>());
+  });
+}
+
+// rotate_half as one autograd node (the composite form makes five tensors forward). The angles
+// are constant: passed as a plain argument, as attention passes its mask.
+class FusedRotary : public torch::autograd::Function<FusedRotary> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const RotaryAngles& angles) {
+    at::Tensor out = at::empty_like(x);
+    rotate_tensor(x, angles, /*transpose=*/false, out);
+    ctx->saved_data["cos"] = angles.cos;
+    ctx->saved_data["signed_sin"] = angles.signed_sin;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const RotaryAngles angles{ctx->saved_data["cos"].toTensor(),
+                              ctx->saved_data["signed_sin"].toTensor()};
+    const at::Tensor grad = grad_outputs[0].contiguous();
+    at::Tensor grad_x = at::empty_like(grad);
+    rotate_tensor(grad, angles, /*transpose=*/true, grad_x);
+    return {grad_x, at::Tensor()};
+  }
+};
+
+bool rotary_kernel_applies(const at::Tensor& x, const RotaryAngles& angles) {
+  const auto fits = [&](const at::Tensor& table) {
+    return table.scalar_type() == x.scalar_type() && table.is_cpu() &&
+           table.size(-1) == x.size(3) &&
+           (table.dim() == 2
+                ? table.size(0) == x.size(1)
+                : table.dim() == 3 && table.size(0) == x.size(0) && table.size(1) == x.size(1));
+  };
+  return x.dim() == 4 && cpu_kernel_applies(x) && fits(angles.cos) && fits(angles.signed_sin);
+}
+
+}  // namespace
+
 at::Tensor apply_rotary(const at::Tensor& x, const RotaryAngles& angles) {
+  if (rotary_kernel_applies(x, angles)) {
+    return FusedRotary::apply(
+        x.contiguous(), RotaryAngles{angles.cos.contiguous(), angles.signed_sin.contiguous()});
+  }
   const int64_t half = x.size(-1) / 2;
   const at::Tensor swapped = at::cat({x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
   return x * angles.cos.unsqueeze(-2) + swapped * angles.signed_sin.unsqueeze(-2);

@@ -1,0 +1,33 @@
+// The arithmetic of the fused RMSNorm and RoPE nodes (layers.cc, rope.cc) on raw rows, float or
+// double, without LibTorch: compiled at -O3 on its own (models/CMakeLists.txt), since -O2's
+// vectoriser leaves loops of a run-time length scalar. Sums are kept in double.
+#pragma once
+
+#include <cstdint>
+
+namespace vlm::models::kernels {
+
+// y = w * x * r per row of `dim`, r = (mean(x^2) + eps)^-1/2, written to inverse_rms[row].
+template <typename T>
+void rms_norm_forward(const T* x, const T* weight, int64_t rows, int64_t dim, double eps, T* y,
+                      T* inverse_rms);
+
+// dx = r (g w) - x r^3 mean((g w) x); dw = sum over rows of g x r. A null dx or dw is skipped.
+template <typename T>
+void rms_norm_backward(const T* x, const T* weight, const T* inverse_rms, const T* grad,
+                       int64_t rows, int64_t dim, T* dx, T* dw);
+
+// rotate_half's rotation of x [B, T, heads, dim] by the angles of each position (cos and
+// signed_sin rows of dim, the sine's first half negated): out[i] = x[i] cos[i] + x[partner(i)]
+// signed_sin[i], partner(i) = i +- dim/2. With `transpose`, its adjoint (the gradient):
+// out[i] = x[i] cos[i] + x[partner(i)] signed_sin[partner(i)].
+struct RotaryLayout {
+  int64_t batch, seq, heads, dim;
+  bool angles_per_batch_row;  // angle tables [B, T, dim] (position ids) rather than [T, dim]
+};
+
+template <typename T>
+void rotate(const T* x, const T* cos, const T* signed_sin, const RotaryLayout& layout,
+            bool transpose, T* out);
+
+}  // namespace vlm::models::kernels
