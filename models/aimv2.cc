@@ -42,7 +42,7 @@ Aimv2MlpImpl::Aimv2MlpImpl(int64_t hidden, int64_t intermediate, bool bias) {
   fc3 = register_module("fc3", Linear(hidden, intermediate, bias));
 }
 
-at::Tensor Aimv2MlpImpl::forward(const at::Tensor& x) { return fc2(at::silu(fc1(x)) * fc3(x)); }
+at::Tensor Aimv2MlpImpl::forward(const at::Tensor& x) { return fc2(swiglu(fc1(x), fc3(x))); }
 
 Aimv2BlockImpl::Aimv2BlockImpl(const recipes::VisionConfig& config) {
   const int64_t d = config.hidden_size;

@@ -52,7 +52,47 @@ class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
   }
 };
 
+// silu(gate) * up as one node: the composite's backward is three passes (two products and
+// silu's backward, which evaluates exp again); this one is one pass over the saved sigmoid.
+class FusedSwiGlu : public torch::autograd::Function<FusedSwiGlu> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    const at::Tensor sigmoid = at::sigmoid(gate);
+    at::Tensor out = at::empty_like(gate);
+    AT_DISPATCH_FLOATING_TYPES(gate.scalar_type(), "swiglu", [&] {
+      kernels::swiglu_forward(gate.data_ptr<scalar_t>(), up.data_ptr<scalar_t>(),
+                              sigmoid.data_ptr<scalar_t>(), gate.numel(), out.data_ptr<scalar_t>());
+    });
+    ctx->save_for_backward({gate, up, sigmoid});
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor &gate = saved[0], &up = saved[1], &sigmoid = saved[2];
+    const at::Tensor grad = grad_outputs[0].contiguous();
+    const bool want_gate = ctx->needs_input_grad(0), want_up = ctx->needs_input_grad(1);
+    at::Tensor d_gate = want_gate ? at::empty_like(gate) : at::Tensor();
+    at::Tensor d_up = want_up ? at::empty_like(up) : at::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(gate.scalar_type(), "swiglu backward", [&] {
+      kernels::swiglu_backward(gate.data_ptr<scalar_t>(), up.data_ptr<scalar_t>(),
+                               sigmoid.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+                               gate.numel(), want_gate ? d_gate.data_ptr<scalar_t>() : nullptr,
+                               want_up ? d_up.data_ptr<scalar_t>() : nullptr);
+    });
+    return {d_gate, d_up};
+  }
+};
+
 }  // namespace
+
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  if (cpu_kernel_applies(gate) && up.scalar_type() == gate.scalar_type() && up.is_cpu() &&
+      gate.sizes() == up.sizes()) {
+    return FusedSwiGlu::apply(gate.contiguous(), up.contiguous());
+  }
+  return at::silu(gate) * up;
+}
 
 ParameterPlacement::ParameterPlacement(at::Device device) : previous_(placement_device) {
   placement_device = device;

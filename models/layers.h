@@ -74,6 +74,9 @@ class RmsNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RmsNorm);
 
+// silu(gate) * up, LLaMA's and AIMv2's MLP activation (one autograd node on CPU float/double).
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
+
 class LayerNormImpl : public torch::nn::Module {
  public:
   LayerNormImpl(int64_t dim, double eps);

@@ -73,7 +73,7 @@ SwiGluImpl::SwiGluImpl(int64_t hidden, int64_t intermediate) {
 }
 
 at::Tensor SwiGluImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  return down_proj(swiglu(gate_proj(x), up_proj(x)));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const recipes::LlmConfig& config) {

@@ -79,6 +79,21 @@ void rotate(const T* x, const T* cos, const T* signed_sin, const RotaryLayout& l
   }
 }
 
+template <typename T>
+void swiglu_forward(const T* gate, const T* up, const T* sigmoid, int64_t n, T* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * sigmoid[i] * up[i];
+}
+
+template <typename T>
+void swiglu_backward(const T* gate, const T* up, const T* sigmoid, const T* grad, int64_t n,
+                     T* d_gate, T* d_up) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = sigmoid[i];
+    if (d_up) d_up[i] = grad[i] * (gate[i] * s);
+    if (d_gate) d_gate[i] = grad[i] * up[i] * (s * (1 + gate[i] * (1 - s)));
+  }
+}
+
 template void rms_norm_forward<float>(const float*, const float*, int64_t, int64_t, double, float*,
                                       float*);
 template void rms_norm_forward<double>(const double*, const double*, int64_t, int64_t, double,
@@ -87,6 +102,12 @@ template void rms_norm_backward<float>(const float*, const float*, const float*,
                                        int64_t, int64_t, float*, float*);
 template void rms_norm_backward<double>(const double*, const double*, const double*, const double*,
                                         int64_t, int64_t, double*, double*);
+template void swiglu_forward<float>(const float*, const float*, const float*, int64_t, float*);
+template void swiglu_forward<double>(const double*, const double*, const double*, int64_t, double*);
+template void swiglu_backward<float>(const float*, const float*, const float*, const float*,
+                                     int64_t, float*, float*);
+template void swiglu_backward<double>(const double*, const double*, const double*, const double*,
+                                      int64_t, double*, double*);
 template void rotate<float>(const float*, const float*, const float*, const RotaryLayout&, bool,
                             float*);
 template void rotate<double>(const double*, const double*, const double*, const RotaryLayout&, bool,

@@ -26,6 +26,14 @@ struct RotaryLayout {
   bool angles_per_batch_row;  // angle tables [B, T, dim] (position ids) rather than [T, dim]
 };
 
+// SwiGLU's product silu(gate) * up over n elements, given sigmoid(gate) (ATen's vectorised exp
+// computes it); and its gradient: d_up = g silu(gate), d_gate = g up s (1 + gate (1 - s)).
+template <typename T>
+void swiglu_forward(const T* gate, const T* up, const T* sigmoid, int64_t n, T* out);
+template <typename T>
+void swiglu_backward(const T* gate, const T* up, const T* sigmoid, const T* grad, int64_t n,
+                     T* d_gate, T* d_up);
+
 template <typename T>
 void rotate(const T* x, const T* cos, const T* signed_sin, const RotaryLayout& layout,
             bool transpose, T* out);

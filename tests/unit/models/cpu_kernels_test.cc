@@ -1,5 +1,5 @@
-// The hand-written CPU kernels of RMSNorm and RoPE against their textbook formulas written with
-// plain ATen ops, in double: outputs and the gradients of every input, including rotary angles
+// The hand-written CPU kernels of RMSNorm, SwiGLU and RoPE against their textbook formulas written
+// with plain ATen ops, in double: outputs and the gradients of every input, including rotary angles
 // gathered per row (position ids) and a frozen norm weight.
 #include <gtest/gtest.h>
 
@@ -42,6 +42,19 @@ TEST(CpuKernels, RmsNormMatchesTheFormulaAndItsGradients) {
   const at::Tensor frozen = norm(x);
   const auto input_grad = torch::autograd::grad({frozen}, {x}, {upstream});
   EXPECT_LT(max_difference(input_grad[0], formula_grads[0]), 1e-12);
+}
+
+TEST(CpuKernels, SwiGluMatchesSiluTimesUpAndItsGradients) {
+  at::Generator gen = init::generator(7, "swiglu");
+  const at::Tensor gate = random_leaf({4, 3, 10}, gen), up = random_leaf({4, 3, 10}, gen);
+  const at::Tensor upstream = at::randn({4, 3, 10}, gen, at::TensorOptions().dtype(at::kDouble));
+  const at::Tensor fused = swiglu(gate, up);
+  const at::Tensor formula = gate / (1 + at::exp(-gate)) * up;
+  EXPECT_LT(max_difference(fused, formula), 1e-13);
+  const auto fused_grads = torch::autograd::grad({fused}, {gate, up}, {upstream});
+  const auto formula_grads = torch::autograd::grad({formula}, {gate, up}, {upstream});
+  EXPECT_LT(max_difference(fused_grads[0], formula_grads[0]), 1e-12);
+  EXPECT_LT(max_difference(fused_grads[1], formula_grads[1]), 1e-12);
 }
 
 at::Tensor rotate_half_formula(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
