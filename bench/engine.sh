@@ -32,13 +32,11 @@ echo "PyTorch ddp, zero, gpt2_ddp, gpt2_zero ..." >&2
   --batch 4 --seq 128 --warmup "$warmup" --steps "$steps" > "$work/peer.jsonl"
 
 if [ -x "$bin/vlm-bench-engine" ]; then
-  # 3r, stage 3 lean: each block recomputed in backward, each reduction waited for, and at most
-  # 32 MiB of freed CPU memory kept resident for reuse (sharding/caching_allocator.h).
+  # 3r, stage 3 lean: each block recomputed in backward.
   for stage in 1 2 3 3r; do
     echo "vlmtrain stage $stage ..." >&2
     extra=()
-    [ "$stage" = 3r ] && extra=(--set sharding.activation_checkpointing=true
-      --set sharding.reductions_in_flight=0 --set sharding.host_cache_mib=32)
+    [ "$stage" = 3r ] && extra=(--set sharding.activation_checkpointing=true)
     # --bind-to none: the PyTorch ranks are not pinned either, so neither side gets a core each
     # that the other does not.
     if ! mpirun -np 2 --bind-to none "$bin/vlm-bench-engine" --recipe "$recipe" \

@@ -1,7 +1,5 @@
 #include "sharding/engine.h"
 
-#include "sharding/caching_allocator.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -84,7 +82,6 @@ class ShardedEngine::State : public models::UnitObserver {
 
   void begin_step(int64_t step) {
     step_ = step;
-    begin_cpu_cache_step();
     for (auto& unit : units_) {
       Group& group = unit.trainable;
       if (group.empty()) continue;
