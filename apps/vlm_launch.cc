@@ -63,10 +63,9 @@ struct SlurmOptions {
 // Warning before the kill: --grace, else what an earlier run of the recipe measured.
 int chosen_grace(const SlurmOptions& options, const vlm::recipes::Recipe& recipe) {
   if (options.job.grace_s > 0) return options.job.grace_s;
-  const vlm::checkpoint::RunLayout earlier{options.grace_from.empty() ? recipe.run_dir
-                                                                      : options.grace_from};
-  const auto timing =
-      vlm::worker::measure_run_timing(earlier, vlm::worker::checkpoint_root(recipe, earlier));
+  const vlm::checkpoint::RunLayout earlier = vlm::checkpoint::run_layout(
+      recipe, options.grace_from.empty() ? recipe.run_dir : options.grace_from);
+  const auto timing = vlm::worker::measure_run_timing(earlier);
   const int grace = vlm::cluster::grace_seconds(timing.step_s, timing.save_s);
   if (timing.saves == 0) {
     std::cerr << "vlm-launch: no measured checkpoint save under " << earlier.root

@@ -22,7 +22,7 @@ int report_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  const vlm::checkpoint::RunLayout layout{run_dir};
+  const vlm::checkpoint::RunLayout layout{run_dir, /*checkpoint_dir=*/""};
   if (out.empty()) out = layout.root + "/report.png";
 
   const vlm::report::RunMetrics run = vlm::report::read_metrics(layout.metrics_jsonl());

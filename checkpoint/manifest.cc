@@ -90,9 +90,9 @@ std::string indexed(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-SliceRef parse_slice(const Json& json, const std::string& where, const std::string& source) {
+state::SliceRef parse_slice(const Json& json, const std::string& where, const std::string& source) {
   ObjectReader in(json, where, source);
-  SliceRef slice;
+  state::SliceRef slice;
   slice.buffer = in.text("buffer");
   slice.begin = in.count("begin");
   slice.count = in.count("count");
@@ -100,15 +100,16 @@ SliceRef parse_slice(const Json& json, const std::string& where, const std::stri
   return slice;
 }
 
-BufferInfo parse_buffer(const Json& json, const std::string& where, const std::string& source) {
+state::BufferLayout parse_buffer(const Json& json, const std::string& where,
+                                 const std::string& source) {
   ObjectReader in(json, where, source);
-  BufferInfo buffer;
+  state::BufferLayout buffer;
   buffer.name = in.text("name");
   buffer.total = in.count("total");
   const Json& params = in.array("params");
   for (size_t i = 0; i < params.size(); ++i) {
     ObjectReader p(params[i], indexed(in.path("params"), i), source);
-    ParamSpan span{p.text("name"), p.count("offset"), p.count("count")};
+    state::ParamSpan span{p.text("name"), p.count("offset"), p.count("count")};
     VLM_CHECK(span.offset <= buffer.total && span.count <= buffer.total - span.offset, FormatError,
               source, ": ", p.path("count"), ": parameter ", span.name, " at [", span.offset, ", ",
               span.offset + span.count, ") lies outside the buffer's ", buffer.total, " elements");
@@ -148,7 +149,7 @@ void check_consistent(const Manifest& m, const std::string& source) {
     VLM_CHECK(names.insert(file.name).second, FormatError, source, ": ", indexed("files", f),
               ".name: '", file.name, "' appears twice");
     for (size_t s = 0; s < file.slices.size(); ++s) {
-      const SliceRef& slice = file.slices[s];
+      const state::SliceRef& slice = file.slices[s];
       const std::string where = indexed(indexed("files", f) + ".slices", s);
       const auto total = totals.find(slice.buffer);
       VLM_CHECK(total != totals.end(), FormatError, source, ": ", where, ".buffer: '", slice.buffer,
@@ -161,7 +162,21 @@ void check_consistent(const Manifest& m, const std::string& source) {
   }
 }
 
+Json file_json(const FileInfo& f) {
+  Json slices = Json::array();
+  for (const auto& s : f.slices) {
+    slices.push_back({{"buffer", s.buffer}, {"begin", s.begin}, {"count", s.count}});
+  }
+  return {{"name", f.name}, {"bytes", f.bytes}, {"checksum", f.checksum}, {"slices", slices}};
+}
+
 }  // namespace
+
+std::string to_json(const FileInfo& file) { return file_json(file).dump() + "\n"; }
+
+FileInfo parse_file_info(const std::string& text, const std::string& source) {
+  return parse_file(parse_bounded_json<Json>(text, source), "", source);
+}
 
 std::string to_json(const Manifest& m) {
   Json buffers = Json::array();
@@ -173,14 +188,7 @@ std::string to_json(const Manifest& m) {
     buffers.push_back({{"name", b.name}, {"total", b.total}, {"params", params}});
   }
   Json files = Json::array();
-  for (const auto& f : m.files) {
-    Json slices = Json::array();
-    for (const auto& s : f.slices) {
-      slices.push_back({{"buffer", s.buffer}, {"begin", s.begin}, {"count", s.count}});
-    }
-    files.push_back(
-        {{"name", f.name}, {"bytes", f.bytes}, {"checksum", f.checksum}, {"slices", slices}});
-  }
+  for (const auto& f : m.files) files.push_back(file_json(f));
   Json counters = Json::object();
   for (const auto& [name, value] : m.counters) counters[name] = value;
   const Json out = {{"format_version", m.format_version},

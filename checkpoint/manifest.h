@@ -8,31 +8,18 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/slice_ref.h"
+#include "state/layout.h"
 
 namespace vlm::checkpoint {
 
 constexpr int kFormatVersion = 1;
 constexpr const char* kManifestName = "manifest.json";
 
-// Where a parameter sits in its buffer.
-struct ParamSpan {
-  std::string name;
-  int64_t offset = 0;
-  int64_t count = 0;
-};
-
-struct BufferInfo {
-  std::string name;
-  int64_t total = 0;              // elements
-  std::vector<ParamSpan> params;  // the unit layout: a resume checks it is the model's
-};
-
 struct FileInfo {
   std::string name;  // relative to the checkpoint directory, e.g. "rank-00001.h5"
   int64_t bytes = 0;
   std::string checksum;  // files::Checksum text ("crc32:...") of the whole file
-  std::vector<SliceRef> slices;
+  std::vector<state::SliceRef> slices;
 };
 
 struct Manifest {
@@ -48,7 +35,7 @@ struct Manifest {
   // How parameters that are not saved (frozen ones) are made again: "init seed 42" or a base
   // model's path and checksum.
   std::string base_model;
-  std::vector<BufferInfo> buffers;
+  std::vector<state::BufferLayout> buffers;
   std::vector<FileInfo> files;
   std::map<std::string, double> counters;  // e.g. "skipped_steps"
 };
@@ -58,5 +45,8 @@ std::string to_json(const Manifest& manifest);
 // inconsistent (a slice outside its buffer, an unknown format version, ...).
 Manifest parse_manifest(const std::string& text, const std::string& source);
 Manifest read_manifest(const std::string& path);
+// One rank's file entry on its own: what each rank sends rank 0 for the manifest.
+std::string to_json(const FileInfo& file);
+FileInfo parse_file_info(const std::string& text, const std::string& source);
 
 }  // namespace vlm::checkpoint

@@ -8,12 +8,11 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "data/hdf5_handles.h"
+#include "hdf5/handles.h"
 
 namespace vlm::checkpoint {
 namespace {
 
-namespace h5 = data::h5;
 using h5::Handle;
 
 // Buffer names hold '/', which HDF5 reads as groups: one flat dataset per slice instead.
@@ -36,7 +35,7 @@ Handle slice_creation_plist(const std::string& path) {
   return plist;
 }
 
-void write_slice(hid_t file, const FlatSlice& slice, const std::string& path) {
+void write_slice(hid_t file, const state::FlatSlice& slice, const std::string& path) {
   VLM_CHECK(slice.values.scalar_type() == at::kFloat && slice.values.dim() == 1 &&
                 slice.values.is_contiguous(),
             InternalError, path, ": slice of ", slice.buffer, " is not a contiguous fp32 vector");
@@ -60,7 +59,7 @@ void write_slice(hid_t file, const FlatSlice& slice, const std::string& path) {
 
 }  // namespace
 
-FileInfo write_rank_file(const std::string& path, const std::vector<FlatSlice>& slices) {
+FileInfo write_rank_file(const std::string& path, const std::vector<state::FlatSlice>& slices) {
   const std::string temp = path + ".tmp";
   {
     std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());

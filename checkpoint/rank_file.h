@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "checkpoint/manifest.h"
-#include "checkpoint/state.h"
+#include "state/flat_slice.h"
 
 namespace vlm::checkpoint {
 
 // Writes the slices to `path` (replacing it), fsyncs it, and returns its FileInfo (name is the
 // file's base name; checksum of the bytes written). IoError naming the path on failure.
-FileInfo write_rank_file(const std::string& path, const std::vector<FlatSlice>& slices);
+FileInfo write_rank_file(const std::string& path, const std::vector<state::FlatSlice>& slices);
 
 // Reads `count` elements of `buffer` from element `begin` (in buffer coordinates; the range must
 // lie inside the file's slice of that buffer) into out. IoError / FormatError naming the path.

@@ -3,11 +3,15 @@
 #pragma once
 
 #include <string>
+#include <utility>
+
+#include "recipes/recipe.h"
 
 namespace vlm::checkpoint {
 
 struct RunLayout {
   std::string root;
+  std::string checkpoint_dir;  // the recipe's checkpoint.dir; empty: <root>/checkpoints
 
   std::string recipe_yaml() const { return root + "/recipe.yaml"; }      // resolved recipe
   std::string metrics_jsonl() const { return root + "/metrics.jsonl"; }  // one line per step
@@ -15,7 +19,14 @@ struct RunLayout {
   std::string final_model() const { return root + "/final"; }  // the last stage's HF-layout export
   // Earlier stages' exports (the last stage's is final_model()).
   std::string stage_model(const std::string& stage) const { return root + "/stages/" + stage; }
-  std::string checkpoints() const { return root + "/checkpoints"; }
+  std::string checkpoints() const {
+    return checkpoint_dir.empty() ? root + "/checkpoints" : checkpoint_dir;
+  }
 };
+
+// The layout of a run of `recipe` in `root` (its run_dir, or an earlier run's directory).
+inline RunLayout run_layout(const recipes::Recipe& recipe, std::string root) {
+  return {std::move(root), recipe.checkpoint.dir};
+}
 
 }  // namespace vlm::checkpoint

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "checkpoint/manifest.h"
-#include "checkpoint/state.h"
+#include "state/flat_slice.h"
 
 namespace vlm::checkpoint {
 

@@ -1,4 +1,4 @@
-// The MPI backend of Communicator. Every collective runs on a ProgressEngine: its thread issues
+// The MPI backend of Communicator. Every collective runs on a CollectiveThread: its thread issues
 // the non-blocking MPI calls in call order and polls them with short sleeps, because Open MPI's
 // blocking calls spin at 100% CPU while they wait, which on a machine with as many ranks as
 // cores takes the core a working rank needs. After construction every MPI call that communicates
@@ -13,7 +13,7 @@
 #include <functional>
 #include <vector>
 
-#include "cluster/progress.h"
+#include "cluster/collective_thread.h"
 #include "common/error.h"
 
 namespace vlm::cluster {
@@ -284,8 +284,8 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   MPI_Comm comm_ = MPI_COMM_NULL;
-  ScratchPool scratch_;                     // the engine's thread's
-  std::unique_ptr<ProgressEngine> engine_;  // last: its thread stops before the rest goes
+  ScratchPool scratch_;                       // the engine's thread's
+  std::unique_ptr<CollectiveThread> engine_;  // last: its thread stops before the rest goes
 };
 
 MpiCommunicator::MpiCommunicator(const MpiOptions& options)
@@ -309,7 +309,7 @@ MpiCommunicator::MpiCommunicator(const MpiOptions& options)
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  engine_ = std::make_unique<ProgressEngine>(detail::concat("rank ", rank_, " of ", size_));
+  engine_ = std::make_unique<CollectiveThread>(detail::concat("rank ", rank_, " of ", size_));
   run_one("duplicating MPI_COMM_WORLD", "MPI_Comm_idup",
           [this](MPI_Request* request) { return MPI_Comm_idup(MPI_COMM_WORLD, &comm_, request); });
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.h"
+
 namespace vlm::coordinator {
 namespace {
 
@@ -40,12 +42,6 @@ bool is_field_value(std::string_view value) {
     const auto u = static_cast<unsigned char>(c);
     return u == ' ' || u == '\t' || (u > 0x20 && u != 0x7f);
   });
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
 }
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {

@@ -5,7 +5,7 @@
 namespace vlm::coordinator {
 
 checkpoint::RunLayout prepare_run(const recipes::Recipe& recipe, bool coordinator) {
-  checkpoint::RunLayout layout{recipe.run_dir};
+  checkpoint::RunLayout layout = checkpoint::run_layout(recipe, recipe.run_dir);
   files::make_directories(layout.root);
   // One writer: ranks that all wrote through the same temporary name would race on it.
   if (coordinator) files::write_atomically(layout.recipe_yaml(), recipe.resolved_yaml);

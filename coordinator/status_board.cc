@@ -3,7 +3,7 @@
 namespace vlm::coordinator {
 
 StatusBoard::StatusBoard(std::string run_dir, std::string job_id, int world_size)
-    : created_(Clock::now()), stage_clock_(created_) {
+    : created_(Clock::now()) {
   status_.run_dir = std::move(run_dir);
   status_.job_id = std::move(job_id);
   status_.world_size = world_size;
@@ -19,8 +19,7 @@ void StatusBoard::stage_started(const worker::StageStart& start) {
   status_.total_steps = start.total_steps;
   status_.eta_s = kUnknown;
   status_.skipped_steps = 0;
-  stage_clock_ = Clock::now();
-  stage_first_step_ = start.first_step;
+  rate_.restart(Clock::now());
 }
 
 void StatusBoard::step_done(const worker::StepMetrics& m) {
@@ -33,12 +32,9 @@ void StatusBoard::step_done(const worker::StepMetrics& m) {
   status_.grad_norm = m.grad_norm;
   status_.tokens_per_s = m.tokens_per_s;
   status_.skipped_steps = m.skipped_steps;
-  // The stage's mean step so far, checkpoints and all: steadier than the last step's time.
-  const int64_t done = m.step - stage_first_step_;
-  if (done > 0) {
-    const double per_step = std::chrono::duration<double>(now - stage_clock_).count() / done;
-    status_.eta_s = per_step * static_cast<double>(status_.total_steps - m.step);
-  }
+  rate_.step_done(now, m.tokens, /*samples=*/0);
+  const double eta = rate_.eta_s(m.step, status_.total_steps);
+  if (eta >= 0) status_.eta_s = eta;
 }
 
 void StatusBoard::checkpoint_committed(const worker::CheckpointCommitted& checkpoint) {

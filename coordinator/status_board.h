@@ -8,6 +8,7 @@
 
 #include "coordinator/run_status.h"
 #include "worker/run_observer.h"
+#include "worker/step_rate.h"
 
 namespace vlm::coordinator {
 
@@ -29,8 +30,7 @@ class StatusBoard : public worker::RunObserver {
   mutable std::mutex mutex_;
   RunStatus status_;
   Clock::time_point created_;
-  Clock::time_point stage_clock_;  // when the current stage started
-  int64_t stage_first_step_ = 0;   // steps its checkpoint had done (a resumed stage)
+  worker::StepRate rate_;  // the ETA, as the progress line computes it
 };
 
 }  // namespace vlm::coordinator

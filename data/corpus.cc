@@ -9,6 +9,8 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text.h"
+#include "data/record_stream.h"
 
 namespace vlm::data {
 namespace {
@@ -122,11 +124,6 @@ std::vector<Conversation> read_json_lines(const std::string& path, const std::st
   return corpus;
 }
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 Conversation parse_record_document(std::string_view json) {
@@ -148,7 +145,8 @@ void check_corpus_exists(const std::string& path) {
 std::vector<Conversation> read_corpus(const std::string& path) {
   check_corpus_exists(path);
   const std::string text = files::read_all(path);
-  return ends_with(path, ".jsonl") ? read_json_lines(path, text) : read_json_array(path, text);
+  return corpus_format_of(path) == CorpusFormat::kJsonLines ? read_json_lines(path, text)
+                                                            : read_json_array(path, text);
 }
 
 }  // namespace vlm::data

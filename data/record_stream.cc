@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text.h"
 
 namespace vlm::data {
 namespace {
@@ -12,19 +13,6 @@ namespace {
 constexpr size_t kBufferBytes = 1 << 20;
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-void trim(std::string& text) {
-  size_t end = text.size();
-  while (end > 0 && is_space(text[end - 1])) --end;
-  size_t begin = 0;
-  while (begin < end && is_space(text[begin])) ++begin;
-  if (begin > 0 || end < text.size()) text = text.substr(begin, end - begin);
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 }  // namespace
 
@@ -63,7 +51,7 @@ bool RecordStream::advance(std::string* record, uint64_t& offset) {
   record_bytes_ = 0;
   const bool found = format_ == CorpusFormat::kJsonLines ? next_line(record, offset)
                                                          : next_element(record, offset);
-  if (found && record != nullptr) trim(*record);
+  if (found && record != nullptr) *record = std::string(trim(*record, " \t\n\r"));
   return found;
 }
 

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "data/hdf5_handles.h"
+#include "hdf5/handles.h"
 
 namespace vlm::data {
 namespace {

@@ -5,16 +5,12 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "data/hf_tokenizer.h"
 #include "data/tokenizer.h"
 
 namespace vlm::data {
 namespace {
-
-bool ends_with(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // A folder's tokenizer file: tokenizer.json first (Hugging Face's own), else tokenizer.model.
 std::string file_in_folder(const std::string& folder) {

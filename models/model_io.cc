@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "models/fusion.h"
 #include "models/hf_config.h"
 #include "models/hf_folder.h"
@@ -18,15 +19,6 @@ namespace vlm::models {
 namespace {
 
 const char kProjectorPrefix[] = "model.mm_projector.";  // LLaVA's names
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.rfind(prefix, 0) == 0;
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // A module's parameters by their names inside it, without LoRA factors (they are not part of a
 // HF checkpoint).

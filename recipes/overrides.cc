@@ -1,16 +1,10 @@
 #include "recipes/overrides.h"
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace vlm::recipes {
 namespace {
-
-std::string trim(const std::string& text) {
-  const char* const blanks = " \t";
-  const size_t first = text.find_first_not_of(blanks);
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(blanks) - first + 1);
-}
 
 // "stages[1]" -> "stages", "1"; "a" -> "a". Returns false on unbalanced brackets.
 bool split_indices(const std::string& part, std::vector<std::string>& keys) {
@@ -42,7 +36,7 @@ Override parse_override(const std::string& text) {
   Override parsed;
   parsed.text = text;
   parsed.value = text.substr(equals + 1);
-  const std::string path = trim(text.substr(0, equals));
+  const std::string path(trim(text.substr(0, equals)));
   VLM_CHECK(!path.empty(), ConfigError, where, ": the key before '=' is empty");
   size_t start = 0;
   while (true) {

@@ -217,8 +217,8 @@ class ShardedEngine::State : public models::UnitObserver {
 
   // ---- checkpoints ---------------------------------------------------------------------------
 
-  std::vector<StateSlice> snapshot_state(bool copy) const {
-    std::vector<StateSlice> out;
+  std::vector<state::FlatSlice> snapshot_state(bool copy) const {
+    std::vector<state::FlatSlice> out;
     for (const auto& unit : units_) {
       const Group& group = unit.trainable;
       if (group.empty()) continue;
@@ -235,11 +235,11 @@ class ShardedEngine::State : public models::UnitObserver {
     return out;
   }
 
-  std::vector<BufferLayout> buffer_layout() const {
-    std::vector<BufferLayout> out;
+  std::vector<state::BufferLayout> buffer_layout() const {
+    std::vector<state::BufferLayout> out;
     for (const auto& unit : units_) {
       if (unit.trainable.empty()) continue;
-      std::vector<ParamSpan> params;
+      std::vector<state::ParamSpan> params;
       for (const auto& slot : unit.trainable.slots) {
         params.push_back({slot.name, slot.offset, slot.numel});
       }
@@ -250,7 +250,7 @@ class ShardedEngine::State : public models::UnitObserver {
     return out;
   }
 
-  void load_state(const StateReader& read, int64_t optimizer_steps) {
+  void load_state(const state::SliceReader& read, int64_t optimizer_steps) {
     at::NoGradGuard no_grad;
     for (auto& unit : units_) {
       Group& group = unit.trainable;
@@ -606,11 +606,13 @@ ShardedEngine::~ShardedEngine() = default;
 
 void ShardedEngine::begin_step(int64_t step) { state_->begin_step(step); }
 void ShardedEngine::skip_step() { state_->skip_step(); }
-std::vector<StateSlice> ShardedEngine::snapshot_state(bool copy) const {
+std::vector<state::FlatSlice> ShardedEngine::snapshot_state(bool copy) const {
   return state_->snapshot_state(copy);
 }
-std::vector<BufferLayout> ShardedEngine::buffer_layout() const { return state_->buffer_layout(); }
-void ShardedEngine::load_state(const StateReader& read, int64_t optimizer_steps) {
+std::vector<state::BufferLayout> ShardedEngine::buffer_layout() const {
+  return state_->buffer_layout();
+}
+void ShardedEngine::load_state(const state::SliceReader& read, int64_t optimizer_steps) {
   state_->load_state(read, optimizer_steps);
 }
 int64_t ShardedEngine::optimizer_steps() const { return state_->optimizer_steps(); }

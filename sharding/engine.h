@@ -28,6 +28,7 @@
 #include "cluster/communicator.h"
 #include "models/model.h"
 #include "recipes/recipe.h"
+#include "state/flat_slice.h"
 
 namespace vlm::sharding {
 
@@ -82,31 +83,6 @@ MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& 
 // The model as built (fp32) plus the largest unit's flat buffer the engine copies it into.
 int64_t model_build_bytes(const std::vector<UnitSize>& units);
 
-// One rank's part of one of the engine's fp32 buffers, for checkpoints. Buffers are
-// "<unit>/params" (the fp32 weights of a unit's trainable parameters), "<unit>/exp_avg" and
-// "<unit>/exp_avg_sq" (AdamW's moments); coordinates count elements without the padding, so
-// they mean the same at every world size.
-struct StateSlice {
-  std::string buffer;
-  int64_t total = 0;  // elements of the whole buffer
-  int64_t begin = 0;
-  at::Tensor values;  // fp32, 1-D
-};
-// Where each parameter sits in a buffer: the unit layout a checkpoint records.
-struct ParamSpan {
-  std::string name;
-  int64_t offset = 0;
-  int64_t count = 0;
-};
-struct BufferLayout {
-  std::string name;
-  int64_t total = 0;
-  std::vector<ParamSpan> params;
-};
-// Reads elements [begin, begin + count) of a saved buffer as fp32.
-using StateReader =
-    std::function<at::Tensor(const std::string& buffer, int64_t begin, int64_t count)>;
-
 class ShardedEngine {
  public:
   // Takes over the model's parameters: they become views into the engine's flat buffers (or,
@@ -143,11 +119,11 @@ class ShardedEngine {
   // slice at stages 1-3; the same partition at stage 0): snapshot_state copies it, so training
   // may go on while the copy is written. buffer_layout names every buffer with its parameters.
   // copy false: views of the live state, for a caller that writes them before the next step.
-  std::vector<StateSlice> snapshot_state(bool copy = true) const;
-  std::vector<BufferLayout> buffer_layout() const;
+  std::vector<state::FlatSlice> snapshot_state(bool copy = true) const;
+  std::vector<state::BufferLayout> buffer_layout() const;
   // Replaces the trainable weights and moments with saved ones (written at any world size) and
   // publishes the weights to every rank. Collective.
-  void load_state(const StateReader& read, int64_t optimizer_steps);
+  void load_state(const state::SliceReader& read, int64_t optimizer_steps);
   int64_t optimizer_steps() const;
 
   const MemoryPlan& memory_plan() const;

@@ -39,7 +39,7 @@ void export_checkpoint(const std::string& checkpoint_dir, const std::string& out
   whole.stage = 0;
   sharding::ShardedEngine engine(model, comm,
                                  sharding::engine_options(whole, recipe.stages[stage_index], 1));
-  const Checkpointer checkpointer(recipe, checkpoint::RunLayout{}, comm, "");
+  const Checkpointer checkpointer(recipe, checkpoint::run_layout(recipe, ""), comm, "");
   checkpointer.load(point, engine);
   engine.release_to_model();
   // An export is a finished model: separate token rows go back into the table.

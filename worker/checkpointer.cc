@@ -3,35 +3,18 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <thread>
 
-#include "checkpoint/rank_file.h"
+#include "checkpoint/save.h"
 #include "checkpoint/store.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
-#include "worker/run_timing.h"
 
 namespace vlm::worker {
 
-struct Checkpointer::Pending {
-  std::string tag;
-  checkpoint::Manifest manifest;  // all but the files
-  std::vector<checkpoint::FlatSlice> slices;
-  std::thread writer;
-  std::atomic<bool> done{false};
-  std::string error;  // the writer's, when it failed
-  checkpoint::FileInfo file;
-  double copy_s = 0.0;   // the loop blocked this long
-  double write_s = 0.0;  // the writer thread's time
-};
-
 namespace {
-
-std::string rank_file_name(int rank) { return fmt::format("rank-{:05d}.h5", rank); }
 
 // The checksum of a HF folder's weight files, in name order.
 std::string folder_checksum(const std::string& folder) {
@@ -71,13 +54,11 @@ Checkpointer::Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunL
                            RunObserver* observer)
     : recipe_(recipe),
       comm_(comm),
-      root_(checkpoint_root(recipe, layout)),
+      root_(layout.checkpoints()),
       resume_path_(std::move(resume_path)),
       observer_(observer) {}
 
-Checkpointer::~Checkpointer() {
-  if (pending_ && pending_->writer.joinable()) pending_->writer.join();
-}
+Checkpointer::~Checkpointer() = default;
 
 // A checkpoint's stage must be this recipe's stage of that number, by name.
 checkpoint::CheckpointStore::ManifestCheck Checkpointer::matches_recipe() const {
@@ -140,14 +121,14 @@ std::optional<ResumePoint> Checkpointer::find_resume() {
 
 namespace {
 
-std::string describe(const std::vector<checkpoint::ParamSpan>& params, size_t i) {
+std::string describe(const std::vector<state::ParamSpan>& params, size_t i) {
   if (i >= params.size()) return "nothing";
   return fmt::format("{} at [{}, {})", params[i].name, params[i].offset,
                      params[i].offset + params[i].count);
 }
 
 // The checkpoint's unit layout must be the model's, parameter by parameter.
-void check_layout(const ResumePoint& from, const std::vector<checkpoint::BufferInfo>& model) {
+void check_layout(const ResumePoint& from, const std::vector<state::BufferLayout>& model) {
   const auto& saved = from.manifest.buffers;
   VLM_CHECK(saved.size() == model.size(), ShapeError, "checkpoint ", from.dir, " holds ",
             saved.size(), " buffers, this stage's model trains ", model.size(),
@@ -170,20 +151,10 @@ void check_layout(const ResumePoint& from, const std::vector<checkpoint::BufferI
   }
 }
 
-std::vector<checkpoint::BufferInfo> layout_of(const sharding::ShardedEngine& engine) {
-  std::vector<checkpoint::BufferInfo> out;
-  for (const auto& buffer : engine.buffer_layout()) {
-    checkpoint::BufferInfo info{buffer.name, buffer.total, {}};
-    for (const auto& p : buffer.params) info.params.push_back({p.name, p.offset, p.count});
-    out.push_back(std::move(info));
-  }
-  return out;
-}
-
 }  // namespace
 
 void Checkpointer::load(const ResumePoint& from, sharding::ShardedEngine& engine) const {
-  check_layout(from, layout_of(engine));
+  check_layout(from, engine.buffer_layout());
   engine.load_state(
       [&from](const std::string& buffer, int64_t begin, int64_t count) {
         return checkpoint::read_buffer_range(from.dir, from.manifest, buffer, begin, count);
@@ -196,16 +167,9 @@ double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint
   const auto start = std::chrono::steady_clock::now();
   const checkpoint::CheckpointStore store(root_);
   const std::string tag = checkpoint::CheckpointStore::tag_for(at.stage_index, at.step);
-  if (comm_.rank() == 0) {
-    files::make_directories(root_);
-    store.prepare_staging(tag);
-  }
-  comm_.barrier("checkpoint " + tag);
+  checkpoint::prepare_save(store, tag, comm_);
 
-  pending_ = std::make_unique<Pending>();
-  Pending& p = *pending_;
-  p.tag = tag;
-  checkpoint::Manifest& m = p.manifest;
+  checkpoint::Manifest m;
   m.stage_index = at.stage_index;
   m.stage_name = at.stage_name;
   m.step = at.step;
@@ -216,32 +180,18 @@ double Checkpointer::save(const sharding::ShardedEngine& engine, const SavePoint
   m.recipe_yaml = recipe_.resolved_yaml;
   m.base_model = base_model_description(recipe_);
   m.counters = at.counters;
-  m.buffers = layout_of(engine);
+  m.buffers = engine.buffer_layout();
   // A save the loop waits for is written from the live state; one written while training goes
   // on needs its copy.
   const bool background = !wait && recipe_.checkpoint.async;
+  std::vector<state::FlatSlice> slices;
   for (auto& slice : engine.snapshot_state(/*copy=*/background)) {
-    if (slice.values.numel() > 0) {
-      p.slices.push_back({slice.buffer, slice.total, slice.begin, std::move(slice.values)});
-    }
+    if (slice.values.numel() > 0) slices.push_back(std::move(slice));
   }
   const double blocked_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-
-  p.copy_s = blocked_ms / 1000.0;
-  const std::string path = files::join(store.staging_dir(tag), rank_file_name(comm_.rank()));
-  p.writer = std::thread([&p, path] {
-    const auto write_start = std::chrono::steady_clock::now();
-    try {
-      p.file = checkpoint::write_rank_file(path, p.slices);
-    } catch (const std::exception& e) {
-      p.error = e.what();
-    }
-    p.write_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
-    p.slices.clear();
-    p.done = true;
-  });
+  pending_ = std::make_unique<checkpoint::PendingSave>(store, tag, std::move(m), std::move(slices),
+                                                       comm_, blocked_ms / 1000.0);
   if (!background) commit(/*wait=*/true);
   return blocked_ms;
 }
@@ -261,37 +211,21 @@ void Checkpointer::tell_committed(const std::string& dir,
 }
 
 void Checkpointer::commit(bool wait) {
-  Pending& p = *pending_;
-  if (wait && p.writer.joinable()) p.writer.join();
-  std::vector<int64_t> state = {p.done ? 1 : 0, p.error.empty() ? 0 : 1};
-  comm_.all_reduce(state, cluster::ReduceOp::kSum);      // ranks written, ranks failed
-  if (state[0] < comm_.size() && state[1] == 0) return;  // not yet: the next boundary
-  if (p.writer.joinable()) p.writer.join();
-  if (state[1] > 0) {
-    const std::string why = p.error.empty() ? "another rank failed to write its file" : p.error;
-    const std::string tag = p.tag;
+  bool committed = false;
+  try {
+    committed = pending_->try_commit(wait, recipe_.checkpoint.keep_last);
+  } catch (const Error&) {
     pending_.reset();
-    VLM_THROW(IoError, "checkpoint ", tag, " not saved: ", why);
+    throw;
   }
-  checkpoint::Manifest mine = p.manifest;
-  mine.files = {p.file};
-  const std::vector<std::string> infos = comm_.gather(checkpoint::to_json(mine), 0);
+  if (!committed) return;  // not yet: the next boundary
   if (comm_.rank() == 0) {
-    checkpoint::Manifest manifest = p.manifest;
-    // What a synchronous save costs (rank 0's share): vlm-launch sizes Slurm's warning from it.
-    manifest.counters["save_seconds"] = p.copy_s + p.write_s;
-    for (size_t r = 0; r < infos.size(); ++r) {
-      const auto from = checkpoint::parse_manifest(infos[r], "rank " + std::to_string(r));
-      manifest.files.insert(manifest.files.end(), from.files.begin(), from.files.end());
-    }
-    const checkpoint::CheckpointStore store(root_);
-    store.commit(p.tag, manifest);
-    store.prune(recipe_.checkpoint.keep_last);
+    const checkpoint::Manifest& manifest = pending_->committed();
     int64_t bytes = 0;
     for (const auto& f : manifest.files) bytes += f.bytes;
-    log::info("checkpoint {} committed: stage '{}' step {}, {:.1f} MiB", store.committed_dir(p.tag),
+    log::info("checkpoint {} committed: stage '{}' step {}, {:.1f} MiB", pending_->committed_dir(),
               manifest.stage_name, manifest.step, static_cast<double>(bytes) / (1 << 20));
-    tell_committed(store.committed_dir(p.tag), manifest);
+    tell_committed(pending_->committed_dir(), manifest);
   }
   pending_.reset();
 }

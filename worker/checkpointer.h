@@ -10,6 +10,7 @@
 
 #include "checkpoint/manifest.h"
 #include "checkpoint/run_layout.h"
+#include "checkpoint/save.h"
 #include "checkpoint/store.h"
 #include "cluster/communicator.h"
 #include "recipes/recipe.h"
@@ -62,7 +63,6 @@ class Checkpointer {
   int64_t every_steps() const { return recipe_.checkpoint.every_steps; }
 
  private:
-  struct Pending;
   void commit(bool wait);
   void tell_committed(const std::string& dir, const checkpoint::Manifest& manifest) const;
 
@@ -73,7 +73,7 @@ class Checkpointer {
   std::string root_;
   std::string resume_path_;
   RunObserver* observer_;
-  std::unique_ptr<Pending> pending_;
+  std::unique_ptr<checkpoint::PendingSave> pending_;
 };
 
 }  // namespace vlm::worker

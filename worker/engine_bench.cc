@@ -50,7 +50,7 @@ void time_checkpoint(const recipes::Recipe& recipe, const std::string& dir,
   recipes::Recipe saving = recipe;
   saving.checkpoint.dir = dir;
   saving.checkpoint.async = false;
-  Checkpointer checkpointer(saving, checkpoint::RunLayout{dir}, comm, "");
+  Checkpointer checkpointer(saving, checkpoint::run_layout(saving, dir), comm, "");
   SavePoint at;
   at.stage_name = recipe.stages.front().name;
   at.step = 1;

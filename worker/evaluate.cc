@@ -146,7 +146,7 @@ std::string normalize_answer(const std::string& text) {
 }
 
 EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
-  const checkpoint::RunLayout layout{run_dir};
+  const checkpoint::RunLayout layout{run_dir, /*checkpoint_dir=*/""};
   VLM_CHECK(files::exists(layout.recipe_yaml()), IoError, run_dir,
             " is not a run directory (no recipe.yaml); train one with vlm-worker first");
   VLM_CHECK(files::exists(layout.final_model()), IoError, run_dir, " has no final model (",

@@ -9,9 +9,6 @@
 namespace vlm::worker {
 namespace {
 
-// Steps the rates and the ETA average over: long enough to smooth a checkpoint's pause, short
-// enough to follow a change of speed.
-constexpr size_t kWindowSteps = 20;
 // A terminal line is redrawn at most this often (and at a stage's last step).
 constexpr double kRedrawSeconds = 0.1;
 
@@ -34,8 +31,7 @@ ProgressDisplay::ProgressDisplay(const recipes::Recipe& recipe, ProgressStyle st
 void ProgressDisplay::stage_started(const StageStart& start) {
   stage_ = start;
   stage_clock_ = Clock::now();
-  window_.clear();
-  window_.push_back({stage_clock_, 0, 0});
+  rate_.restart(stage_clock_);
   StageSummary summary;
   summary.name = start.stage;
   summary.first_step = start.first_step + 1;
@@ -54,8 +50,7 @@ void ProgressDisplay::stage_started(const StageStart& start) {
 
 void ProgressDisplay::step_done(const StepMetrics& m) {
   const auto now = Clock::now();
-  window_.push_back({now, m.tokens, stage_.global_batch_size});
-  if (window_.size() > kWindowSteps + 1) window_.pop_front();
+  rate_.step_done(now, m.tokens, stage_.global_batch_size);
 
   StageSummary& summary = summaries_.back();
   if (summary.steps == 0) summary.first_losses = losses_of(m);
@@ -82,25 +77,10 @@ void ProgressDisplay::step_done(const StepMetrics& m) {
   }
 }
 
-double ProgressDisplay::seconds_per_step() const {
-  if (window_.size() < 2) return -1.0;
-  return std::chrono::duration<double>(window_.back().at - window_.front().at).count() /
-         static_cast<double>(window_.size() - 1);
-}
-
-double ProgressDisplay::rate(int64_t Tick::*count) const {
-  if (window_.size() < 2) return 0.0;
-  int64_t sum = 0;
-  for (size_t i = 1; i < window_.size(); ++i) sum += window_[i].*count;
-  const double seconds =
-      std::chrono::duration<double>(window_.back().at - window_.front().at).count();
-  return seconds > 0 ? static_cast<double>(sum) / seconds : 0.0;
-}
-
 // The later stages at this stage's speed in samples: known when each sets training.max_steps
 // (epochs need the stage's loader to count its steps).
 double ProgressDisplay::run_eta_after_stage() const {
-  const double samples_per_s = rate(&Tick::samples);
+  const double samples_per_s = rate_.samples_per_s();
   if (samples_per_s <= 0) return -1.0;
   double samples = 0.0;
   for (size_t i = static_cast<size_t>(stage_.stage_index) + 1; i < recipe_.stages.size(); ++i) {
@@ -121,16 +101,16 @@ std::string ProgressDisplay::describe(const StepMetrics& m) const {
   if (m.loss_terms.size() > 1) {
     for (const auto& [name, value] : m.loss_terms) text += fmt::format(" {} {:.4f}", name, value);
   }
-  const double tokens_per_s = window_.size() >= 2 ? rate(&Tick::tokens) : m.tokens_per_s;
+  const bool timed = rate_.seconds_per_step() >= 0;
+  const double tokens_per_s = timed ? rate_.tokens_per_s() : m.tokens_per_s;
   text += fmt::format(" | lr {:.2e} | grad_norm {:.3f} | {:.0f} tok/s", m.lr, m.grad_norm,
                       tokens_per_s);
   if (stage_.peak_flops > 0) {
     text += " | MFU " +
             fixed(100.0 * stage_.flops_per_token * tokens_per_s / stage_.peak_flops, 2) + "%";
   }
-  const double per_step = seconds_per_step();
-  if (per_step > 0) {
-    const double stage_eta = per_step * static_cast<double>(stage_.total_steps - m.step);
+  const double stage_eta = rate_.eta_s(m.step, stage_.total_steps);
+  if (rate_.seconds_per_step() > 0) {
     text += " | ETA " + format_duration(stage_eta);
     if (stage_.stage_index + 1 < stage_.stage_count) {
       const double after = run_eta_after_stage();

@@ -4,13 +4,13 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "recipes/recipe.h"
 #include "worker/run_observer.h"
+#include "worker/step_rate.h"
 
 namespace vlm::worker {
 
@@ -32,11 +32,6 @@ class ProgressDisplay : public RunObserver {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Tick {
-    Clock::time_point at;
-    int64_t tokens = 0;
-    int64_t samples = 0;
-  };
   // What the summary says of a stage run by this process.
   struct StageSummary {
     std::string name;
@@ -51,9 +46,7 @@ class ProgressDisplay : public RunObserver {
     int64_t steps = 0;
   };
 
-  double seconds_per_step() const;
-  double rate(int64_t Tick::*count) const;  // per second over the window
-  double run_eta_after_stage() const;       // < 0: unknown
+  double run_eta_after_stage() const;  // < 0: unknown
   std::vector<std::string> summary_lines() const;
 
   const recipes::Recipe& recipe_;
@@ -62,7 +55,7 @@ class ProgressDisplay : public RunObserver {
   StageStart stage_;
   Clock::time_point stage_clock_;
   Clock::time_point last_draw_;
-  std::deque<Tick> window_;
+  StepRate rate_;
   std::vector<StageSummary> summaries_;
 };
 

@@ -44,15 +44,10 @@ void read_save_times(const std::string& root, RunTiming& timing) {
 
 }  // namespace
 
-std::string checkpoint_root(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout) {
-  return recipe.checkpoint.dir.empty() ? layout.checkpoints() : recipe.checkpoint.dir;
-}
-
-RunTiming measure_run_timing(const checkpoint::RunLayout& layout,
-                             const std::string& checkpoints_dir) {
+RunTiming measure_run_timing(const checkpoint::RunLayout& layout) {
   RunTiming timing;
   read_step_times(layout.metrics_jsonl(), timing);
-  read_save_times(checkpoints_dir, timing);
+  read_save_times(layout.checkpoints(), timing);
   return timing;
 }
 

@@ -5,12 +5,8 @@
 #include <string>
 
 #include "checkpoint/run_layout.h"
-#include "recipes/recipe.h"
 
 namespace vlm::worker {
-
-// Where a run's checkpoints live: checkpoint.dir, or <run_dir>/checkpoints when it is empty.
-std::string checkpoint_root(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout);
 
 struct RunTiming {
   double step_s = 0.0;  // the slowest logged step
@@ -19,9 +15,8 @@ struct RunTiming {
   int64_t saves = 0;    // checkpoints they come from
 };
 
-// Reads the run's metrics.jsonl and the committed checkpoints' manifests under checkpoints_dir;
-// zeros for what is not there.
-RunTiming measure_run_timing(const checkpoint::RunLayout& layout,
-                             const std::string& checkpoints_dir);
+// Reads the run's metrics.jsonl and its committed checkpoints' manifests; zeros for what is not
+// there.
+RunTiming measure_run_timing(const checkpoint::RunLayout& layout);
 
 }  // namespace vlm::worker

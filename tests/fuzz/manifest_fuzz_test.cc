@@ -18,8 +18,8 @@ std::string manifest_seed(int world_size) {
   manifest.world_size = world_size;
   manifest.recipe_yaml = "run:\n  seed: 42\n";
   manifest.base_model = "init seed 42";
-  checkpoint::BufferInfo params{"llm/params", 10, {{"llm.w", 0, 6}, {"llm.b", 6, 4}}};
-  checkpoint::BufferInfo moments{"llm/exp_avg", 10, {{"llm.w", 0, 6}, {"llm.b", 6, 4}}};
+  state::BufferLayout params{"llm/params", 10, {{"llm.w", 0, 6}, {"llm.b", 6, 4}}};
+  state::BufferLayout moments{"llm/exp_avg", 10, {{"llm.w", 0, 6}, {"llm.b", 6, 4}}};
   manifest.buffers = {params, moments};
   const int64_t per_rank = 10 / world_size;
   for (int rank = 0; rank < world_size; ++rank) {

@@ -24,11 +24,11 @@ at::Tensor buffer_values(int64_t salt) {
 }
 
 // The slices rank `rank` of `world` owns, as the engine partitions (padded to the world).
-std::vector<FlatSlice> rank_slices(int rank, int world) {
+std::vector<state::FlatSlice> rank_slices(int rank, int world) {
   const int64_t slice = (kTotal + world - 1) / world;
   const int64_t begin = std::min<int64_t>(rank * slice, kTotal);
   const int64_t count = std::min<int64_t>(slice, kTotal - begin);
-  std::vector<FlatSlice> out;
+  std::vector<state::FlatSlice> out;
   for (const auto& [name, salt] : {std::pair{"unit/params", 0}, std::pair{"unit/exp_avg", 7}}) {
     out.push_back({name, kTotal, begin, buffer_values(salt).narrow(0, begin, count).clone()});
   }

@@ -22,8 +22,8 @@ Manifest example() {
   m.world_size = 3;
   m.recipe_yaml = "run_dir: runs/x\nstages:\n  - name: finetune\n";
   m.base_model = "init seed 42";
-  const std::vector<ParamSpan> layout = {{"llm.layers.0.q.weight", 0, 6},
-                                         {"llm.layers.0.q.bias", 6, 4}};
+  const std::vector<state::ParamSpan> layout = {{"llm.layers.0.q.weight", 0, 6},
+                                                {"llm.layers.0.q.bias", 6, 4}};
   m.buffers = {{"llm.layers.0/params", 10, layout}, {"llm.layers.0/exp_avg", 10, layout}};
   m.files = {{"rank-00000.h5", 100, "crc32:00000001", {{"llm.layers.0/params", 0, 4}}},
              {"rank-00001.h5",
@@ -42,6 +42,20 @@ TEST(Manifest, RoundTripsEveryField) {
   EXPECT_EQ(back.files[1].slices[1].count, 10);
   EXPECT_EQ(back.counters.at("skipped_steps"), 2.0);
   EXPECT_EQ(back.recipe_yaml, m.recipe_yaml);
+}
+
+TEST(Manifest, AFileEntryRoundTripsOnItsOwn) {
+  const FileInfo file = example().files[1];
+  const FileInfo back = parse_file_info(to_json(file), "rank 1");
+  EXPECT_EQ(back.name, file.name);
+  EXPECT_EQ(back.bytes, file.bytes);
+  EXPECT_EQ(back.checksum, file.checksum);
+  ASSERT_EQ(back.slices.size(), 2u);
+  EXPECT_EQ(back.slices[1].buffer, "llm.layers.0/exp_avg");
+  EXPECT_EQ(back.slices[1].count, 10);
+  EXPECT_THROW(
+      parse_file_info(R"({"name": "../x", "bytes": 1, "checksum": "", "slices": []})", "rank 1"),
+      FormatError);
 }
 
 // Replaces `from` by `to` once in the JSON text of the example and expects an error message

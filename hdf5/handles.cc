@@ -1,10 +1,10 @@
-#include "data/hdf5_handles.h"
+#include "hdf5/handles.h"
 
 #include <cstring>
 
 #include "common/error.h"
 
-namespace vlm::data::h5 {
+namespace vlm::h5 {
 namespace {
 
 herr_t close_by_type(hid_t id) {
@@ -231,4 +231,4 @@ std::vector<int64_t> read_int64_range(hid_t dataset, int64_t first, int64_t coun
   return values;
 }
 
-}  // namespace vlm::data::h5
+}  // namespace vlm::h5

@@ -12,7 +12,7 @@
 
 namespace vlm::cluster {
 
-struct ProgressState;
+struct CollectiveThreadState;
 
 // One collective as the engine's thread drives it. start() issues its non-blocking calls; poll()
 // tests them and returns true once they all completed. Both run only on the engine's thread,
@@ -24,14 +24,14 @@ class Operation {
   virtual bool poll() = 0;
 };
 
-class ProgressEngine {
+class CollectiveThread {
  public:
   // `where` ends every error message: "rank 1 of 2".
-  explicit ProgressEngine(std::string where);
+  explicit CollectiveThread(std::string where);
   // Stops the thread. Operations still in flight are abandoned: their handles' waits throw.
-  ~ProgressEngine();
-  ProgressEngine(const ProgressEngine&) = delete;
-  ProgressEngine& operator=(const ProgressEngine&) = delete;
+  ~CollectiveThread();
+  CollectiveThread(const CollectiveThread&) = delete;
+  CollectiveThread& operator=(const CollectiveThread&) = delete;
 
   // Queues `operation` behind every earlier one; `name` ("all_gather of unit llm.layers.3") goes
   // into its errors. Throws CommError once a collective has timed out or failed: the ranks then
@@ -58,7 +58,7 @@ class ProgressEngine {
  private:
   void loop();
 
-  std::shared_ptr<ProgressState> shared_;
+  std::shared_ptr<CollectiveThreadState> shared_;
   std::thread thread_;
 };
 

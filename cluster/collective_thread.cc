@@ -1,4 +1,4 @@
-#include "cluster/progress.h"
+#include "cluster/collective_thread.h"
 
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -74,8 +74,8 @@ struct QueuedCollective {
 };
 using QueuedPtr = std::shared_ptr<QueuedCollective>;
 
-struct ProgressState {
-  explicit ProgressState(std::string where_) : where(std::move(where_)) {}
+struct CollectiveThreadState {
+  explicit CollectiveThreadState(std::string where_) : where(std::move(where_)) {}
 
   void wait(QueuedCollective& collective);
   bool failed() {
@@ -97,7 +97,7 @@ struct ProgressState {
   std::atomic<double> timeout{300.0};
 };
 
-void ProgressState::wait(QueuedCollective& collective) {
+void CollectiveThreadState::wait(QueuedCollective& collective) {
   std::unique_lock<std::mutex> lock(mutex);
   const auto over = [&] { return collective.complete.load() || stopped; };
   const double seconds = timeout.load();
@@ -128,7 +128,7 @@ namespace {
 
 class Handle final : public PendingCollective {
  public:
-  Handle(std::shared_ptr<ProgressState> shared, QueuedPtr collective)
+  Handle(std::shared_ptr<CollectiveThreadState> shared, QueuedPtr collective)
       : shared_(std::move(shared)), collective_(std::move(collective)) {}
   ~Handle() override {
     if (done() || shared_->failed()) return;
@@ -142,7 +142,7 @@ class Handle final : public PendingCollective {
   bool done() override { return collective_->complete.load(std::memory_order_acquire); }
 
  private:
-  std::shared_ptr<ProgressState> shared_;
+  std::shared_ptr<CollectiveThreadState> shared_;
   QueuedPtr collective_;
 };
 
@@ -172,7 +172,7 @@ bool advance(QueuedCollective& collective, const std::string& where) {
 
 // Completion becomes visible in queue order, as the interface promises, even when a later
 // collective's requests finish first.
-void publish(ProgressState& shared, std::deque<QueuedPtr>& active) {
+void publish(CollectiveThreadState& shared, std::deque<QueuedPtr>& active) {
   std::vector<std::unique_ptr<Operation>> spent;
   {
     std::lock_guard<std::mutex> lock(shared.mutex);
@@ -199,10 +199,11 @@ void tune_this_thread() {
 
 }  // namespace
 
-ProgressEngine::ProgressEngine(std::string where)
-    : shared_(std::make_shared<ProgressState>(std::move(where))), thread_([this] { loop(); }) {}
+CollectiveThread::CollectiveThread(std::string where)
+    : shared_(std::make_shared<CollectiveThreadState>(std::move(where))),
+      thread_([this] { loop(); }) {}
 
-ProgressEngine::~ProgressEngine() {
+CollectiveThread::~CollectiveThread() {
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->stop = true;
@@ -211,7 +212,7 @@ ProgressEngine::~ProgressEngine() {
   thread_.join();
 }
 
-Pending ProgressEngine::submit(std::string name, std::unique_ptr<Operation> operation) {
+Pending CollectiveThread::submit(std::string name, std::unique_ptr<Operation> operation) {
   auto collective = std::make_shared<QueuedCollective>();
   collective->name = std::move(name);
   collective->operation = std::move(operation);
@@ -226,15 +227,15 @@ Pending ProgressEngine::submit(std::string name, std::unique_ptr<Operation> oper
   return std::make_unique<Handle>(shared_, std::move(collective));
 }
 
-void ProgressEngine::run(std::string name, std::unique_ptr<Operation> operation) {
+void CollectiveThread::run(std::string name, std::unique_ptr<Operation> operation) {
   submit(std::move(name), std::move(operation))->wait();
 }
 
-void ProgressEngine::set_timeout(double seconds) { shared_->timeout.store(seconds); }
+void CollectiveThread::set_timeout(double seconds) { shared_->timeout.store(seconds); }
 
-double ProgressEngine::timeout() const { return shared_->timeout.load(); }
+double CollectiveThread::timeout() const { return shared_->timeout.load(); }
 
-bool ProgressEngine::drain(double seconds) {
+bool CollectiveThread::drain(double seconds) {
   std::unique_lock<std::mutex> lock(shared_->mutex);
   if (seconds > 0) {
     shared_->completed.wait_for(lock, as_duration(seconds),
@@ -243,14 +244,14 @@ bool ProgressEngine::drain(double seconds) {
   return shared_->in_flight == 0;
 }
 
-std::string ProgressEngine::failure() const {
+std::string CollectiveThread::failure() const {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   return shared_->failure;
 }
 
-void ProgressEngine::loop() {
+void CollectiveThread::loop() {
   tune_this_thread();
-  ProgressState& shared = *shared_;
+  CollectiveThreadState& shared = *shared_;
   std::deque<QueuedPtr> active;  // started, in queue order, not yet published
   Backoff backoff;
   bool waited_for = false;

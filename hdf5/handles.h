@@ -1,6 +1,7 @@
-// Shared by data/*.cc and checkpoint/*.cc (never include it from a header): RAII handles and small
-// helpers over HDF5's C API. Debian's HDF5 is the Open MPI build, whose hdf5.h includes mpi.h;
-// keeping it out of headers keeps MPI out of every other library's compile.
+// The HDF5 wrapper, shared by data/*.cc and checkpoint/*.cc (never include it from a header):
+// RAII handles and small helpers over HDF5's C API. Debian's HDF5 is the Open MPI build, whose
+// hdf5.h includes mpi.h; keeping it out of headers keeps MPI out of every other library's
+// compile.
 #pragma once
 
 #include <hdf5.h>
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace vlm::data::h5 {
+namespace vlm::h5 {
 
 // Debian's HDF5 is not built thread-safe: every HDF5 call in the process goes through this lock.
 std::recursive_mutex& library_mutex();
@@ -67,4 +68,4 @@ std::string read_bytes(hid_t dataset, int64_t first, int64_t count, const std::s
 std::vector<int64_t> read_int64_range(hid_t dataset, int64_t first, int64_t count,
                                       const std::string& path);
 
-}  // namespace vlm::data::h5
+}  // namespace vlm::h5

@@ -1,5 +1,5 @@
 // The communicator's collectives. Under ctest this runs on the single-process backend; the e2e
-// test test_shard_communicator.sh runs the same test under mpirun -np 3 (the MPI backend).
+// test test_communicator_mpi.sh runs the same test under mpirun -np 3 (the MPI backend).
 #include "cluster/communicator.h"
 
 #include <gtest/gtest.h>
