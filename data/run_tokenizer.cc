@@ -80,7 +80,7 @@ std::string run_tokenizer_path(const recipes::Recipe& recipe) {
 
 std::vector<std::string> run_added_tokens(const recipes::Recipe& recipe) {
   for (const recipes::Stage& stage : recipe.stages) {
-    if (stage.objective == "vdep") return {"<auto_image>"};
+    if (stage.objective == recipes::Objective::kVdep) return {"<auto_image>"};
   }
   return {};
 }

@@ -56,7 +56,7 @@ ActivationEstimate estimate_activations(const recipes::ModelSection& config,
   const recipes::LlmConfig& llm = config.llm;
   const int64_t tokens = shape.samples * shape.tokens;
   const int64_t bytes = shape.element_bytes;
-  const bool inverse = config.architecture == "inverse_llava";
+  const bool inverse = config.architecture == recipes::Architecture::kInverseLlava;
   int64_t block_bytes_sum = 0, largest_block_bytes = 0;
   for (int64_t layer = 0; layer < llm.num_layers; ++layer) {
     const bool fuses =

@@ -69,7 +69,7 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
     projector = root->register_module(
         "projector", Projector(projector_type, config.vision.hidden_size, config.llm.hidden_size));
   }
-  if (section.architecture == "vora") {
+  if (section.architecture == recipes::Architecture::kVora) {
     vision_embedding =
         root->register_module("vision_embedding", make_vision_embedding(config, seed));
   }
@@ -98,7 +98,9 @@ VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& se
     if (!shapes_only()) load_hf_part(*this, "llm", config.llm.hf_path);
     if (vocab_size > config.llm.vocab_size) grow_vocabulary(vocab_size);
   }
-  if (config.architecture == "inverse_llava") add_inverse_llava_fusion(*this, seed);
+  if (config.architecture == recipes::Architecture::kInverseLlava) {
+    add_inverse_llava_fusion(*this, seed);
+  }
 }
 
 bool VisionLanguageModelImpl::shapes_only() const {
@@ -218,7 +220,7 @@ ModelOutputs VisionLanguageModel::forward(const ModelInputs& inputs, bool want_b
 
   ModelOutputs out;
   at::Tensor vision_stream;  // Inverse-LLaVA's: the images travel beside the tokens
-  if (m.config.architecture == "inverse_llava") {
+  if (m.config.architecture == recipes::Architecture::kInverseLlava) {
     InverseLlavaStreams streams = inverse_llava_streams(m, token_ids, slots, inputs.images);
     out.image_embeds = std::move(streams.image_features);
     out.input_embeds = std::move(streams.text);
@@ -253,7 +255,7 @@ std::vector<at::Tensor> VisionLanguageModel::vision_hidden_states(const at::Tens
 void VisionLanguageModel::add_lora(const recipes::LoraConfig& config, uint64_t seed) {
   if (config.rank == 0) return;
   VLM_CHECK(!has_lora(), ConfigError, "LoRA is already applied to this model");
-  const bool fuses = impl_->config.architecture == "inverse_llava";
+  const bool fuses = impl_->config.architecture == recipes::Architecture::kInverseLlava;
   models::add_lora(*impl_->llm, config, seed,
                    fuses ? impl_->config.fusion.layers : std::vector<int64_t>{});
 }

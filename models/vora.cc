@@ -163,8 +163,8 @@ void load_vision_embedding(const torch::nn::Module& embedding, const std::string
 void VisionLanguageModel::add_aux_heads(const recipes::DistillConfig& config, uint64_t seed) {
   VisionLanguageModelImpl& m = *impl_;
   VLM_CHECK(m.vision_embedding, ConfigError,
-            "aux heads (objective vora) need model.architecture vora, got '", m.config.architecture,
-            "'");
+            "aux heads (objective vora) need model.architecture vora, got '",
+            recipes::name_of(m.config.architecture), "'");
   VLM_CHECK(m.vision, ConfigError,
             "aux heads need the distillation teacher, but drop_teacher() removed it");
   VLM_CHECK(!m.aux_heads, ConfigError, "the aux heads are already added to this model");
@@ -193,7 +193,7 @@ void VisionLanguageModel::drop_teacher() {
   VLM_CHECK(m.vision_embedding, ConfigError,
             "drop_teacher: only a model.architecture vora model runs without its vision tower, "
             "this one is '",
-            m.config.architecture, "'");
+            recipes::name_of(m.config.architecture), "'");
   VLM_CHECK(!m.aux_heads, ConfigError,
             "drop_teacher: the aux heads still distill from the teacher; drop_aux_heads() first");
   if (!m.vision) return;

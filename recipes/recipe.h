@@ -102,11 +102,17 @@ struct VisionEmbeddingConfig {
   VisionEmbeddingInit init = VisionEmbeddingInit::kRandom;  // random | teacher
 };
 
+// How vision reaches the LLM.
+enum class Architecture {
+  kLlava,         // "llava": ViT -> projector -> LLM input
+  kInverseLlava,  // "inverse_llava": ViT features fused inside the LLM's attention (fusion)
+  kVora,          // "vora": vision embedding layer -> LLM; vision is the distillation teacher
+};
+const std::string& name_of(Architecture architecture);  // its YAML word
+
 struct ModelSection {
   std::string preset = "tiny";  // tiny | vicuna-7b+clip-vit-l-336 | qwen2.5-7b+aimv2-huge-448
-  // llava: ViT -> projector -> LLM input; inverse_llava: ViT features fused inside the LLM's
-  // attention (fusion); vora: vision embedding layer -> LLM, vision the distillation teacher.
-  std::string architecture = "llava";
+  Architecture architecture = Architecture::kLlava;  // llava | inverse_llava | vora
   LlmConfig llm;
   VisionConfig vision;
   ProjectorConfig projector;
@@ -305,13 +311,19 @@ struct DistillConfig {
   DistillPairing pairing = DistillPairing::kPaper;  // paper | public_code
 };
 
+// What a stage's loss is.
+enum class Objective {
+  kLlava,  // "llava": caption / answer cross entropy
+  kVdep,   // "vdep": hybrid VDEP + LLaVA batches
+  kVora,   // "vora": caption loss plus block-wise distillation
+};
+const std::string& name_of(Objective objective);  // its YAML word
+
 // One phase of a recipe (LLaVA stage 1, stage 2, ...). A stage's YAML may override any of the
 // sections below; what it does not set it inherits from the top level.
 struct Stage {
   std::string name;
-  // llava: caption / answer cross entropy; vdep: hybrid VDEP + LLaVA batches; vora: caption
-  // loss plus block-wise distillation.
-  std::string objective = "llava";
+  Objective objective = Objective::kLlava;  // llava | vdep | vora
   // What trains: any of vision, projector, llm, lora, embed_tokens, lm_head, fusion,
   // vision_embedding, aux_heads, added_tokens.
   std::vector<std::string> trainable = {"projector"};

@@ -85,3 +85,13 @@ std::string index_path(const std::string& path, size_t index) {
 }
 
 }  // namespace vlm::recipes::schema
+
+namespace vlm::recipes {
+
+const std::string& name_of(Architecture architecture) {
+  return schema::kArchitectures.name_of(architecture);
+}
+
+const std::string& name_of(Objective objective) { return schema::kObjectives.name_of(objective); }
+
+}  // namespace vlm::recipes

@@ -101,6 +101,11 @@ inline const std::vector<std::string> kDataSourceKeys = {"json", "shards"};
 inline const std::vector<std::string> kLoraTargets = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"};
 std::vector<std::string> preset_names();
+inline const Choice<Architecture> kArchitectures{{{"llava", Architecture::kLlava},
+                                                  {"inverse_llava", Architecture::kInverseLlava},
+                                                  {"vora", Architecture::kVora}}};
+inline const Choice<Objective> kObjectives{
+    {{"llava", Objective::kLlava}, {"vdep", Objective::kVdep}, {"vora", Objective::kVora}}};
 inline const Choice<ImageAspect> kImageAspects{
     {{"square", ImageAspect::kSquare}, {"pad", ImageAspect::kPad}}};
 inline const Choice<PadColour> kPadColours{
@@ -200,7 +205,7 @@ struct Fields<ModelSection> {
   template <typename F>
   static void visit(F&& f) {
     f("preset", &ModelSection::preset, one_of(preset_names()));
-    f("architecture", &ModelSection::architecture, one_of({"llava", "inverse_llava", "vora"}));
+    f("architecture", &ModelSection::architecture, kArchitectures);
     f("llm", &ModelSection::llm, Nested{});
     f("vision", &ModelSection::vision, Nested{});
     f("projector", &ModelSection::projector, Nested{});
@@ -370,7 +375,7 @@ struct Fields<Stage> {
   template <typename F>
   static void visit(F&& f) {
     f("name", &Stage::name, non_empty());
-    f("objective", &Stage::objective, one_of({"llava", "vdep", "vora"}));
+    f("objective", &Stage::objective, kObjectives);
     f("trainable", &Stage::trainable, NameList{kTrainableParts});
     f("data", &Stage::data, Nested{});
     f("optimizer", &Stage::optimizer, Nested{});

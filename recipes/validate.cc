@@ -236,25 +236,28 @@ class CrossChecker {
     requires_setting("projector", model.projector.type != "none", "model.projector.type", "none");
     requires_setting("vision", model.vision.type != "none", "model.vision.type", "none");
     const std::string arch = "model.architecture";
-    requires_setting("fusion", model.architecture == "inverse_llava", arch, model.architecture);
-    requires_setting("vision_embedding", model.architecture == "vora", arch, model.architecture);
-    requires_setting("aux_heads", stage.objective == "vora", child_path(path, "objective"),
-                     stage.objective);
-    requires_setting("added_tokens", stage.objective == "vdep", child_path(path, "objective"),
-                     stage.objective);
+    const std::string& arch_name = name_of(model.architecture);
+    requires_setting("fusion", model.architecture == Architecture::kInverseLlava, arch, arch_name);
+    requires_setting("vision_embedding", model.architecture == Architecture::kVora, arch,
+                     arch_name);
+    const std::string objective_key = child_path(path, "objective");
+    requires_setting("aux_heads", stage.objective == Objective::kVora, objective_key,
+                     name_of(stage.objective));
+    requires_setting("added_tokens", stage.objective == Objective::kVdep, objective_key,
+                     name_of(stage.objective));
   }
 
   // Which objective fits which architecture.
   void objective(const Stage& stage, const std::string& path, const ModelSection& model) {
     const std::string objective_path = child_path(path, "objective");
-    const std::string needed = stage.objective == "vdep"   ? "llava"
-                               : stage.objective == "vora" ? "vora"
-                                                           : model.architecture;
+    const Architecture needed = stage.objective == Objective::kVdep   ? Architecture::kLlava
+                                : stage.objective == Objective::kVora ? Architecture::kVora
+                                                                      : model.architecture;
     if (model.architecture != needed) {
       fail({objective_path, "model.architecture"},
-           shown(objective_path) + " " + quoted(stage.objective) + " needs " +
-               shown("model.architecture") + " " + quoted(needed) + ", got " +
-               quoted(model.architecture));
+           shown(objective_path) + " " + quoted(name_of(stage.objective)) + " needs " +
+               shown("model.architecture") + " " + quoted(name_of(needed)) + ", got " +
+               quoted(name_of(model.architecture)));
     }
   }
 
@@ -264,13 +267,13 @@ class CrossChecker {
     const auto require = [&](bool holds, const std::string& key, const std::string& statement) {
       if (!holds)
         fail({key, arch}, shown(key) + " " + statement + " for " + shown(arch) + " " +
-                              quoted(model.architecture));
+                              quoted(name_of(model.architecture)));
     };
-    if (model.architecture == "llava") return;
+    if (model.architecture == Architecture::kLlava) return;
     require(model.projector.type == "none", "model.projector.type", "must be none");
     require(model.vision.type != "none", "model.vision.type",
             "must name the vision tower (the teacher, for vora)");
-    if (model.architecture == "inverse_llava") fusion(model);
+    if (model.architecture == Architecture::kInverseLlava) fusion(model);
   }
 
   void fusion(const ModelSection& model) {

@@ -122,7 +122,7 @@ std::vector<std::vector<int32_t>> generate(models::VisionLanguageModel& model,
 // the patch grid), not its weights.
 recipes::ModelSection evaluation_model(const recipes::Recipe& recipe) {
   recipes::ModelSection model = recipe.model;
-  if (model.architecture == "vora") model.vision.hf_path.clear();
+  if (model.architecture == recipes::Architecture::kVora) model.vision.hf_path.clear();
   return model;
 }
 
@@ -158,7 +158,9 @@ EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
   const auto tokenizer = data::load_run_tokenizer(recipe);
   models::VisionLanguageModel model(evaluation_model(recipe), tokenizer->vocab_size(),
                                     stage.training.seed);
-  if (model.config().architecture == "vora" && recipe_drops_teacher(recipe)) model.drop_teacher();
+  if (model.config().architecture == recipes::Architecture::kVora && recipe_drops_teacher(recipe)) {
+    model.drop_teacher();
+  }
   model.load_saved(layout.final_model());
   model.train(false);
   at::NoGradGuard no_grad;

@@ -153,13 +153,16 @@ at::Tensor vdep_image_sum(const at::Tensor& last_hidden, const at::Tensor& image
 
 std::unique_ptr<Objective> make_objective(const recipes::Stage& stage,
                                           const models::VisionLanguageModel& model) {
-  if (stage.objective == "llava") return std::make_unique<LlavaObjective>();
-  if (stage.objective == "vdep") return std::make_unique<VdepObjective>(stage.vdep);
-  if (stage.objective == "vora") {
-    return std::make_unique<VoraObjective>(stage.distill, model.config().vision.num_layers);
+  switch (stage.objective) {
+    case recipes::Objective::kLlava:
+      return std::make_unique<LlavaObjective>();
+    case recipes::Objective::kVdep:
+      return std::make_unique<VdepObjective>(stage.vdep);
+    case recipes::Objective::kVora:
+      return std::make_unique<VoraObjective>(stage.distill, model.config().vision.num_layers);
   }
-  VLM_THROW(ConfigError, "stage '", stage.name, "': objective '", stage.objective,
-            "' is not available in this build");
+  VLM_THROW(InternalError, "stage '", stage.name, "': objective ",
+            static_cast<int>(stage.objective), " has no implementation");
 }
 
 }  // namespace vlm::worker

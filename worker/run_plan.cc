@@ -113,8 +113,8 @@ void print_model(std::ostream& out, const models::VisionLanguageModel& model,
                  int64_t checkpoint_vocab) {
   const recipes::ModelSection& config = model.config();
   const auto parts = parts_of(model);
-  out << "model: " << config.architecture << ", " << model.image_tokens_per_image()
-      << " image tokens per image\n";
+  out << "model: " << recipes::name_of(config.architecture) << ", "
+      << model.image_tokens_per_image() << " image tokens per image\n";
   std::vector<std::vector<std::string>> rows = {{"part", "parameters", "shape"}};
   for (const auto& [part, count] : parts) {
     std::string shape;
@@ -246,9 +246,10 @@ PlanOutcome plan_run(const recipes::Recipe& recipe, const PlanOptions& options) 
     out << fmt::format(
         "stage {}/{} '{}' ({}): {} trainable parameters ({}); ZeRO stage {}, {}, {} rank(s) x "
         "micro batch {} x {} accumulation, {} tokens per sequence\n",
-        index + 1, recipe.stages.size(), stage.name, stage.objective, count_text(plan.trainable),
-        fmt::join(stage.trainable, ", "), memory.stage, stage.training.dtype, options.world_size,
-        plan.micro_batch, plan.accumulation, stage.data.max_seq_len);
+        index + 1, recipe.stages.size(), stage.name, recipes::name_of(stage.objective),
+        count_text(plan.trainable), fmt::join(stage.trainable, ", "), memory.stage,
+        stage.training.dtype, options.world_size, plan.micro_batch, plan.accumulation,
+        stage.data.max_seq_len);
     out << "  sharding units:\n";
     print_units(out, sharding::unit_sizes(model));
     const std::vector<std::vector<std::string>> rows = {

@@ -335,7 +335,7 @@ class StageRunner {
     options.global_batch_size = stage_.training.global_batch_size;
     options.rank = world_.rank;
     options.world_size = world_.world_size;
-    if (stage_.objective == "vdep") {
+    if (stage_.objective == recipes::Objective::kVdep) {
       options.vdep_ratio = stage_.vdep.ratio;
       options.vdep_split = stage_.vdep.split;
       options.vdep_text_loss = stage_.vdep.text_loss_on_vdep_rows;
@@ -575,18 +575,22 @@ int64_t micro_batch_size(const recipes::TrainingSection& training, int world_siz
 void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
                    const TokenIdOf& token_id) {
   if (stage.lora.rank > 0) model.add_lora(stage.lora, stage.training.seed);
-  if (stage.objective == "vdep") model.separate_token_embeddings({token_id("<auto_image>")});
-  if (stage.objective == "vora") model.add_aux_heads(stage.distill, stage.training.seed);
+  if (stage.objective == recipes::Objective::kVdep) {
+    model.separate_token_embeddings({token_id("<auto_image>")});
+  }
+  if (stage.objective == recipes::Objective::kVora) {
+    model.add_aux_heads(stage.distill, stage.training.seed);
+  }
   model.set_trainable(stage.trainable);
 }
 
 void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage) {
-  if (stage.objective == "vdep") model.fold_token_embeddings();
-  if (stage.objective == "vora") model.drop_aux_heads();
+  if (stage.objective == recipes::Objective::kVdep) model.fold_token_embeddings();
+  if (stage.objective == recipes::Objective::kVora) model.drop_aux_heads();
   if (stage.merge_lora_at_end) {
     model.merge_lora();
     // VoRA's end: the LLM has learned to see; the teacher is not needed any more.
-    if (model.config().architecture == "vora") model.drop_teacher();
+    if (model.config().architecture == recipes::Architecture::kVora) model.drop_teacher();
   }
 }
 

@@ -56,7 +56,7 @@ TEST(RunTokenizer, DataTokenizerIsRelativeToTheCorpus) {
 
 TEST(RunTokenizer, AVdepStageAddsAutoImage) {
   recipes::Recipe recipe = two_stage_recipe();
-  recipe.stages[0].objective = "vdep";
+  recipe.stages[0].objective = recipes::Objective::kVdep;
   EXPECT_EQ(run_added_tokens(recipe), std::vector<std::string>{"<auto_image>"});
   const auto tokenizer = load_run_tokenizer(recipe);
   const int64_t pieces = load_tokenizer(run_tokenizer_path(recipe))->vocab_size();

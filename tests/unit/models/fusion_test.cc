@@ -40,7 +40,7 @@ recipes::ModelSection inverse_model(const std::string& mode, std::vector<int64_t
                                     std::vector<int64_t> vision_layers = {-1},
                                     bool qkv_bias = false) {
   recipes::ModelSection config = testkit::small_model(qkv_bias, /*kv_heads=*/2);
-  config.architecture = "inverse_llava";
+  config.architecture = recipes::Architecture::kInverseLlava;
   config.projector.type = "none";
   config.fusion.mode = mode;
   config.fusion.layers = std::move(layers);

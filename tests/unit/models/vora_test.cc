@@ -34,7 +34,7 @@ constexpr int64_t kVocab = 12;
 // 4 image tokens each; vision embedding d_e 8.
 recipes::ModelSection tiny_vora() {
   recipes::ModelSection config;
-  config.architecture = "vora";
+  config.architecture = recipes::Architecture::kVora;
   config.projector.type = "none";
   config.vision_mask = "bidirectional";
   config.vision_embedding.hidden_size = 8;

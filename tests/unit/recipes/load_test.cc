@@ -60,7 +60,7 @@ TEST(StageInheritance, WithoutStagesTheTopLevelIsOneStageNamedTrain) {
   const Recipe recipe = load_text(text, kSource);
   ASSERT_EQ(recipe.stages.size(), 1u);
   EXPECT_EQ(recipe.stages[0].name, "train");
-  EXPECT_EQ(recipe.stages[0].objective, "llava");
+  EXPECT_EQ(recipe.stages[0].objective, Objective::kLlava);
   EXPECT_EQ(recipe.stages[0].data.json, "a.json");
   EXPECT_EQ(recipe.stages[0].data.template_name, "vicuna_v1");
   EXPECT_DOUBLE_EQ(recipe.stages[0].optimizer.lr, 3e-4);
@@ -299,7 +299,7 @@ TEST(ShippedRecipes, PublishedLoraVariant) {
 TEST(ShippedRecipes, PublishedVdep) {
   const Recipe recipe = load(repo_path("recipes/vdep.yaml"));
   const Stage& pretrain = recipe.stages.at(0);
-  EXPECT_EQ(pretrain.objective, "vdep");
+  EXPECT_EQ(pretrain.objective, Objective::kVdep);
   EXPECT_EQ(pretrain.trainable, (std::vector<std::string>{"projector", "added_tokens"}));
   EXPECT_DOUBLE_EQ(pretrain.vdep.ratio, 1.0);
   EXPECT_DOUBLE_EQ(pretrain.vdep.alpha, 0.001);
@@ -308,12 +308,12 @@ TEST(ShippedRecipes, PublishedVdep) {
   EXPECT_EQ(pretrain.vdep.loss, "l2");
   EXPECT_EQ(pretrain.vdep.split, VdepSplit::kExact);
   EXPECT_FALSE(pretrain.vdep.text_loss_on_vdep_rows);
-  EXPECT_EQ(recipe.stages.at(1).objective, "llava");
+  EXPECT_EQ(recipe.stages.at(1).objective, Objective::kLlava);
 }
 
 TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
   const Recipe recipe = load(repo_path("recipes/inverse_llava.yaml"));
-  EXPECT_EQ(recipe.model.architecture, "inverse_llava");
+  EXPECT_EQ(recipe.model.architecture, Architecture::kInverseLlava);
   EXPECT_EQ(recipe.model.projector.type, "none");
   EXPECT_EQ(recipe.model.fusion.layers, std::vector<int64_t>{0});
   EXPECT_EQ(recipe.model.fusion.mode, "concat");
@@ -330,10 +330,10 @@ TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
 
 TEST(ShippedRecipes, PublishedVora) {
   const Recipe recipe = load(repo_path("recipes/vora.yaml"));
-  EXPECT_EQ(recipe.model.architecture, "vora");
+  EXPECT_EQ(recipe.model.architecture, Architecture::kVora);
   EXPECT_EQ(recipe.model.vision_mask, "bidirectional");
   const Stage& pretrain = recipe.stages.at(0);
-  EXPECT_EQ(pretrain.objective, "vora");
+  EXPECT_EQ(pretrain.objective, Objective::kVora);
   EXPECT_EQ(recipe.model.vision_embedding.init, VisionEmbeddingInit::kTeacher);
   EXPECT_EQ(pretrain.distill.pairing, DistillPairing::kPaper);
   EXPECT_EQ(pretrain.lora.rank, 1024);
