@@ -12,13 +12,13 @@
 #include "cluster/communicator.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "coordinator/shard_job.h"
 #include "data/shard_index.h"
+#include "data/shard_job.h"
 
 namespace {
 
-using vlm::coordinator::ShardJobOptions;
-using vlm::coordinator::ShardJobResult;
+using vlm::data::ShardJobOptions;
+using vlm::data::ShardJobResult;
 
 void print_summary(const ShardJobResult& result, const ShardJobOptions& options, int ranks) {
   const vlm::data::ShardIndex& index = result.index;
@@ -95,7 +95,7 @@ int run(int argc, char** argv) {
   VLM_CHECK(!inputs.empty() && !options.out_dir.empty(), ConfigError,
             "--input and --out are required (or --verify DIR); see --help");
   for (const std::string& input : inputs) {
-    options.sources.push_back(vlm::coordinator::parse_source_spec(input, image_root));
+    options.sources.push_back(vlm::data::parse_source_spec(input, image_root));
   }
 
   auto comm = vlm::cluster::open_communicator();
@@ -103,9 +103,9 @@ int run(int argc, char** argv) {
   std::exception_ptr failure;
   bool peer_failed = false;
   try {
-    const ShardJobResult result = vlm::coordinator::run_shard_job(options, *comm);
+    const ShardJobResult result = vlm::data::run_shard_job(options, *comm);
     if (comm->is_root()) print_summary(result, options, comm->size());
-  } catch (const vlm::coordinator::PeerFailed&) {
+  } catch (const vlm::data::PeerFailed&) {
     peer_failed = true;  // rank 0 prints the story
   } catch (...) {
     failure = std::current_exception();

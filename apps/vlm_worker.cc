@@ -7,17 +7,15 @@
 #include <memory>
 
 #include "apps/main_support.h"
+#include "checkpoint/run_layout.h"
 #include "cluster/world.h"
 #include "common/log.h"
 #include "common/terminal.h"
-#include "coordinator/run_setup.h"
-#include "coordinator/run_watch.h"
+#include "monitor/run_monitor.h"
 #include "recipes/load.h"
 #include "worker/placement.h"
-#include "worker/progress.h"
 #include "worker/run_inputs.h"
 #include "worker/run_plan.h"
-#include "worker/tensorboard.h"
 #include "worker/threads.h"
 #include "worker/trainer.h"
 
@@ -37,7 +35,7 @@ vlm::recipes::Recipe load_recipe(const std::string& path, std::vector<std::strin
 
 // Rank 0's monitor thread calls this while the training thread may be blocked in a collective
 // that waits for the silent rank: the process ends here, and the launcher ends the other ranks.
-[[noreturn]] void end_job_for_silent_rank(const vlm::coordinator::RankHeartbeat& rank,
+[[noreturn]] void end_job_for_silent_rank(const vlm::monitor::RankHeartbeat& rank,
                                           double timeout_s) {
   vlm::log::error(
       "rank {} on host {} sent no heartbeat for {:.1f} s (cluster.heartbeat_timeout_s {}; its "
@@ -50,11 +48,11 @@ vlm::recipes::Recipe load_recipe(const std::string& path, std::vector<std::strin
 }
 
 // auto: an in-place line when the output reaches a terminal, plain lines otherwise.
-vlm::worker::ProgressStyle progress_style(const std::string& choice) {
-  if (choice == "line") return vlm::worker::ProgressStyle::kLine;
-  if (choice == "plain") return vlm::worker::ProgressStyle::kPlain;
-  return vlm::stdout_reaches_terminal() ? vlm::worker::ProgressStyle::kLine
-                                        : vlm::worker::ProgressStyle::kPlain;
+vlm::monitor::ProgressStyle progress_style(const std::string& choice) {
+  if (choice == "line") return vlm::monitor::ProgressStyle::kLine;
+  if (choice == "plain") return vlm::monitor::ProgressStyle::kPlain;
+  return vlm::stdout_reaches_terminal() ? vlm::monitor::ProgressStyle::kLine
+                                        : vlm::monitor::ProgressStyle::kPlain;
 }
 
 // --plan: the report on stdout; a plan over --device-memory ends with exit 2 naming the stage
@@ -145,29 +143,24 @@ int worker_main(int argc, char** argv) {
     return vlm::apps::kExitOk;
   }
   vlm::log::info("{}", checked);
-  const auto layout = vlm::coordinator::prepare_run(recipe, world.is_coordinator());
-  // Rank 0 watches the run for people: the progress display and TensorBoard.
-  std::unique_ptr<vlm::worker::ProgressDisplay> display;
-  std::unique_ptr<vlm::worker::TensorBoardLog> tensorboard;
-  if (world.is_coordinator()) {
-    const auto style = progress_style(progress);
-    display = std::make_unique<vlm::worker::ProgressDisplay>(
-        recipe, style, style == vlm::worker::ProgressStyle::kLine ? vlm::terminal_columns() : 0);
-    tensorboard = std::make_unique<vlm::worker::TensorBoardLog>(layout.tensorboard());
-    vlm::log::info("TensorBoard: {} (tensorboard --logdir {})", tensorboard->path(),
-                   layout.tensorboard());
-    train_options.observers = {display.get(), tensorboard.get()};
+  const auto layout = vlm::checkpoint::prepare_run_directory(recipe, world.is_coordinator());
+  vlm::monitor::MonitorSetup watching;
+  watching.run_dir = layout.root;
+  watching.metrics_jsonl = layout.metrics_jsonl();
+  watching.tensorboard = layout.tensorboard();
+  watching.progress_style = progress_style(progress);
+  if (watching.progress_style == vlm::monitor::ProgressStyle::kLine) {
+    watching.terminal_columns = vlm::terminal_columns();
   }
-  // Every rank: heartbeats; rank 0 also the status endpoint and the watch over silent ranks.
   const double heartbeat_timeout_s = recipe.cluster.heartbeat_timeout_s;
-  vlm::coordinator::RunWatch watch(recipe.cluster, layout.root, world, [=](const auto& rank) {
+  watching.on_silent_rank = [=](const auto& rank) {
     end_job_for_silent_rank(rank, heartbeat_timeout_s);
-  });
-  train_options.observers.push_back(&watch);
-  train_options.on_communicator = [&watch](vlm::cluster::Communicator& comm) {
-    watch.connect(comm);
   };
-  const auto outcome = vlm::worker::train(recipe, layout, world, train_options);
+  vlm::monitor::RunMonitor monitor(recipe, world, std::move(watching));
+  const auto comm = vlm::worker::open_run_communicator(placement, recipe, world);
+  monitor.connect(*comm);
+  const auto outcome =
+      vlm::worker::train(recipe, layout, world, *comm, monitor.observer(), train_options);
   if (outcome.preempted) {
     vlm::log::info("preempted: state saved; run the same command again to resume (exit {})",
                    vlm::apps::kExitPreempted);

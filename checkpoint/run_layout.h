@@ -29,4 +29,8 @@ inline RunLayout run_layout(const recipes::Recipe& recipe, std::string root) {
   return {std::move(root), recipe.checkpoint.dir};
 }
 
+// The layout of the recipe's run_dir: creates the directory, and on the coordinator (one writer)
+// stores the resolved recipe as recipe.yaml, atomically.
+RunLayout prepare_run_directory(const recipes::Recipe& recipe, bool coordinator);
+
 }  // namespace vlm::checkpoint

@@ -51,7 +51,7 @@ constexpr char kErrorMark = '\x01';
 
 Checkpointer::Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
                            cluster::Communicator& comm, std::string resume_path,
-                           RunObserver* observer)
+                           monitor::RunObserver* observer)
     : recipe_(recipe),
       comm_(comm),
       root_(layout.checkpoints()),

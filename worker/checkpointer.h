@@ -13,9 +13,9 @@
 #include "checkpoint/save.h"
 #include "checkpoint/store.h"
 #include "cluster/communicator.h"
+#include "monitor/run_observer.h"
 #include "recipes/recipe.h"
 #include "sharding/engine.h"
-#include "worker/run_observer.h"
 
 namespace vlm::worker {
 
@@ -41,7 +41,7 @@ class Checkpointer {
   // committed and of the one resumed from, on rank 0.
   Checkpointer(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
                cluster::Communicator& comm, std::string resume_path,
-               RunObserver* observer = nullptr);
+               monitor::RunObserver* observer = nullptr);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -72,7 +72,7 @@ class Checkpointer {
   cluster::Communicator& comm_;
   std::string root_;
   std::string resume_path_;
-  RunObserver* observer_;
+  monitor::RunObserver* observer_;
   std::unique_ptr<checkpoint::PendingSave> pending_;
 };
 

@@ -89,4 +89,15 @@ Placement choose_placement(const recipes::Recipe& recipe, const cluster::World& 
   return placement;
 }
 
+std::unique_ptr<cluster::Communicator> open_run_communicator(const Placement& placement,
+                                                             const recipes::Recipe& recipe,
+                                                             const cluster::World& world) {
+  std::unique_ptr<cluster::Communicator> comm =
+      cluster::open_communicator(placement.backend, placement.device.index());
+  comm->set_timeout(recipe.cluster.timeout_s);
+  VLM_CHECK(comm->size() == world.world_size, InternalError, "the launcher says ", world.world_size,
+            " ranks but MPI has ", comm->size());
+  return comm;
+}
+
 }  // namespace vlm::worker

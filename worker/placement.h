@@ -5,8 +5,10 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 
+#include "cluster/communicator.h"
 #include "cluster/world.h"
 #include "recipes/recipe.h"
 
@@ -24,6 +26,13 @@ struct Placement {
 // buffers: GPU only). A choice this build or machine cannot honour, or a device and backend that
 // do not go together, is a ConfigError naming the keys and what to change.
 Placement choose_placement(const recipes::Recipe& recipe, const cluster::World& world);
+
+// The run's communicator on the placement's backend and device, with cluster.timeout_s.
+// Collective: every rank opens it at the same point, before training. InternalError when MPI's
+// world is not the one the launcher described.
+std::unique_ptr<cluster::Communicator> open_run_communicator(const Placement& placement,
+                                                             const recipes::Recipe& recipe,
+                                                             const cluster::World& world);
 
 // Whether this process can compute on a GPU: a CUDA LibTorch that sees at least one device.
 bool cuda_usable();

@@ -27,18 +27,20 @@
 #include "sharding/engine.h"
 #include "worker/batch_tensors.h"
 #include "worker/checkpointer.h"
-#include "worker/metrics.h"
 #include "worker/model_flops.h"
 #include "worker/objective.h"
 #include "worker/placement.h"
 #include "worker/preemption.h"
-#include "worker/run_observer.h"
 #include "worker/run_plan.h"
 #include "worker/schedule.h"
 #include "worker/threads.h"
 
 namespace vlm::worker {
 namespace {
+
+using monitor::RunObserver;
+using monitor::StageStart;
+using monitor::StepMetrics;
 
 using Clock = std::chrono::steady_clock;
 
@@ -605,7 +607,8 @@ int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_pe
 }
 
 TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
-                   const cluster::World& world, const TrainOptions& options) {
+                   const cluster::World& world, cluster::Communicator& comm,
+                   monitor::RunObserver& observer, const TrainOptions& options) {
   VLM_CHECK(!recipe.stages.empty(), ConfigError, recipe.source_path, ": the recipe has no stages");
   const auto& first = recipe.stages.front();
   apply_threads(plan_threads(static_cast<int>(first.training.num_threads), world.local_size));
@@ -616,21 +619,10 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
   sharding::install_caching_cpu_allocator(recipe.sharding);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed,
                                     placement.device);
-  std::unique_ptr<cluster::Communicator> comm =
-      cluster::open_communicator(placement.backend, placement.device.index());
-  comm->set_timeout(recipe.cluster.timeout_s);
-  VLM_CHECK(comm->size() == world.world_size, InternalError, "the launcher says ", world.world_size,
-            " ranks but MPI has ", comm->size());
-  if (options.on_communicator) options.on_communicator(*comm);
-  std::unique_ptr<MetricsLog> metrics;
-  if (world.is_coordinator()) metrics = std::make_unique<MetricsLog>(layout.metrics_jsonl());
-  ObserverList observers;
-  observers.add(metrics.get());
-  for (RunObserver* observer : options.observers) observers.add(observer);
   install_preemption_handlers();
-  Checkpointer checkpointer(recipe, layout, *comm, options.resume_path, &observers);
+  Checkpointer checkpointer(recipe, layout, comm, options.resume_path, &observer);
   const std::optional<ResumePoint> resume = checkpointer.find_resume();
-  PeakFlopsSource peaks(*comm);
+  PeakFlopsSource peaks(comm);
 
   const bool stop_named =
       options.stop_after_stage.empty() ||
@@ -655,7 +647,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
     {
       const StagePlace place{stage_index, static_cast<int64_t>(recipe.stages.size()), run_steps};
       StageRunner runner(stage, place, peaks.for_stage(stage.training), recipe.sharding, model,
-                         tokenizer, world, *comm, checkpointer, observers);
+                         tokenizer, world, comm, checkpointer, observer);
       outcome.stages.push_back(runner.run(resumes_here ? &*resume : nullptr));
     }
     const StageResult& result = outcome.stages.back();
@@ -683,7 +675,7 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
       break;
     }
   }
-  observers.run_finished(outcome.preempted);
+  observer.run_finished(outcome.preempted);
   return outcome;
 }
 

@@ -11,8 +11,8 @@
 #include "cluster/world.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
+#include "monitor/run_observer.h"
 #include "recipes/recipe.h"
-#include "worker/run_observer.h"
 
 namespace vlm::worker {
 
@@ -28,11 +28,6 @@ struct StageResult {
 
 struct TrainOptions {
   std::string resume_path;  // a checkpoint directory; empty: the run's newest valid one, if any
-  // Told of stages, steps and checkpoints besides the metrics file (rank 0 writes that one).
-  std::vector<RunObserver*> observers;
-  // Called on every rank once the communicator is open, before any stage: collective calls
-  // made here (e.g. sharing rank 0's heartbeat address) happen at the same point on all ranks.
-  std::function<void(cluster::Communicator&)> on_communicator;
   // The name of a stage to stop after (its model exported, its last checkpoint committed); empty:
   // run every stage. Running again without it continues with the next stage.
   std::string stop_after_stage;
@@ -46,9 +41,11 @@ struct TrainOutcome {
 
 // Runs every stage of the recipe, resuming from a checkpoint when there is one; checkpoints
 // every checkpoint.every_steps and at the end of each stage; exports each earlier stage's model
-// to layout.stage_model() and the last one's to layout.final_model().
+// to layout.stage_model() and the last one's to layout.final_model(). comm is the run's
+// communicator (open_run_communicator); observer is told of stages, steps and checkpoints.
 TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
-                   const cluster::World& world, const TrainOptions& options = {});
+                   const cluster::World& world, cluster::Communicator& comm,
+                   monitor::RunObserver& observer, const TrainOptions& options = {});
 
 // What a stage does to the model's structure before it trains (LoRA, VDEP's separate
 // <auto_image> row, what trains) and after (folding that row back, merging LoRA when the stage

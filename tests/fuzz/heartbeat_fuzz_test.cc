@@ -7,7 +7,7 @@
 
 #include <stdexcept>
 
-#include "coordinator/heartbeat.h"
+#include "monitor/heartbeat.h"
 #include "tests/fuzz/mutator.h"
 
 namespace vlm::fuzz {
@@ -16,7 +16,7 @@ namespace {
 constexpr int kWorld = 4;
 constexpr size_t kMacBytes = 32;
 
-std::string with_mac(const std::string& body, const coordinator::HeartbeatKey& key) {
+std::string with_mac(const std::string& body, const monitor::HeartbeatKey& key) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
@@ -24,27 +24,27 @@ std::string with_mac(const std::string& body, const coordinator::HeartbeatKey& k
   return body + std::string(reinterpret_cast<const char*>(mac), length);
 }
 
-void check(const std::string& datagram, const coordinator::HeartbeatKeys& keys) {
-  const auto beat = coordinator::decode_heartbeat(datagram, keys);
+void check(const std::string& datagram, const monitor::HeartbeatKeys& keys) {
+  const auto beat = monitor::decode_heartbeat(datagram, keys);
   if (beat && (beat->rank < 0 || beat->rank >= kWorld ||
-               beat->host.size() > coordinator::kMaxHeartbeatHostBytes)) {
+               beat->host.size() > monitor::kMaxHeartbeatHostBytes)) {
     throw std::logic_error("a heartbeat taken with a rank outside the job or a long host");
   }
 }
 
 TEST(HeartbeatFuzz, MutatedDatagramsAreTakenOnlyWellFormed) {
-  coordinator::HeartbeatKey job_key{};
+  monitor::HeartbeatKey job_key{};
   for (size_t i = 0; i < job_key.size(); ++i) job_key[i] = static_cast<uint8_t>(7 * i + 1);
-  const coordinator::HeartbeatKeys keys(job_key, kWorld);
+  const monitor::HeartbeatKeys keys(job_key, kWorld);
   std::vector<std::string> seeds;
   for (int rank = 0; rank < kWorld; ++rank) {
-    coordinator::Heartbeat beat;
+    monitor::Heartbeat beat;
     beat.rank = rank;
     beat.sequence = 1000 + static_cast<uint64_t>(rank);
     beat.step = 12 * rank;
     beat.goodbye = rank == 3;
     beat.host = rank == 2 ? "10.0.0.2" : "node-" + std::to_string(rank) + ".cluster.local";
-    seeds.push_back(coordinator::encode_heartbeat(beat, keys.of(rank)));
+    seeds.push_back(monitor::encode_heartbeat(beat, keys.of(rank)));
   }
   int64_t taken = 0;
   const FuzzOutcome outcome =
@@ -56,7 +56,7 @@ TEST(HeartbeatFuzz, MutatedDatagramsAreTakenOnlyWellFormed) {
                  for (int rank = 0; rank < kWorld; ++rank) {
                    const std::string resigned = with_mac(body, keys.of(rank));
                    check(resigned, keys);
-                   if (coordinator::decode_heartbeat(resigned, keys)) ++taken;
+                   if (monitor::decode_heartbeat(resigned, keys)) ++taken;
                  }
                });
   EXPECT_EQ(outcome.refused, 0);  // decoding reports, it does not throw

@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "coordinator/http_request.h"
+#include "monitor/http_request.h"
 #include "tests/fuzz/mutator.h"
 
 namespace vlm::fuzz {
@@ -13,8 +13,8 @@ namespace {
 
 constexpr size_t kMaxHead = 8192;
 
-void check(const coordinator::ParseResult& result, size_t received) {
-  using coordinator::ParseState;
+void check(const monitor::ParseResult& result, size_t received) {
+  using monitor::ParseState;
   if (result.state == ParseState::kComplete) {
     if (result.request.method.empty() || result.request.path.empty() ||
         result.request.path[0] != '/' || received > kMaxHead + 4) {
@@ -56,11 +56,10 @@ TEST(HttpRequestFuzz, MutatedRequestsAreParsedOrRefusedWithA4xx) {
                                          "Transfer-Encoding: chunked"};
   const FuzzOutcome outcome =
       run_fuzz("http_request", seeds, dictionary, [](const std::string& input) {
-        check(coordinator::parse_request_head(input, kMaxHead), input.size());
+        check(monitor::parse_request_head(input, kMaxHead), input.size());
         // The server parses whatever has arrived: every prefix must be handled as well.
         for (size_t cut = 0; cut < input.size(); cut += 1 + input.size() / 7) {
-          check(coordinator::parse_request_head(std::string_view(input).substr(0, cut), kMaxHead),
-                cut);
+          check(monitor::parse_request_head(std::string_view(input).substr(0, cut), kMaxHead), cut);
         }
       });
   EXPECT_EQ(outcome.refused, 0);  // the parser reports, it does not throw

@@ -14,11 +14,11 @@
 #include "cluster/communicator.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "coordinator/shard_job.h"
 #include "data/corpus.h"
 #include "data/image.h"
 #include "data/image_root.h"
 #include "data/loader.h"
+#include "data/shard_job.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/data/fixtures.h"
 
@@ -40,13 +40,13 @@ std::shared_ptr<const Tokenizer> synth_tokenizer() {
 // Runs the vlm-shard job on one corpus file, samples_per_shard records to a shard.
 void shard(const std::string& input, const std::string& image_root, const std::string& out,
            int64_t samples_per_shard) {
-  coordinator::ShardJobOptions options;
-  options.sources = {coordinator::parse_source_spec(input, image_root)};
+  ShardJobOptions options;
+  options.sources = {parse_source_spec(input, image_root)};
   options.out_dir = out;
   options.samples_per_shard = samples_per_shard;
   options.strict = true;  // the synthetic corpora have no bad records
   const auto comm = cluster::make_local_communicator();
-  coordinator::run_shard_job(options, *comm);
+  run_shard_job(options, *comm);
 }
 
 // The synthetic corpus's instruction and caption files as shards (10 records a shard, so

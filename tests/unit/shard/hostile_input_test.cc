@@ -11,11 +11,11 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process_memory.h"
-#include "coordinator/shard_job.h"
 #include "data/image_root.h"
 #include "data/record_check.h"
 #include "data/record_stream.h"
 #include "data/shard_index.h"
+#include "data/shard_job.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/shard/shard_fixtures.h"
 
@@ -137,7 +137,7 @@ TEST(HostileShardIndex, ShardNamesOutsideTheFolderAreRefused) {
 }  // namespace
 }  // namespace vlm::data
 
-namespace vlm::coordinator {
+namespace vlm::data {
 namespace {
 
 // Items 4 and 7 in the job: an oversized record, and a record whose bytes are not UTF-8 (the skip
@@ -172,4 +172,4 @@ TEST(HostileCorpus, OversizedAndInvalidUtf8RecordsAreSkippedAndCounted) {
 }
 
 }  // namespace
-}  // namespace vlm::coordinator
+}  // namespace vlm::data

@@ -1,4 +1,4 @@
-#include "coordinator/shard_job.h"
+#include "data/shard_job.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "tests/support/temp_dir.h"
 #include "tests/unit/shard/shard_fixtures.h"
 
-namespace vlm::coordinator {
+namespace vlm::data {
 namespace {
 
 using data::SkipReason;
@@ -188,4 +188,4 @@ TEST(SourceSpec, ParsesTrailingOptions) {
 }
 
 }  // namespace
-}  // namespace vlm::coordinator
+}  // namespace vlm::data
