@@ -315,7 +315,7 @@ ShardPlan agree_on_plan(const ShardJobOptions& options, cluster::Communicator& c
   comm.broadcast(message, 0);
   if (failure) throw_failure(*failure);
   if (message.compare(0, 5, "fail ") == 0) {
-    VLM_THROW(PeerFailed, "rank 0 could not plan the shards: ", message.substr(5));
+    VLM_THROW(data::PeerFailed, "rank 0 could not plan the shards: ", message.substr(5));
   }
   return plan_from_json(message.substr(5));
 }
@@ -416,7 +416,7 @@ ShardJobResult run_shard_job(const ShardJobOptions& options, cluster::Communicat
   }
   comm.broadcast(status, 0);
   if (failure) throw_failure(*failure);
-  if (!status.empty()) VLM_THROW(PeerFailed, "the shard job failed (rank 0 reports why)");
+  if (!status.empty()) VLM_THROW(data::PeerFailed, "the shard job failed (rank 0 reports why)");
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
