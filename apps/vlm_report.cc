@@ -6,7 +6,7 @@
 
 #include "apps/main_support.h"
 #include "checkpoint/run_layout.h"
-#include "report/metrics_file.h"
+#include "monitor/metrics_file.h"
 #include "report/run_report.h"
 
 namespace {
@@ -25,7 +25,7 @@ int report_main(int argc, char** argv) {
   const vlm::checkpoint::RunLayout layout{run_dir, /*checkpoint_dir=*/""};
   if (out.empty()) out = layout.root + "/report.png";
 
-  const vlm::report::RunMetrics run = vlm::report::read_metrics(layout.metrics_jsonl());
+  const vlm::monitor::RunMetrics run = vlm::monitor::read_metrics(layout.metrics_jsonl());
   if (run.rows.empty()) {
     std::cerr << "vlm-report: " << layout.metrics_jsonl() << " has no step yet\n";
     return vlm::apps::kExitUsage;

@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,11 +76,11 @@ std::string encode_line(const vlm::data::Tokenizer& tokenizer, const std::string
 }
 
 // A corpus record (read_corpus's schema) rendered and tokenized as training does, untruncated.
-std::string record_line(const vlm::data::Tokenizer& tokenizer, const std::string& template_name,
+std::string record_line(const vlm::data::Tokenizer& tokenizer, vlm::recipes::Template chat_template,
                         const std::string& line) {
   const vlm::data::Conversation conversation = vlm::data::parse_record_document(line);
   const vlm::data::TokenizedSample sample = vlm::data::tokenize(
-      vlm::data::render(conversation, template_name), tokenizer, /*image_tokens=*/1,
+      vlm::data::render(conversation, chat_template), tokenizer, /*image_tokens=*/1,
       /*max_seq_len=*/0);
   return "{\"ids\": " + id_array(sample.input_ids) + ", \"labels\": " + id_array(sample.labels) +
          "}";
@@ -171,8 +172,10 @@ int tokenize_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? vlm::apps::kExitOk : vlm::apps::kExitUsage;
   }
-  VLM_CHECK(template_name.empty() || vlm::data::is_known_template(template_name), ConfigError,
-            "unknown conversation template '", template_name, "' (plain, vicuna_v1 or qwen2)");
+  const std::optional<vlm::recipes::Template> chat_template =
+      template_name.empty() ? std::nullopt : vlm::recipes::template_named(template_name);
+  VLM_CHECK(template_name.empty() || chat_template, ConfigError, "--records: unknown conversation ",
+            "template '", template_name, "' (plain, vicuna_v1 or qwen2)");
   VLM_CHECK(images || !path.empty(), ConfigError, "--tokenizer is required (or --images)");
   VLM_CHECK(!images || !image_processor.empty() || image_size > 0, ConfigError,
             "--images needs --image-processor or --image-size");
@@ -194,8 +197,8 @@ int tokenize_main(int argc, char** argv) {
       VLM_CHECK(!too_long, FormatError, "longer than ", kMaxLineBytes, " bytes");
       if (images) {
         out = image_line(preprocessing, line);
-      } else if (!template_name.empty()) {
-        out = record_line(*tokenizer, template_name, line);
+      } else if (chat_template) {
+        out = record_line(*tokenizer, *chat_template, line);
       } else {
         out = decode ? decode_line(*tokenizer, line) : encode_line(*tokenizer, line);
       }

@@ -180,11 +180,16 @@ std::unique_ptr<Communicator> open_communicator() {
   return launched_by_mpi() ? make_mpi_communicator() : make_local_communicator();
 }
 
-std::unique_ptr<Communicator> open_communicator(const std::string& backend, int local_device) {
-  if (backend == "nccl") return make_nccl_communicator(open_communicator(), local_device);
-  VLM_CHECK(backend == "mpi", ConfigError, "cluster.backend must be mpi or nccl here, got '",
-            backend, "'");
-  return open_communicator();
+std::unique_ptr<Communicator> open_communicator(recipes::Backend backend, int local_device) {
+  switch (backend) {
+    case recipes::Backend::kNccl:
+      return make_nccl_communicator(open_communicator(), local_device);
+    case recipes::Backend::kMpi:
+      return open_communicator();
+    case recipes::Backend::kAuto:
+      break;
+  }
+  VLM_THROW(InternalError, "cluster.backend auto reached open_communicator unresolved");
 }
 
 }  // namespace vlm::cluster

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "recipes/recipe.h"
+
 namespace vlm::cluster {
 
 enum class ReduceOp { kSum, kMax };
@@ -143,8 +145,9 @@ bool launched_by_mpi();
 
 // The MPI backend when launched_by_mpi(), the single-process one otherwise.
 std::unique_ptr<Communicator> open_communicator();
-// backend "mpi": open_communicator(); "nccl": the NCCL backend (cluster/nccl.h) on CUDA device
-// local_device, bootstrapped over open_communicator(). ConfigError for another name.
-std::unique_ptr<Communicator> open_communicator(const std::string& backend, int local_device);
+// Backend::kMpi: open_communicator(); kNccl: the NCCL backend (cluster/nccl.h) on CUDA device
+// local_device, bootstrapped over open_communicator(). kAuto is resolved before this (the
+// worker's placement): InternalError.
+std::unique_ptr<Communicator> open_communicator(recipes::Backend backend, int local_device);
 
 }  // namespace vlm::cluster

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/tokenizer.h"
+#include "recipes/recipe.h"
 
 namespace vlm::data {
 
@@ -36,7 +37,7 @@ struct Segment {
   int round = 0;
 };
 
-// Renders a conversation with a template ("plain", "vicuna_v1", "qwen2") into segments, in order,
+// Renders a conversation with a template (plain, vicuna_v1, qwen2) into segments, in order,
 // byte for byte as the public code renders it (data/templates.cc names the code for each):
 //   plain     = BOS, the images, "caption\n" (trainable). One human/gpt pair; its prompt is
 //               dropped (LLaVA's preprocess_plain).
@@ -56,8 +57,8 @@ struct Segment {
 // alternating, a system turn elsewhere than first, a trailing question without an answer, an
 // "<image>" placeholder in an answer, or a placeholder count that differs from images.size()
 // (except with qwen2, for a record with one image and no placeholder: VoRA's own data format, see
-// image_placeholder_implied). Throws ConfigError for an unknown template name.
-std::vector<Segment> render(const Conversation& conversation, const std::string& template_name);
+// image_placeholder_implied).
+std::vector<Segment> render(const Conversation& conversation, recipes::Template chat_template);
 
 // How many "<image>" placeholders a turn's text holds (render's rule; vlm-shard checks records
 // with it too).
@@ -74,10 +75,7 @@ bool image_placeholder_implied(int placeholders, size_t images);
 // "<|im_start|>assistant\n", or after the images for plain). Its tokens equal the training
 // tokens of the same conversation up to that point.
 std::vector<Segment> render_prompt(const Conversation& conversation,
-                                   const std::string& template_name);
-
-// True for "plain", "vicuna_v1" and "qwen2".
-bool is_known_template(const std::string& template_name);
+                                   recipes::Template chat_template);
 
 // A tokenized sample: input ids with image slots, and labels aligned with them (kIgnoreLabel
 // where no loss; the loss shifts by one itself, so labels[t] is the target of position t - 1).

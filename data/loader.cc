@@ -35,8 +35,6 @@ int64_t group_size(const LoaderOptions& options) {
 
 void check_options(const LoaderOptions& options) {
   const auto& data = options.data;
-  VLM_CHECK(is_known_template(data.template_name), ConfigError, "data.template: unknown '",
-            data.template_name, "' (plain, vicuna_v1 or qwen2)");
   VLM_CHECK(options.batch_size > 0, ConfigError, "the loader's batch size must be positive, not ",
             options.batch_size);
   VLM_CHECK(options.world_size > 0 && options.rank >= 0 && options.rank < options.world_size,
@@ -344,7 +342,7 @@ class LoaderImpl {
     const std::string too_long = cut_text_over_cap(record.conversation);
     if (!too_long.empty() && record.unusable.empty()) record.unusable = too_long;
     try {
-      std::vector<Segment> segments = render(record.conversation, options_.data.template_name);
+      std::vector<Segment> segments = render(record.conversation, options_.data.chat_template);
       if (sample.vdep) segments = with_auto_image(segments);
       sample.tokens =
           tokenize(segments, *tokenizer_, options_.image_tokens, options_.data.max_seq_len);

@@ -1,6 +1,7 @@
 // The run's tokenizer from its recipe: see data/run_tokenizer.h.
 #include "data/run_tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -79,10 +80,13 @@ std::string run_tokenizer_path(const recipes::Recipe& recipe) {
 }
 
 std::vector<std::string> run_added_tokens(const recipes::Recipe& recipe) {
+  std::vector<std::string> tokens;
   for (const recipes::Stage& stage : recipe.stages) {
-    if (stage.objective == recipes::Objective::kVdep) return {"<auto_image>"};
+    for (const std::string& token : recipes::objective_rules(stage.objective).added_tokens) {
+      if (std::find(tokens.begin(), tokens.end(), token) == tokens.end()) tokens.push_back(token);
+    }
   }
-  return {};
+  return tokens;
 }
 
 std::unique_ptr<Tokenizer> load_run_tokenizer(const recipes::Recipe& recipe) {

@@ -52,7 +52,7 @@ std::vector<JsonRecord> read_json_records(const std::string& path,
     JsonRecord record;
     try {
       record.conversation = parse_record(text);
-      render(record.conversation, data.template_name);
+      render(record.conversation, data.chat_template);
       records.push_back(std::move(record));
     } catch (const FormatError& e) {
       records.push_back(unusable_record(record.conversation.id, quoted_excerpt(e.what())));

@@ -36,7 +36,7 @@ class SampleSource {
 };
 
 // data.json (with data.image_root, else corpus_dir, for the images). Reads and parses the whole
-// file now, and renders every record with template_name so a malformed one fails here, naming the
+// file now, and renders every record with data.template so a malformed one fails here, naming the
 // file and record.
 std::unique_ptr<SampleSource> open_json_source(const recipes::DataSection& data);
 // data.shards: reads index.json and every shard's per-sample lengths now (a few bytes a sample);

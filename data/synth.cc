@@ -121,19 +121,19 @@ void write_images(const std::vector<ImageJob>& jobs, int image_size, int threads
 std::vector<std::string> tokenizer_lines(const std::vector<CorpusFile>& corpora) {
   struct Use {
     const char* file;
-    const char* template_name;
+    recipes::Template chat_template;
   };
-  const Use uses[] = {{kCaptionsFile, "plain"},
-                      {kInstructionsFile, "vicuna_v1"},
-                      {kInstructionsFile, "qwen2"},
-                      {kVoraFile, "qwen2"}};
+  const Use uses[] = {{kCaptionsFile, recipes::Template::kPlain},
+                      {kInstructionsFile, recipes::Template::kVicunaV1},
+                      {kInstructionsFile, recipes::Template::kQwen2},
+                      {kVoraFile, recipes::Template::kQwen2}};
   std::vector<std::string> lines;
   for (const Use& use : uses) {
     for (const CorpusFile& file : corpora) {
       if (file.name != use.file || file.records.empty()) continue;
       const size_t stride = std::max<size_t>(1, file.records.size() / kMaxTokenizerRecords);
       for (size_t i = 0; i < file.records.size(); i += stride) {
-        for (const Segment& segment : render(file.records[i].conversation, use.template_name)) {
+        for (const Segment& segment : render(file.records[i].conversation, use.chat_template)) {
           if (segment.kind == Segment::Kind::kText) lines.push_back(segment.text);
         }
       }

@@ -232,38 +232,35 @@ std::vector<Segment> render_qwen2(const Dialogue& dialogue) {
   return segments;
 }
 
-std::vector<Segment> render_dialogue(const Dialogue& dialogue, const std::string& template_name,
+std::vector<Segment> render_dialogue(const Dialogue& dialogue, recipes::Template chat_template,
                                      const std::string& id) {
-  if (template_name == "plain") return render_plain(dialogue, id);
-  if (template_name == "vicuna_v1") return render_vicuna(dialogue);
-  if (template_name == "qwen2") return render_qwen2(dialogue);
-  VLM_THROW(ConfigError, "unknown conversation template '", template_name,
-            "' (plain, vicuna_v1 or qwen2)");
+  switch (chat_template) {
+    case recipes::Template::kPlain:
+      return render_plain(dialogue, id);
+    case recipes::Template::kVicunaV1:
+      return render_vicuna(dialogue);
+    case recipes::Template::kQwen2:
+      return render_qwen2(dialogue);
+  }
+  VLM_THROW(InternalError, "conversation template ", static_cast<int>(chat_template),
+            " has no renderer");
 }
 
 }  // namespace
 
-bool is_known_template(const std::string& template_name) {
-  return template_name == "plain" || template_name == "vicuna_v1" || template_name == "qwen2";
-}
-
-std::vector<Segment> render(const Conversation& conversation, const std::string& template_name) {
-  VLM_CHECK(is_known_template(template_name), ConfigError, "unknown conversation template '",
-            template_name, "' (plain, vicuna_v1 or qwen2)");
-  const Dialogue dialogue = read_dialogue(conversation, template_name == "qwen2");
+std::vector<Segment> render(const Conversation& conversation, recipes::Template chat_template) {
+  const Dialogue dialogue = read_dialogue(conversation, chat_template == recipes::Template::kQwen2);
   VLM_CHECK(dialogue.rounds.back().answered, FormatError, "conversation ", conversation.id,
             " ends with a human turn that has no answer");
-  return render_dialogue(dialogue, template_name, conversation.id);
+  return render_dialogue(dialogue, chat_template, conversation.id);
 }
 
 std::vector<Segment> render_prompt(const Conversation& conversation,
-                                   const std::string& template_name) {
-  VLM_CHECK(is_known_template(template_name), ConfigError, "unknown conversation template '",
-            template_name, "' (plain, vicuna_v1 or qwen2)");
-  Dialogue dialogue = read_dialogue(conversation, template_name == "qwen2");
+                                   recipes::Template chat_template) {
+  Dialogue dialogue = read_dialogue(conversation, chat_template == recipes::Template::kQwen2);
   dialogue.rounds.back().answered = false;
   dialogue.rounds.back().answer.clear();
-  return render_dialogue(dialogue, template_name, conversation.id);
+  return render_dialogue(dialogue, chat_template, conversation.id);
 }
 
 bool image_placeholder_implied(int placeholders, size_t images) {

@@ -28,21 +28,15 @@ MetricsLog::MetricsLog(const std::string& path) : path_(path) {
 }
 
 void MetricsLog::write(const StepMetrics& m) {
-  nlohmann::ordered_json line = {{"step", m.step},
-                                 {"stage", m.stage},
-                                 {"run_step", m.run_step},
-                                 {"loss", m.loss},
-                                 {"lr", m.lr},
-                                 {"grad_norm", m.grad_norm},
-                                 {"tokens_per_s", m.tokens_per_s},
-                                 {"mfu", m.mfu},
-                                 {"step_time_s", m.step_time_s},
-                                 {"tokens", m.tokens},
-                                 {"samples_seen", m.samples_seen}};
-  for (const auto& [name, value] : m.loss_terms) line["loss/" + name] = value;
+  nlohmann::ordered_json line = {{"step", m.step}, {"stage", m.stage}, {"run_step", m.run_step}};
+  for (const NamedValue& v : m.named_values()) {
+    if (v.integral) {
+      line[v.name] = static_cast<int64_t>(v.value);
+    } else {
+      line[v.name] = v.value;
+    }
+  }
   if (m.skipped) line["skipped"] = true;
-  if (m.skipped_steps > 0) line["skipped_steps"] = m.skipped_steps;
-  if (m.checkpoint_blocked_ms >= 0) line["checkpoint_blocked_ms"] = m.checkpoint_blocked_ms;
   out_ << line.dump() << '\n';
   out_.flush();
   VLM_CHECK(out_, IoError, "cannot write metrics file ", path_);

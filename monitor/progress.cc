@@ -12,15 +12,6 @@ namespace {
 // A terminal line is redrawn at most this often (and at a stage's last step).
 constexpr double kRedrawSeconds = 0.1;
 
-std::map<std::string, double> losses_of(const StepMetrics& m) {
-  std::map<std::string, double> losses{{"loss", m.loss}};
-  // One term is the loss itself: not repeated.
-  if (m.loss_terms.size() > 1) {
-    for (const auto& [name, value] : m.loss_terms) losses[name] = value;
-  }
-  return losses;
-}
-
 std::string fixed(double value, int digits) { return fmt::format("{:.{}f}", value, digits); }
 
 }  // namespace
@@ -30,15 +21,13 @@ ProgressDisplay::ProgressDisplay(const recipes::Recipe& recipe, ProgressStyle st
 
 void ProgressDisplay::stage_started(const StageStart& start) {
   stage_ = start;
-  stage_clock_ = Clock::now();
-  rate_.restart(stage_clock_);
-  StageSummary summary;
-  summary.name = start.stage;
-  summary.first_step = start.first_step + 1;
-  summary.total_steps = start.total_steps;
-  summary.flops_per_token = start.flops_per_token;
-  summary.peak_flops = start.peak_flops;
-  summaries_.push_back(summary);
+  rate_.restart(Clock::now());
+  StageRecord record;
+  record.summary.stage = start.stage;
+  record.total_steps = start.total_steps;
+  record.flops_per_token = start.flops_per_token;
+  record.peak_flops = start.peak_flops;
+  stages_.push_back(record);
   if (start.first_step >= start.total_steps) return;  // resumed at its end: nothing to train
   log::info(
       "stage '{}' ({}/{}): steps {}..{} of {}, {:.3g} GFLOP per token, peak {:.1f} GFLOP/s "
@@ -52,13 +41,8 @@ void ProgressDisplay::step_done(const StepMetrics& m) {
   const auto now = Clock::now();
   rate_.step_done(now, m.tokens, stage_.global_batch_size);
 
-  StageSummary& summary = summaries_.back();
-  if (summary.steps == 0) summary.first_losses = losses_of(m);
-  summary.last_losses = losses_of(m);
-  summary.last_step = m.step;
-  summary.tokens += m.tokens;
-  ++summary.steps;
-  summary.seconds = std::chrono::duration<double>(now - stage_clock_).count();
+  StageSummary& summary = stages_.back().summary;
+  summary.add(m);
 
   const bool stage_end = m.step == stage_.total_steps;
   if (style_ == ProgressStyle::kLine) {
@@ -124,18 +108,15 @@ std::string ProgressDisplay::describe(const StepMetrics& m) const {
 std::vector<std::string> ProgressDisplay::summary_lines() const {
   std::vector<std::vector<std::string>> rows{
       {"stage", "steps", "time", "tokens/s", "MFU", "loss first -> last"}};
-  for (const StageSummary& s : summaries_) {
+  for (const StageRecord& record : stages_) {
+    const StageSummary& s = record.summary;
     if (s.steps == 0) continue;
-    const double tokens_per_s = s.seconds > 0 ? static_cast<double>(s.tokens) / s.seconds : 0.0;
-    const double mfu = s.peak_flops > 0 ? s.flops_per_token * tokens_per_s / s.peak_flops : 0.0;
-    std::string losses;
-    for (const auto& [name, first] : s.first_losses) {
-      if (!losses.empty()) losses += ", ";
-      losses += name + " " + fixed(first, 4) + " -> " + fixed(s.last_losses.at(name), 4);
-    }
-    rows.push_back({s.name, fmt::format("{}..{} of {}", s.first_step, s.last_step, s.total_steps),
-                    format_duration(s.seconds), fixed(tokens_per_s, 0), fixed(100.0 * mfu, 2) + "%",
-                    losses});
+    const double mfu =
+        record.peak_flops > 0 ? record.flops_per_token * s.tokens_per_s() / record.peak_flops : 0.0;
+    rows.push_back({s.stage,
+                    fmt::format("{}..{} of {}", s.first_step, s.last_step, record.total_steps),
+                    format_duration(s.seconds), fixed(s.tokens_per_s(), 0),
+                    fixed(100.0 * mfu, 2) + "%", s.losses_text()});
   }
   return format_table(rows);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "monitor/run_observer.h"
+#include "monitor/stage_summary.h"
 #include "monitor/step_rate.h"
 #include "recipes/recipe.h"
 
@@ -33,17 +34,11 @@ class ProgressDisplay : public RunObserver {
  private:
   using Clock = std::chrono::steady_clock;
   // What the summary says of a stage run by this process.
-  struct StageSummary {
-    std::string name;
-    int64_t first_step = 0;
-    int64_t last_step = 0;
+  struct StageRecord {
+    StageSummary summary;
     int64_t total_steps = 0;
-    std::map<std::string, double> first_losses, last_losses;  // "loss" and each term
-    int64_t tokens = 0;
-    double seconds = 0.0;
     double flops_per_token = 0.0;
     double peak_flops = 0.0;
-    int64_t steps = 0;
   };
 
   double run_eta_after_stage() const;  // < 0: unknown
@@ -53,10 +48,9 @@ class ProgressDisplay : public RunObserver {
   ProgressStyle style_;
   int columns_ = 0;
   StageStart stage_;
-  Clock::time_point stage_clock_;
   Clock::time_point last_draw_;
   StepRate rate_;
-  std::vector<StageSummary> summaries_;
+  std::vector<StageRecord> stages_;
 };
 
 }  // namespace vlm::monitor

@@ -10,6 +10,28 @@
 
 namespace vlm::monitor {
 
+// The names of a step's numbers, the same for every writer and reader: metrics.jsonl's keys,
+// TensorBoard's tags, vlm-report's series, the stage summaries.
+namespace metric {
+inline constexpr char kLoss[] = "loss";
+inline constexpr char kLossTermPrefix[] = "loss/";  // + the term's name (text_ce, image_l2, ...)
+inline constexpr char kLr[] = "lr";
+inline constexpr char kGradNorm[] = "grad_norm";
+inline constexpr char kTokensPerS[] = "tokens_per_s";
+inline constexpr char kMfu[] = "mfu";
+inline constexpr char kStepTime[] = "step_time_s";
+inline constexpr char kTokens[] = "tokens";
+inline constexpr char kSamplesSeen[] = "samples_seen";
+inline constexpr char kSkippedSteps[] = "skipped_steps";
+inline constexpr char kCheckpointBlocked[] = "checkpoint_blocked_ms";
+}  // namespace metric
+
+struct NamedValue {
+  std::string name;  // a metric:: name
+  double value = 0.0;
+  bool integral = false;  // a count: written as an integer
+};
+
 struct StepMetrics {
   int64_t step = 0;  // 1-based within the stage
   std::string stage;
@@ -29,6 +51,12 @@ struct StepMetrics {
   // The time this step's loop was blocked starting a checkpoint (copying the state); < 0: none.
   double checkpoint_blocked_ms = -1.0;
   bool preempted = false;  // a rank got a preemption signal (not logged: the step is saved)
+
+  // The step's numbers by name, in the order they are logged: loss, lr, grad_norm, tokens_per_s,
+  // mfu, step_time_s, tokens, samples_seen, loss/<term> for each term, then skipped_steps and
+  // checkpoint_blocked_ms where they apply. step, stage, run_step and skipped are not numbers
+  // of the step but where it stands and whether it applied.
+  std::vector<NamedValue> named_values() const;
 };
 
 struct StageStart {

@@ -43,7 +43,7 @@ struct RunStatus {
   int64_t total_steps = 0;
   double loss = kUnknown;
   std::map<std::string, double> losses;  // named terms (text_ce, image_l2, ...)
-  double learning_rate = kUnknown;
+  double lr = kUnknown;
   double grad_norm = kUnknown;
   double tokens_per_s = kUnknown;
   double eta_s = kUnknown;  // to the end of the current stage

@@ -28,7 +28,7 @@ void StatusBoard::step_done(const StepMetrics& m) {
   status_.step = m.step;
   status_.loss = m.loss;
   status_.losses = m.loss_terms;
-  status_.learning_rate = m.lr;
+  status_.lr = m.lr;
   status_.grad_norm = m.grad_norm;
   status_.tokens_per_s = m.tokens_per_s;
   status_.skipped_steps = m.skipped_steps;

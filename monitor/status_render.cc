@@ -96,7 +96,7 @@ void progress_families(const RunStatus& s, Exposition& out) {
   std::vector<std::pair<Labels, double>> terms;
   for (const auto& [term, value] : s.losses) terms.push_back({{{"term", term}}, value});
   out.gauge("vlm_loss", "The last step's loss terms.", terms);
-  out.gauge("vlm_learning_rate", "The last step's learning rate.", s.learning_rate);
+  out.gauge("vlm_learning_rate", "The last step's learning rate.", s.lr);
   out.gauge("vlm_grad_norm", "The last step's gradient norm before clipping.", s.grad_norm);
   out.gauge("vlm_tokens_per_second", "Trained tokens per second over the last step.",
             s.tokens_per_s);
@@ -139,7 +139,7 @@ std::string status_json(const RunStatus& s) {
               {"total_steps", s.total_steps},
               {"loss", number_or_null(s.loss)},
               {"losses", losses_json(s)},
-              {"learning_rate", number_or_null(s.learning_rate)},
+              {"lr", number_or_null(s.lr)},
               {"grad_norm", number_or_null(s.grad_norm)},
               {"tokens_per_s", number_or_null(s.tokens_per_s)},
               {"eta_s", number_or_null(s.eta_s)},

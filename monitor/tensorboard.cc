@@ -26,20 +26,9 @@ TensorBoardLog::TensorBoardLog(const std::string& dir)
 void TensorBoardLog::step_done(const StepMetrics& m) {
   if (failed_ || m.run_step <= written_through_) return;
   std::vector<tfevents::Scalar> scalars;
-  auto add = [&](const std::string& tag, double value) {
-    scalars.push_back({tag, static_cast<float>(value)});
-  };
-  add("loss", m.loss);
-  for (const auto& [name, value] : m.loss_terms) add("loss/" + name, value);
-  add("lr", m.lr);
-  add("grad_norm", m.grad_norm);
-  add("tokens_per_s", m.tokens_per_s);
-  add("mfu", m.mfu);
-  add("step_time_s", m.step_time_s);
-  add("tokens", static_cast<double>(m.tokens));
-  add("samples_seen", static_cast<double>(m.samples_seen));
-  if (m.skipped_steps > 0) add("skipped_steps", static_cast<double>(m.skipped_steps));
-  if (m.checkpoint_blocked_ms >= 0) add("checkpoint_blocked_ms", m.checkpoint_blocked_ms);
+  for (const NamedValue& v : m.named_values()) {
+    scalars.push_back({v.name, static_cast<float>(v.value)});
+  }
   try {
     file_.write_scalars(m.run_step, scalars);
   } catch (const Error& e) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,16 @@ enum class PadColour {
   kBlack,      // "black": (0, 0, 0), VoRA's PILExpand2Square default
 };
 
+// How a conversation becomes text (data/templates.cc follows the public code of each).
+enum class Template {
+  kPlain,     // "plain": LLaVA's pre-training captions, image then answer
+  kVicunaV1,  // "vicuna_v1": LLaVA-1.5's conversations
+  kQwen2,     // "qwen2": VoRA's chat template
+};
+const std::string& name_of(Template chat_template);  // its YAML word
+// The template a YAML word (or a command-line value) names; nullopt for another word.
+std::optional<Template> template_named(const std::string& word);
+
 struct DataSection {
   std::string corpus_dir;  // root of a vlm-synth corpus; relative paths below resolve against it
   // The sample source, exactly one of the two (the innermost level that names one wins: a stage
@@ -159,7 +170,7 @@ struct DataSection {
                            // hold their images, so it does not apply to them)
   std::string tokenizer;   // tokenizer.json, tokenizer.model or a model folder, relative to
                            // corpus_dir; empty: model.llm.hf_path's (data/run_tokenizer.h)
-  std::string template_name = "plain";  // YAML key: template. plain | vicuna_v1 | qwen2
+  Template chat_template = Template::kPlain;  // YAML key: template. plain | vicuna_v1 | qwen2
   int64_t max_seq_len = 2048;
   ImageAspect image_aspect = ImageAspect::kSquare;  // square | pad
   PadColour pad_colour = PadColour::kImageMean;     // image_mean | black (used by pad)
@@ -247,10 +258,16 @@ struct CheckpointSection {
   bool async = true;
 };
 
+// The communicator's backend: mpi reduces host buffers, nccl device buffers.
+enum class Backend {
+  kAuto,  // "auto": nccl when training.device is a GPU (and this build has NCCL), mpi on the CPU
+  kMpi,   // "mpi"
+  kNccl,  // "nccl"
+};
+const std::string& name_of(Backend backend);  // its YAML word
+
 struct ClusterSection {
-  // auto: nccl when training.device is a GPU (and this build has the NCCL backend), mpi on the
-  // CPU; mpi reduces host buffers, nccl device buffers.
-  std::string backend = "auto";  // auto | mpi | nccl
+  Backend backend = Backend::kAuto;  // auto | mpi | nccl
   double timeout_s = 300.0;
   int64_t status_port = 0;  // 0: no status endpoint
   // Loopback by default: the endpoint has no authentication. 0.0.0.0 serves every interface.
@@ -318,6 +335,15 @@ enum class Objective {
   kVora,   // "vora": caption loss plus block-wise distillation
 };
 const std::string& name_of(Objective objective);  // its YAML word
+
+// What the recipe layer knows of an objective (the loss itself is worker/objective.h's): the
+// checks a recipe must pass and the vocabulary it adds.
+struct ObjectiveRules {
+  std::optional<Architecture> architecture;  // the model.architecture it needs; nullopt: any
+  std::string own_part;  // a stages[].trainable part only this objective has; empty: none
+  std::vector<std::string> added_tokens;  // tokens the run's tokenizer gains for it
+};
+const ObjectiveRules& objective_rules(Objective objective);
 
 // One phase of a recipe (LLaVA stage 1, stage 2, ...). A stage's YAML may override any of the
 // sections below; what it does not set it inherits from the top level.

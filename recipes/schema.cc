@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "common/error.h"
+
 namespace vlm::recipes::schema {
 
 bool Range::accepts(double value) const {
@@ -93,5 +95,34 @@ const std::string& name_of(Architecture architecture) {
 }
 
 const std::string& name_of(Objective objective) { return schema::kObjectives.name_of(objective); }
+
+const ObjectiveRules& objective_rules(Objective objective) {
+  static const ObjectiveRules kLlava{std::nullopt, "", {}};
+  // VDEP's hybrid batches train a LLaVA model; <auto_image> marks a VDEP-mode row's image.
+  static const ObjectiveRules kVdep{Architecture::kLlava, "added_tokens", {"<auto_image>"}};
+  // The distillation's aux heads exist only while a VoRA stage trains.
+  static const ObjectiveRules kVora{Architecture::kVora, "aux_heads", {}};
+  switch (objective) {
+    case Objective::kLlava:
+      return kLlava;
+    case Objective::kVdep:
+      return kVdep;
+    case Objective::kVora:
+      return kVora;
+  }
+  VLM_THROW(InternalError, "objective ", static_cast<int>(objective), " has no rules");
+}
+
+const std::string& name_of(Backend backend) { return schema::kBackends.name_of(backend); }
+
+const std::string& name_of(Template chat_template) {
+  return schema::kTemplates.name_of(chat_template);
+}
+
+std::optional<Template> template_named(const std::string& word) {
+  const Template* found = schema::kTemplates.find(word);
+  if (found == nullptr) return std::nullopt;
+  return *found;
+}
 
 }  // namespace vlm::recipes

@@ -106,6 +106,10 @@ inline const Choice<Architecture> kArchitectures{{{"llava", Architecture::kLlava
                                                   {"vora", Architecture::kVora}}};
 inline const Choice<Objective> kObjectives{
     {{"llava", Objective::kLlava}, {"vdep", Objective::kVdep}, {"vora", Objective::kVora}}};
+inline const Choice<Backend> kBackends{
+    {{"auto", Backend::kAuto}, {"mpi", Backend::kMpi}, {"nccl", Backend::kNccl}}};
+inline const Choice<Template> kTemplates{
+    {{"plain", Template::kPlain}, {"vicuna_v1", Template::kVicunaV1}, {"qwen2", Template::kQwen2}}};
 inline const Choice<ImageAspect> kImageAspects{
     {{"square", ImageAspect::kSquare}, {"pad", ImageAspect::kPad}}};
 inline const Choice<PadColour> kPadColours{
@@ -236,7 +240,7 @@ struct Fields<DataSection> {
     f("shards", &DataSection::shards, any_text());
     f("image_root", &DataSection::image_root, any_text());
     f("tokenizer", &DataSection::tokenizer, any_text());
-    f("template", &DataSection::template_name, one_of({"plain", "vicuna_v1", "qwen2"}));
+    f("template", &DataSection::chat_template, kTemplates);
     f("max_seq_len", &DataSection::max_seq_len, greater_than(0));
     f("image_aspect", &DataSection::image_aspect, kImageAspects);
     f("pad_colour", &DataSection::pad_colour, kPadColours);
@@ -325,7 +329,7 @@ template <>
 struct Fields<ClusterSection> {
   template <typename F>
   static void visit(F&& f) {
-    f("backend", &ClusterSection::backend, one_of({"auto", "mpi", "nccl"}));
+    f("backend", &ClusterSection::backend, kBackends);
     f("timeout_s", &ClusterSection::timeout_s, greater_than(0));
     f("status_port", &ClusterSection::status_port, between(0, 65535));
     f("status_address", &ClusterSection::status_address, non_empty());

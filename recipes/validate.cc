@@ -241,18 +241,20 @@ class CrossChecker {
     requires_setting("vision_embedding", model.architecture == Architecture::kVora, arch,
                      arch_name);
     const std::string objective_key = child_path(path, "objective");
-    requires_setting("aux_heads", stage.objective == Objective::kVora, objective_key,
-                     name_of(stage.objective));
-    requires_setting("added_tokens", stage.objective == Objective::kVdep, objective_key,
-                     name_of(stage.objective));
+    for (const auto& [word, objective] : schema::kObjectives.names) {
+      const std::string& part = objective_rules(objective).own_part;
+      if (!part.empty()) {
+        requires_setting(part, stage.objective == objective, objective_key,
+                         name_of(stage.objective));
+      }
+    }
   }
 
   // Which objective fits which architecture.
   void objective(const Stage& stage, const std::string& path, const ModelSection& model) {
     const std::string objective_path = child_path(path, "objective");
-    const Architecture needed = stage.objective == Objective::kVdep   ? Architecture::kLlava
-                                : stage.objective == Objective::kVora ? Architecture::kVora
-                                                                      : model.architecture;
+    const Architecture needed =
+        objective_rules(stage.objective).architecture.value_or(model.architecture);
     if (model.architecture != needed) {
       fail({objective_path, "model.architecture"},
            shown(objective_path) + " " + quoted(name_of(stage.objective)) + " needs " +

@@ -5,10 +5,14 @@
 #include <set>
 
 #include "common/text_format.h"
+#include "monitor/stage_summary.h"
 #include "report/chart.h"
 
 namespace vlm::report {
 namespace {
+
+using monitor::MetricsRow;
+using monitor::RunMetrics;
 
 constexpr Rgb kBackground{245, 245, 245};
 constexpr Rgb kTitleInk{30, 30, 30};
@@ -20,7 +24,7 @@ std::vector<std::string> loss_terms(const RunMetrics& run) {
   std::set<std::string> terms;
   for (const MetricsRow& row : run.rows) {
     for (const auto& entry : row.values) {
-      if (entry.first.rfind("loss/", 0) == 0) terms.insert(entry.first);
+      if (entry.first.rfind(monitor::metric::kLossTermPrefix, 0) == 0) terms.insert(entry.first);
     }
   }
   return {terms.begin(), terms.end()};
@@ -59,10 +63,11 @@ std::string number(double value) {
 }  // namespace
 
 std::vector<std::string> charted_keys(const RunMetrics& run) {
-  std::vector<std::string> keys{"loss"};
+  std::vector<std::string> keys{monitor::metric::kLoss};
   const std::vector<std::string> terms = loss_terms(run);
   if (terms.size() > 1) keys.insert(keys.end(), terms.begin(), terms.end());
-  keys.insert(keys.end(), {"grad_norm", "tokens_per_s", "lr"});
+  keys.insert(keys.end(),
+              {monitor::metric::kGradNorm, monitor::metric::kTokensPerS, monitor::metric::kLr});
   return keys;
 }
 
@@ -91,35 +96,26 @@ Canvas draw_report(const RunMetrics& run, const std::string& title) {
 }
 
 std::vector<std::string> summary_table(const RunMetrics& run) {
-  std::vector<std::string> losses{"loss"};
+  std::vector<std::string> losses{monitor::metric::kLoss};
   for (const std::string& term : loss_terms(run)) losses.push_back(term);
   std::vector<std::vector<std::string>> table{{"stage", "steps", "time", "tokens/s"}};
   for (const std::string& loss : losses) table[0].push_back(loss + " first -> last");
   for (const std::string& stage : run.stages) {
-    const MetricsRow* first = nullptr;
-    const MetricsRow* last = nullptr;
-    int64_t steps = 0;
-    double seconds = 0.0, tokens = 0.0;
+    monitor::StageSummary summary;
     for (const MetricsRow& row : run.rows) {
-      if (row.stage != stage) continue;
-      if (first == nullptr) first = &row;
-      last = &row;
-      ++steps;
-      const auto time = row.values.find("step_time_s");
-      const auto count = row.values.find("tokens");
-      if (time != row.values.end()) seconds += time->second;
-      if (count != row.values.end()) tokens += count->second;
+      if (row.stage == stage) summary.add(row.step, row.values);
     }
-    if (first == nullptr) continue;
+    if (summary.steps == 0) continue;
     std::vector<std::string> cells{stage,
-                                   std::to_string(steps) + " (" + std::to_string(first->step) +
-                                       ".." + std::to_string(last->step) + ")",
-                                   format_duration(seconds),
-                                   seconds > 0 ? number(tokens / seconds) : "?"};
+                                   std::to_string(summary.steps) + " (" +
+                                       std::to_string(summary.first_step) + ".." +
+                                       std::to_string(summary.last_step) + ")",
+                                   format_duration(summary.seconds),
+                                   summary.seconds > 0 ? number(summary.tokens_per_s()) : "?"};
     for (const std::string& loss : losses) {
-      const auto a = first->values.find(loss);
-      const auto b = last->values.find(loss);
-      cells.push_back(a == first->values.end() || b == last->values.end()
+      const auto a = summary.first_losses.find(loss);
+      const auto b = summary.last_losses.find(loss);
+      cells.push_back(a == summary.first_losses.end() || b == summary.last_losses.end()
                           ? "-"
                           : number(a->second) + " -> " + number(b->second));
     }

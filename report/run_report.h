@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "monitor/metrics_file.h"
 #include "report/canvas.h"
-#include "report/metrics_file.h"
 
 namespace vlm::report {
 
@@ -18,12 +18,12 @@ constexpr int kChartsPerRow = 2;
 
 // The metrics.jsonl keys charted, in order: "loss", each "loss/<term>" when there is more than
 // one term (one term is the loss), grad_norm, tokens_per_s, lr.
-std::vector<std::string> charted_keys(const RunMetrics& run);
+std::vector<std::string> charted_keys(const monitor::RunMetrics& run);
 
-Canvas draw_report(const RunMetrics& run, const std::string& title);
+Canvas draw_report(const monitor::RunMetrics& run, const std::string& title);
 
 // Per stage: steps, time (the steps' own time), mean tokens/s, first and last value of the loss
 // and of each term.
-std::vector<std::string> summary_table(const RunMetrics& run);
+std::vector<std::string> summary_table(const monitor::RunMetrics& run);
 
 }  // namespace vlm::report

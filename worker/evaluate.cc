@@ -53,7 +53,7 @@ std::vector<Question> load_questions(const recipes::Recipe& recipe, const recipe
     Question q;
     q.category = record.category.empty() ? "all" : record.category;
     q.expected = normalize_answer(first_answer(record));
-    const auto segments = data::render_prompt(record, stage.data.template_name);
+    const auto segments = data::render_prompt(record, stage.data.chat_template);
     data::TokenizedSample prompt =
         data::tokenize(segments, tokenizer, model.image_tokens_per_image(), stage.data.max_seq_len);
     q.prompt_ids = std::move(prompt.input_ids);

@@ -41,6 +41,23 @@ class VdepObjective : public Objective {
     return {shifted_cross_entropy_sum(outputs.logits, batch.labels),
             vdep_image_sum(outputs.last_hidden, outputs.image_embeds, batch, config_)};
   }
+  // <auto_image> gets an embedding row of its own while the stage trains, folded back after.
+  void add_parts(models::VisionLanguageModel& model, const TokenIdOf& token_id) const override {
+    std::vector<int64_t> ids;
+    for (const std::string& token :
+         recipes::objective_rules(recipes::Objective::kVdep).added_tokens) {
+      ids.push_back(token_id(token));
+    }
+    model.separate_token_embeddings(ids);
+  }
+  void remove_parts(models::VisionLanguageModel& model) const override {
+    model.fold_token_embeddings();
+  }
+  void configure_loader(data::LoaderOptions& options) const override {
+    options.vdep_ratio = config_.ratio;
+    options.vdep_split = config_.split;
+    options.vdep_text_loss = config_.text_loss_on_vdep_rows;
+  }
 
  private:
   recipes::VdepConfig config_;
@@ -51,8 +68,8 @@ class VdepObjective : public Objective {
 // the distillation per block.
 class VoraObjective : public Objective {
  public:
-  VoraObjective(const recipes::DistillConfig& config, int64_t teacher_layers)
-      : blocks_(models::distilled_blocks(config, teacher_layers)) {
+  VoraObjective(const recipes::DistillConfig& config, uint64_t seed, int64_t teacher_layers)
+      : config_(config), seed_(seed), blocks_(models::distilled_blocks(config, teacher_layers)) {
     terms_ = {"text_ce"};
     weights_ = {1.0};
     for (const int64_t block : blocks_) {
@@ -79,8 +96,14 @@ class VoraObjective : public Objective {
     return out;
   }
   bool wants_block_hiddens() const override { return true; }
+  void add_parts(models::VisionLanguageModel& model, const TokenIdOf&) const override {
+    model.add_aux_heads(config_, seed_);
+  }
+  void remove_parts(models::VisionLanguageModel& model) const override { model.drop_aux_heads(); }
 
  private:
+  recipes::DistillConfig config_;
+  uint64_t seed_ = 0;  // the aux heads' initialisation
   std::vector<int64_t> blocks_;
 };
 
@@ -159,10 +182,27 @@ std::unique_ptr<Objective> make_objective(const recipes::Stage& stage,
     case recipes::Objective::kVdep:
       return std::make_unique<VdepObjective>(stage.vdep);
     case recipes::Objective::kVora:
-      return std::make_unique<VoraObjective>(stage.distill, model.config().vision.num_layers);
+      return std::make_unique<VoraObjective>(stage.distill, stage.training.seed,
+                                             model.config().vision.num_layers);
   }
   VLM_THROW(InternalError, "stage '", stage.name, "': objective ",
             static_cast<int>(stage.objective), " has no implementation");
+}
+
+void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
+                   const TokenIdOf& token_id) {
+  if (stage.lora.rank > 0) model.add_lora(stage.lora, stage.training.seed);
+  make_objective(stage, model)->add_parts(model, token_id);
+  model.set_trainable(stage.trainable);
+}
+
+void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage) {
+  make_objective(stage, model)->remove_parts(model);
+  if (stage.merge_lora_at_end) {
+    model.merge_lora();
+    // VoRA's end: the LLM has learned to see; the teacher is not needed any more.
+    if (model.config().architecture == recipes::Architecture::kVora) model.drop_teacher();
+  }
 }
 
 }  // namespace vlm::worker

@@ -55,23 +55,24 @@ at::Device choose_device(const std::string& requested, const cluster::World& wor
   return at::Device(at::kCUDA, static_cast<at::DeviceIndex>(index));
 }
 
-std::string choose_backend(const std::string& requested, const at::Device& device,
-                           std::string& reason) {
+recipes::Backend choose_backend(recipes::Backend requested, const at::Device& device,
+                                std::string& reason) {
+  using recipes::Backend;
   const bool nccl_built = !cluster::nccl_version().empty();
-  if (requested == "auto") {
-    const std::string backend = device.is_cuda() && nccl_built ? "nccl" : "mpi";
-    reason += "; cluster.backend auto: " + backend;
+  if (requested == Backend::kAuto) {
+    const Backend backend = device.is_cuda() && nccl_built ? Backend::kNccl : Backend::kMpi;
+    reason += "; cluster.backend auto: " + name_of(backend);
     VLM_CHECK(!device.is_cuda() || nccl_built, ConfigError, "training.device is ", device.str(),
               " but this build has no NCCL backend to "
               "reduce device buffers: configure with -DVLM_WITH_CUDA=ON (CUDA toolkit and NCCL "
               "found under /usr/local/cuda), or set training.device: cpu");
     return backend;
   }
-  reason += "; cluster.backend " + requested;
-  VLM_CHECK(requested != "nccl" || device.is_cuda(), ConfigError,
+  reason += "; cluster.backend " + name_of(requested);
+  VLM_CHECK(requested != Backend::kNccl || device.is_cuda(), ConfigError,
             "cluster.backend is nccl, which reduces GPU buffers, but training.device resolves to ",
             device.str(), ": set cluster.backend: mpi (or auto) for a CPU run");
-  VLM_CHECK(requested != "mpi" || device.is_cpu(), ConfigError,
+  VLM_CHECK(requested != Backend::kMpi || device.is_cpu(), ConfigError,
             "cluster.backend is mpi, which reduces host buffers, but training.device resolves "
             "to ",
             device.str(), ": set cluster.backend: nccl (or auto) for a GPU run");

@@ -16,8 +16,8 @@ namespace vlm::worker {
 
 struct Placement {
   at::Device device = at::kCPU;
-  std::string backend = "mpi";  // mpi | nccl
-  std::string reason;           // why, for the log
+  recipes::Backend backend = recipes::Backend::kMpi;  // kMpi or kNccl, never kAuto
+  std::string reason;                                 // why, for the log
 };
 
 // training.device: auto (cuda:<local rank> when the LibTorch in use has CUDA and sees a GPU, else

@@ -1,25 +1,22 @@
 #include "worker/run_timing.h"
 
 #include <algorithm>
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <cmath>
 
 #include "checkpoint/store.h"
 #include "common/files.h"
+#include "monitor/metrics_file.h"
+#include "monitor/run_observer.h"
 
 namespace vlm::worker {
 namespace {
 
 void read_step_times(const std::string& path, RunTiming& timing) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    // A killed run may have left half a line; what parses counts.
-    const auto object = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!object.is_object() || !object.contains("step_time_s")) continue;
-    const auto& value = object["step_time_s"];
-    if (!value.is_number()) continue;
-    timing.step_s = std::max(timing.step_s, value.get<double>());
+  if (!files::exists(path)) return;
+  for (const monitor::MetricsRow& row : monitor::read_metrics(path).rows) {
+    const auto time = row.values.find(monitor::metric::kStepTime);
+    if (time == row.values.end() || !std::isfinite(time->second)) continue;
+    timing.step_s = std::max(timing.step_s, time->second);
     ++timing.steps;
   }
 }

@@ -6,11 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <numeric>
 #include <thread>
 
 #include "checkpoint/model_export.h"
@@ -239,10 +237,9 @@ class StageRunner {
     cache_at_start_ = sharding::cpu_cache_stats();
     observer_.stage_started(stage_start(first_step));
     model_.train(true);
-    StageResult result{stage_.name};
-    std::deque<double> recent;
-    const auto stage_start = Clock::now();
-    int64_t tokens_total = 0;
+    StageResult result;
+    result.stage = stage_.name;
+    result.summary.stage = stage_.name;
     for (int64_t step = first_step; step < total_steps_; ++step) {
       StepMetrics m = train_step(step);
       checkpointer_.poll();
@@ -264,12 +261,7 @@ class StageRunner {
         result.preempted = true;
         break;
       }
-      tokens_total += m.tokens;
-      if (step == first_step) result.first_loss = m.loss;
-      recent.push_back(m.loss);
-      if (static_cast<int64_t>(recent.size()) > std::max<int64_t>(1, stage_.training.log_every)) {
-        recent.pop_front();
-      }
+      result.summary.add(m);
     }
     // The stage's end is a checkpoint: a later stage resumes from it.
     if (!result.preempted && first_step < total_steps_) {
@@ -280,12 +272,6 @@ class StageRunner {
     log_step_phases();
     log_peak_memory();
     result.steps = total_steps_;
-    result.seconds = seconds_since(stage_start);
-    result.last_loss = recent.empty() ? 0.0
-                                      : std::accumulate(recent.begin(), recent.end(), 0.0) /
-                                            static_cast<double>(recent.size());
-    result.tokens_per_s =
-        result.seconds > 0 ? static_cast<double>(tokens_total) / result.seconds : 0;
     if (!result.preempted) engine_->release_to_model();
     return result;
   }
@@ -337,11 +323,7 @@ class StageRunner {
     options.global_batch_size = stage_.training.global_batch_size;
     options.rank = world_.rank;
     options.world_size = world_.world_size;
-    if (stage_.objective == recipes::Objective::kVdep) {
-      options.vdep_ratio = stage_.vdep.ratio;
-      options.vdep_split = stage_.vdep.split;
-      options.vdep_text_loss = stage_.vdep.text_loss_on_vdep_rows;
-    }
+    objective_->configure_loader(options);
     return options;
   }
 
@@ -574,28 +556,6 @@ int64_t micro_batch_size(const recipes::TrainingSection& training, int world_siz
   return micro;
 }
 
-void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
-                   const TokenIdOf& token_id) {
-  if (stage.lora.rank > 0) model.add_lora(stage.lora, stage.training.seed);
-  if (stage.objective == recipes::Objective::kVdep) {
-    model.separate_token_embeddings({token_id("<auto_image>")});
-  }
-  if (stage.objective == recipes::Objective::kVora) {
-    model.add_aux_heads(stage.distill, stage.training.seed);
-  }
-  model.set_trainable(stage.trainable);
-}
-
-void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage) {
-  if (stage.objective == recipes::Objective::kVdep) model.fold_token_embeddings();
-  if (stage.objective == recipes::Objective::kVora) model.drop_aux_heads();
-  if (stage.merge_lora_at_end) {
-    model.merge_lora();
-    // VoRA's end: the LLM has learned to see; the teacher is not needed any more.
-    if (model.config().architecture == recipes::Architecture::kVora) model.drop_teacher();
-  }
-}
-
 int64_t stage_steps(const recipes::TrainingSection& training, int64_t samples_per_epoch) {
   if (training.max_steps > 0) return training.max_steps;
   const double samples = training.epochs * static_cast<double>(samples_per_epoch);
@@ -662,9 +622,9 @@ TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& l
       const bool last = &stage == &recipe.stages.back();
       const std::string folder = last ? layout.final_model() : layout.stage_model(stage.name);
       checkpoint::export_model(model, folder);
-      log::info("stage '{}' done in {:.1f} s: loss {:.4f} -> {:.4f}, {:.0f} tokens/s; model at {}",
-                stage.name, result.seconds, result.first_loss, result.last_loss,
-                result.tokens_per_s, folder);
+      log::info("stage '{}' done in {:.1f} s: {}, {:.0f} tokens/s; model at {}", stage.name,
+                result.summary.seconds, result.summary.losses_text(), result.summary.tokens_per_s(),
+                folder);
     }
     if (stage.name == options.stop_after_stage && &stage != &recipe.stages.back()) {
       log::info(

@@ -12,18 +12,17 @@
 #include "data/tokenizer.h"
 #include "models/model.h"
 #include "monitor/run_observer.h"
+#include "monitor/stage_summary.h"
 #include "recipes/recipe.h"
+#include "worker/objective.h"
 
 namespace vlm::worker {
 
 struct StageResult {
   std::string stage;
-  bool preempted = false;  // stopped by a preemption signal, saved
-  int64_t steps = 0;
-  double first_loss = 0.0;
-  double last_loss = 0.0;  // mean over the last log_every steps
-  double seconds = 0.0;
-  double tokens_per_s = 0.0;
+  bool preempted = false;         // stopped by a preemption signal, saved
+  int64_t steps = 0;              // the stage's steps (a preempted stage did fewer)
+  monitor::StageSummary summary;  // the steps this process ran
 };
 
 struct TrainOptions {
@@ -46,16 +45,6 @@ struct TrainOutcome {
 TrainOutcome train(const recipes::Recipe& recipe, const checkpoint::RunLayout& layout,
                    const cluster::World& world, cluster::Communicator& comm,
                    monitor::RunObserver& observer, const TrainOptions& options = {});
-
-// What a stage does to the model's structure before it trains (LoRA, VDEP's separate
-// <auto_image> row, what trains) and after (folding that row back, merging LoRA when the stage
-// says so); replayed, without training, for the stages a resumed run has finished and by
-// checkpoint export.
-// token_id gives a special token's id (VDEP's <auto_image>).
-using TokenIdOf = std::function<int32_t(const std::string&)>;
-void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,
-                   const TokenIdOf& token_id);
-void finish_model(models::VisionLanguageModel& model, const recipes::Stage& stage);
 
 // Sequences per rank per micro batch: training.micro_batch_size, or the global batch split over
 // the ranks; ConfigError when the global batch is not a whole number of micro batches.

@@ -39,7 +39,7 @@ LoaderOptions instruction_options(int64_t batch, int64_t rank = 0, int64_t world
   LoaderOptions options;
   options.data.corpus_dir = synth_corpus_dir();
   options.data.json = kInstructions;
-  options.data.template_name = "vicuna_v1";
+  options.data.chat_template = recipes::Template::kVicunaV1;
   options.data.image_aspect = recipes::ImageAspect::kPad;
   options.data.loader_threads = 1;
   options.data.prefetch_batches = 2;
@@ -236,15 +236,15 @@ TEST(Loader, ReadsEveryCorpusOfTheGenerator) {
   struct Case {
     const char* json;
     const char* image_root;
-    const char* template_name;
+    recipes::Template chat_template;
   };
-  for (const Case& c :
-       {Case{"blip_laion_cc_sbu_558k.json", "images", "plain"}, Case{"vora_30m.jsonl", "", "qwen2"},
-        Case{"eval/questions.json", "", "vicuna_v1"}}) {
+  for (const Case& c : {Case{"blip_laion_cc_sbu_558k.json", "images", recipes::Template::kPlain},
+                        Case{"vora_30m.jsonl", "", recipes::Template::kQwen2},
+                        Case{"eval/questions.json", "", recipes::Template::kVicunaV1}}) {
     LoaderOptions options = instruction_options(5);
     options.data.json = c.json;
     options.data.image_root = c.image_root;
-    options.data.template_name = c.template_name;
+    options.data.chat_template = c.chat_template;
     Loader loader(options, synth_tokenizer());
     for (int call = 0; call < 4; ++call) {
       const Batch batch = loader.next();
@@ -380,9 +380,6 @@ TEST(Loader, BadOptionsAreConfigErrors) {
   LoaderOptions options = instruction_options(2);
   options.data.sampler = "sorted";
   expect_config_error(options);
-  options = instruction_options(2);
-  options.data.template_name = "chatml";
-  expect_config_error(options);
   options = instruction_options(4, 0, 2);
   options.global_batch_size = 12;  // not a multiple of 4 x 2
   expect_config_error(options);
@@ -397,7 +394,7 @@ TEST(Loader, VdepReadsEachCaptionOnceInEachModeAndMarksItsImages) {
   LoaderOptions options = instruction_options(8);
   options.data.json = "blip_laion_cc_sbu_558k.json";
   options.data.image_root = "images";
-  options.data.template_name = "plain";
+  options.data.chat_template = recipes::Template::kPlain;
   options.data.image_aspect = recipes::ImageAspect::kSquare;
   const int64_t captions = Loader(options, synth_tokenizer()).samples_per_epoch();
   options.vdep_ratio = 1.0;
@@ -440,7 +437,7 @@ TEST(Loader, VdepReadsEachCaptionOnceInEachModeAndMarksItsImages) {
 TEST(Loader, TextOnlyFractionFixesEachBatchsMixture) {
   LoaderOptions options = instruction_options(2, 0, 2);
   options.data.json = "vora_30m.jsonl";
-  options.data.template_name = "qwen2";
+  options.data.chat_template = recipes::Template::kQwen2;
   options.data.image_aspect = recipes::ImageAspect::kSquare;
   options.data.text_only_fraction = 0.5;
   options.global_batch_size = 8;

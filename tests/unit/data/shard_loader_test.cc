@@ -67,7 +67,7 @@ LoaderOptions instruction_options(int64_t batch, int64_t rank = 0, int64_t world
   LoaderOptions options;
   options.data.corpus_dir = synth_corpus_dir();
   options.data.shards = synth_shards() + "/mix";  // absolute: corpus_dir does not apply
-  options.data.template_name = "vicuna_v1";
+  options.data.chat_template = recipes::Template::kVicunaV1;
   options.data.image_aspect = recipes::ImageAspect::kPad;
   options.data.loader_threads = 2;
   options.data.prefetch_batches = 2;
@@ -200,18 +200,20 @@ TEST(ShardLoader, ShardsAndJsonGiveIdenticalBatches) {
     const char* json;
     const char* shards;
     const char* image_root;
-    const char* template_name;
+    recipes::Template chat_template;
     recipes::ImageAspect aspect;
     const char* sampler;
   };
-  for (const Case& c :
-       {Case{kInstructions, "mix", "", "vicuna_v1", recipes::ImageAspect::kPad, "modality_length"},
-        Case{kInstructions, "mix", "", "vicuna_v1", recipes::ImageAspect::kSquare, "random"},
-        Case{kCaptions, "captions", "images", "plain", recipes::ImageAspect::kSquare, "random"}}) {
+  for (const Case& c : {Case{kInstructions, "mix", "", recipes::Template::kVicunaV1,
+                             recipes::ImageAspect::kPad, "modality_length"},
+                        Case{kInstructions, "mix", "", recipes::Template::kVicunaV1,
+                             recipes::ImageAspect::kSquare, "random"},
+                        Case{kCaptions, "captions", "images", recipes::Template::kPlain,
+                             recipes::ImageAspect::kSquare, "random"}}) {
     LoaderOptions from_shards = instruction_options(4, 1, 2);
     from_shards.data.shards = synth_shards() + "/" + c.shards;
     from_shards.data.image_root = c.image_root;
-    from_shards.data.template_name = c.template_name;
+    from_shards.data.chat_template = c.chat_template;
     from_shards.data.image_aspect = c.aspect;
     from_shards.data.sampler = c.sampler;
     from_shards.global_batch_size = 16;
@@ -362,7 +364,7 @@ TEST(ShardLoader, AFlippedBitInAShardIsFoundBeforeItsSamplesAreRead) {
   files::write_atomically(path, bytes);
   LoaderOptions options = instruction_options(4);
   options.data.shards = dir.file("captions");
-  options.data.template_name = "plain";
+  options.data.chat_template = recipes::Template::kPlain;
   try {
     Loader loader(options, synth_tokenizer());
     for (int call = 0; call < 20; ++call) loader.next();

@@ -150,7 +150,7 @@ TEST(Synth, InstructionAnswersMatchTheirImages) {
                                             "textvqa/train_images/", "vg/VG_100K"};
   int text_only = 0, questions = 0;
   for (const Conversation& record : corpus) {
-    EXPECT_NO_THROW(render(record, "vicuna_v1")) << record.id;
+    EXPECT_NO_THROW(render(record, recipes::Template::kVicunaV1)) << record.id;
     if (record.images.empty()) {
       ++text_only;
       continue;
@@ -190,7 +190,7 @@ TEST(Synth, SomeInstructionsStartWithAGptTurn) {
     const Record record = instruction_record(1, i, 0.1);
     if (record.conversation.turns.front().from == "gpt") {
       ++greetings;
-      EXPECT_NO_THROW(render(record.conversation, "vicuna_v1"));
+      EXPECT_NO_THROW(render(record.conversation, recipes::Template::kVicunaV1));
     }
   }
   EXPECT_GT(greetings, 0);
@@ -204,7 +204,7 @@ TEST(Synth, VoraLinesHaveFramesTextOnlyAndSystemTurns) {
   ASSERT_EQ(corpus.size(), 40u);
   int with_frames = 0, system_turns = 0;
   for (const Conversation& record : corpus) {
-    EXPECT_NO_THROW(render(record, "qwen2")) << record.id;
+    EXPECT_NO_THROW(render(record, recipes::Template::kQwen2)) << record.id;
     system_turns += record.turns.front().from == "system";
     if (record.images.empty()) continue;
     ++with_frames;
@@ -258,13 +258,14 @@ TEST(Synth, TokenizerMakesTheCorpusWordsSinglePiecesWithoutUnknowns) {
   for (int i = 0; i < kNumShapes; ++i) EXPECT_EQ(tokenizer->encode(shape_name(i)).size(), 1u);
   for (int i = 0; i < kNumPositions; ++i) EXPECT_EQ(tokenizer->encode(position_name(i)).size(), 2u);
   EXPECT_GE(tokenizer->special_id("<|im_start|>"), 0);
-  const std::pair<const char*, const char*> uses[] = {{"blip_laion_cc_sbu_558k.json", "plain"},
-                                                      {"llava_v1_5_mix665k.json", "vicuna_v1"},
-                                                      {"llava_v1_5_mix665k.json", "qwen2"},
-                                                      {"vora_30m.jsonl", "qwen2"}};
-  for (const auto& [file, template_name] : uses) {
+  const std::pair<const char*, recipes::Template> uses[] = {
+      {"blip_laion_cc_sbu_558k.json", recipes::Template::kPlain},
+      {"llava_v1_5_mix665k.json", recipes::Template::kVicunaV1},
+      {"llava_v1_5_mix665k.json", recipes::Template::kQwen2},
+      {"vora_30m.jsonl", recipes::Template::kQwen2}};
+  for (const auto& [file, chat_template] : uses) {
     for (const Conversation& record : read_corpus(synth_corpus_dir() + "/" + file)) {
-      const TokenizedSample sample = tokenize(render(record, template_name), *tokenizer, 16, 0);
+      const TokenizedSample sample = tokenize(render(record, chat_template), *tokenizer, 16, 0);
       for (const int32_t id : sample.input_ids)
         ASSERT_NE(id, 0) << "unknown piece in " << record.id;
     }

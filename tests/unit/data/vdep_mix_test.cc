@@ -33,7 +33,7 @@ LoaderOptions caption_options(int64_t global_batch, int64_t micro, int64_t world
   options.data.corpus_dir = synth_corpus_dir();
   options.data.json = "blip_laion_cc_sbu_558k.json";
   options.data.image_root = "images";
-  options.data.template_name = "plain";
+  options.data.chat_template = recipes::Template::kPlain;
   options.data.loader_threads = 1;
   options.data.prefetch_batches = 2;
   options.seed = 11;

@@ -26,7 +26,7 @@ RunStatus training_status() {
   s.total_steps = 100;
   s.loss = 1.0 / 3.0;
   s.losses = {{"text_ce", 0.25}, {"image_l2", 1e-7}};
-  s.learning_rate = 2e-5;
+  s.lr = 2e-5;
   s.grad_norm = 0.5;
   s.tokens_per_s = 1234.5;
   s.eta_s = 88.0;

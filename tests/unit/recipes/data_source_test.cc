@@ -49,7 +49,8 @@ TEST(DataSource, OneSetSwitchesAStageAndKeepsTheOther) {
   EXPECT_EQ(recipe.stages[0].data.json, "captions.json");
   EXPECT_EQ(recipe.stages[1].data.json, "");
   EXPECT_EQ(recipe.stages[1].data.shards, "shards/mix");
-  EXPECT_EQ(recipe.stages[1].data.template_name, "vicuna_v1");  // the rest of data stays
+  EXPECT_EQ(recipe.stages[1].data.chat_template,
+            recipes::Template::kVicunaV1);  // the rest of data stays
 }
 
 TEST(DataSource, OneSetAtTheTopSwitchesEveryStageThatInherits) {

@@ -37,7 +37,7 @@ TEST(StageInheritance, StagesInheritTheTopLevelSections) {
     EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.1);
   }
   EXPECT_DOUBLE_EQ(pretrain.optimizer.lr, 1e-3);
-  EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_EQ(pretrain.data.chat_template, recipes::Template::kPlain);
   EXPECT_EQ(pretrain.training.max_steps, 0);
   EXPECT_EQ(pretrain.trainable, std::vector<std::string>{"projector"});
 }
@@ -46,8 +46,8 @@ TEST(StageInheritance, TheStageWinsKeyByKey) {
   const Stage finetune = load_text(kTwoStage, kSource).stages[1];
   EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);           // the stage's own
   EXPECT_DOUBLE_EQ(finetune.optimizer.weight_decay, 0.1);  // the same section's other keys
-  EXPECT_EQ(finetune.data.template_name, "vicuna_v1");     // the stage's own
-  EXPECT_EQ(finetune.data.json, "captions.json");          // inherited beside it
+  EXPECT_EQ(finetune.data.chat_template, recipes::Template::kVicunaV1);  // the stage's own
+  EXPECT_EQ(finetune.data.json, "captions.json");                        // inherited beside it
   EXPECT_EQ(finetune.training.max_steps, 7);
   EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
 }
@@ -62,7 +62,7 @@ TEST(StageInheritance, WithoutStagesTheTopLevelIsOneStageNamedTrain) {
   EXPECT_EQ(recipe.stages[0].name, "train");
   EXPECT_EQ(recipe.stages[0].objective, Objective::kLlava);
   EXPECT_EQ(recipe.stages[0].data.json, "a.json");
-  EXPECT_EQ(recipe.stages[0].data.template_name, "vicuna_v1");
+  EXPECT_EQ(recipe.stages[0].data.chat_template, recipes::Template::kVicunaV1);
   EXPECT_DOUBLE_EQ(recipe.stages[0].optimizer.lr, 3e-4);
   EXPECT_EQ(recipe.stages[0].trainable, kProjectorAndLlm);
   EXPECT_EQ(recipe.run_dir, "runs/default");
@@ -237,7 +237,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
   }
   const Stage& pretrain = recipe.stages[0];
   EXPECT_EQ(pretrain.name, "pretrain");
-  EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_EQ(pretrain.data.chat_template, recipes::Template::kPlain);
   EXPECT_EQ(pretrain.data.shards, "shards/captions");
   EXPECT_EQ(pretrain.data.json, "");
   EXPECT_EQ(pretrain.trainable, std::vector<std::string>{"projector"});
@@ -245,7 +245,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
   EXPECT_EQ(pretrain.training.global_batch_size, 64);
   const Stage& finetune = recipe.stages[1];
   EXPECT_EQ(finetune.name, "finetune");
-  EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
+  EXPECT_EQ(finetune.data.chat_template, recipes::Template::kVicunaV1);
   EXPECT_EQ(finetune.data.shards, "shards/mix");
   EXPECT_EQ(finetune.data.json, "");
   EXPECT_EQ(finetune.data.image_aspect, ImageAspect::kPad);
@@ -265,13 +265,13 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
   EXPECT_DOUBLE_EQ(pretrain.optimizer.lr, 1e-3);
   EXPECT_EQ(pretrain.training.global_batch_size, 256);
   EXPECT_EQ(pretrain.training.micro_batch_size, 16);  // 32 per device with FlashAttention
-  EXPECT_EQ(pretrain.data.template_name, "plain");
+  EXPECT_EQ(pretrain.data.chat_template, recipes::Template::kPlain);
   EXPECT_EQ(pretrain.data.image_aspect, ImageAspect::kSquare);  // LLaVA's stage 1: the crop
   EXPECT_EQ(finetune.data.pad_colour, PadColour::kImageMean);
   EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);
   EXPECT_EQ(finetune.training.global_batch_size, 128);
   EXPECT_EQ(finetune.training.micro_batch_size, 16);
-  EXPECT_EQ(finetune.data.template_name, "vicuna_v1");
+  EXPECT_EQ(finetune.data.chat_template, recipes::Template::kVicunaV1);
   EXPECT_EQ(finetune.data.image_aspect, ImageAspect::kPad);
   EXPECT_EQ(finetune.data.sampler, "modality_length");
   for (const Stage& stage : recipe.stages) {

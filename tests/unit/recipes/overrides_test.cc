@@ -54,7 +54,7 @@ TEST(Overrides, ListIndexReachesOneStage) {
 
 TEST(Overrides, StageKeysTheStageLacksAreAdded) {
   const Recipe recipe = with_set({"stages.0.data.template=qwen2"});
-  EXPECT_EQ(recipe.stages[0].data.template_name, "qwen2");
+  EXPECT_EQ(recipe.stages[0].data.chat_template, recipes::Template::kQwen2);
   EXPECT_EQ(recipe.stages[0].data.json, "captions.json");
 }
 

@@ -4,15 +4,18 @@
 #include <fstream>
 #include <set>
 
+#include "monitor/metrics_file.h"
 #include "report/canvas.h"
 #include "report/chart.h"
 #include "report/font.h"
-#include "report/metrics_file.h"
 #include "report/run_report.h"
 #include "tests/support/temp_dir.h"
 
 namespace vlm::report {
 namespace {
+
+using monitor::read_metrics;
+using monitor::RunMetrics;
 
 TEST(Ticks, AreRoundAndCoverTheRange) {
   EXPECT_EQ(nice_ticks(0, 10, 5), (std::vector<double>{0, 2, 4, 6, 8, 10}));

@@ -8,7 +8,7 @@
 namespace vlm::worker {
 namespace {
 
-recipes::Recipe recipe_with(const std::string& device, const std::string& backend) {
+recipes::Recipe recipe_with(const std::string& device, recipes::Backend backend) {
   recipes::Recipe recipe;
   recipe.stages.resize(1);
   recipe.stages[0].training.device = device;
@@ -16,7 +16,7 @@ recipes::Recipe recipe_with(const std::string& device, const std::string& backen
   return recipe;
 }
 
-std::string message_of(const std::string& device, const std::string& backend) {
+std::string message_of(const std::string& device, recipes::Backend backend) {
   try {
     choose_placement(recipe_with(device, backend), cluster::World{});
   } catch (const ConfigError& e) {
@@ -28,24 +28,25 @@ std::string message_of(const std::string& device, const std::string& backend) {
 TEST(Placement, AutoIsTheCpuWithMpiWithoutCuda) {
   ASSERT_FALSE(cuda_usable()) << "this test describes a machine without a GPU";
   for (const char* device : {"auto", "cpu"}) {
-    for (const char* backend : {"auto", "mpi"}) {
+    for (const recipes::Backend backend : {recipes::Backend::kAuto, recipes::Backend::kMpi}) {
       const Placement placement = choose_placement(recipe_with(device, backend), {});
-      EXPECT_TRUE(placement.device.is_cpu()) << device << " " << backend;
-      EXPECT_EQ(placement.backend, "mpi") << device << " " << backend;
+      EXPECT_TRUE(placement.device.is_cpu()) << device << " " << name_of(backend);
+      EXPECT_EQ(placement.backend, recipes::Backend::kMpi) << device << " " << name_of(backend);
     }
   }
 }
 
 TEST(Placement, AGpuOrNcclThatCannotBeHadSaysWhatToChange) {
   for (const std::string device : {"cuda", "cuda:1"}) {
-    const std::string message = message_of(device, "auto");
+    const std::string message = message_of(device, recipes::Backend::kAuto);
     EXPECT_NE(message.find("training.device is " + device), std::string::npos) << message;
     EXPECT_NE(message.find("-DTorch_DIR"), std::string::npos) << message;
   }
-  const std::string nccl = message_of("auto", "nccl");
+  const std::string nccl = message_of("auto", recipes::Backend::kNccl);
   EXPECT_NE(nccl.find("cluster.backend is nccl"), std::string::npos) << nccl;
   EXPECT_NE(nccl.find("training.device resolves to cpu"), std::string::npos) << nccl;
-  EXPECT_NE(message_of("gpu", "auto").find("must be auto, cpu, cuda"), std::string::npos);
+  EXPECT_NE(message_of("gpu", recipes::Backend::kAuto).find("must be auto, cpu, cuda"),
+            std::string::npos);
 }
 
 }  // namespace

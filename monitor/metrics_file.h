@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace vlm::report {
+namespace vlm::monitor {
 
 struct MetricsRow {
   std::string stage;
@@ -29,4 +29,4 @@ struct RunMetrics {
 // existed) get the earlier stages' highest steps added to their step.
 RunMetrics read_metrics(const std::string& path);
 
-}  // namespace vlm::report
+}  // namespace vlm::monitor

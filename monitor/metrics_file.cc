@@ -1,4 +1,4 @@
-#include "report/metrics_file.h"
+#include "monitor/metrics_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 
-namespace vlm::report {
+namespace vlm::monitor {
 namespace {
 
 using Json = nlohmann::json;
@@ -85,4 +85,4 @@ RunMetrics read_metrics(const std::string& path) {
   return run;
 }
 
-}  // namespace vlm::report
+}  // namespace vlm::monitor
