@@ -78,7 +78,7 @@ std::string encode_line(const vlm::data::Tokenizer& tokenizer, const std::string
 // A corpus record (read_corpus's schema) rendered and tokenized as training does, untruncated.
 std::string record_line(const vlm::data::Tokenizer& tokenizer, vlm::recipes::Template chat_template,
                         const std::string& line) {
-  const vlm::data::Conversation conversation = vlm::data::parse_record_document(line);
+  const vlm::data::Conversation conversation = vlm::data::parse_record(line);
   const vlm::data::TokenizedSample sample = vlm::data::tokenize(
       vlm::data::render(conversation, chat_template), tokenizer, /*image_tokens=*/1,
       /*max_seq_len=*/0);

@@ -23,12 +23,10 @@ std::vector<Conversation> read_corpus(const std::string& path);
 // readers that stream a corpus instead).
 void check_corpus_exists(const std::string& path);
 
-// Parses one record's JSON text (the schema above) with a streaming (SAX) parser, several times
-// faster than read_corpus's document parse and accepting exactly the same records (tests compare
-// the two). Throws FormatError saying what is wrong, without a file or position (the caller knows
-// them). vlm-shard validates records with it, so a record in a shard is one read_corpus accepts.
+// Parses one record's JSON text (the schema above) with a streaming (SAX) parser: the one reader
+// of records, for read_corpus, vlm-shard and training alike (tests hold it to a document parse of
+// the same rules). Throws FormatError saying what is wrong, without a file or position (the
+// caller knows them).
 Conversation parse_record(std::string_view json);
-// The same by a document parse (read_corpus's own rules, as for a line of JSON Lines).
-Conversation parse_record_document(std::string_view json);
 
 }  // namespace vlm::data

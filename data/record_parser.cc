@@ -1,15 +1,19 @@
 // parse_record: one corpus record straight into a Conversation, by SAX events (no JSON document
-// is built). Mirrors read_record in data/corpus.cc rule for rule: a JSON object; "id" a string,
-// an integer or null; "image" a string or a list of strings (or null), likewise "frames", their
-// paths in that order; "conversations" a list of objects with string "from" and "value" (other
-// keys ignored); "category" a string or null; other keys ignored. A repeated key keeps its last
-// value, as a document parse does (a refusal is confirmed by parse_record_document). Nesting is
-// bounded as read_corpus bounds a record of a JSON array (kMaxJsonDepth counting the array): a
-// record read_corpus refuses as too deep is refused here too, even when the depth is in a key the
-// schema ignores.
+// is built); the only reader of the record schema. A JSON object; "id" a string, an integer or
+// null; "image" a string or a list of strings (or null), likewise "frames", their paths in that
+// order; "conversations" a list of objects with string "from" and "value" (other keys ignored);
+// "category" a string or null; other keys ignored. A repeated key keeps its last value, as a
+// document parse does (and Python's json, which LLaVA's loader uses): a bad value is held against
+// its key and forgotten when the key comes again, and the record is refused at its end for what is
+// still held. Nesting is bounded (kMaxJsonDepth counting a JSON array around the record), even in
+// keys the schema ignores. tests/support/record_reference.h holds the rules as a document parse,
+// and the tests and the fuzzer hold this parser to it.
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <set>
 #include <stdexcept>
+#include <string_view>
 
 #include "common/bounded_json.h"
 #include "common/error.h"
@@ -23,7 +27,14 @@ using Json = nlohmann::json;
 class RecordHandler : public nlohmann::json_sax<Json> {
  public:
   Conversation take() {
-    if (!saw_conversations_) fail("\"conversations\" must be a list");
+    // In the order a document reader checks them, so the message names the first problem.
+    for (const char* key : {"id", "image", "frames", "conversations", "category"}) {
+      const auto refusal = refused_.find(key);
+      if (refusal != refused_.end()) fail(refusal->second);
+      if (key == std::string_view("conversations") && !saw_conversations_) {
+        fail("\"conversations\" must be a list");
+      }
+    }
     conversation_.images = std::move(image_);
     conversation_.images.insert(conversation_.images.end(), frames_.begin(), frames_.end());
     return std::move(conversation_);
@@ -47,6 +58,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
       if (in_turns() && depth_ == 2) {
         turn_ = Turn{};
         turn_has_from_ = turn_has_value_ = false;
+        turn_refused_.clear();
       } else {
         container_in_field();
       }
@@ -58,11 +70,11 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   bool end_object() override {
     --depth_;
     if (skip_depth_ == 0 && in_turns() && depth_ == 2) {
-      if (!turn_has_from_ || !turn_has_value_) {
-        fail("turn " + std::to_string(conversation_.turns.size()) +
-             " must be {\"from\": string, \"value\": string}");
+      if (!turn_has_from_ || !turn_has_value_ || !turn_refused_.empty()) {
+        turn_failure();
+      } else {
+        conversation_.turns.push_back(std::move(turn_));
       }
-      conversation_.turns.push_back(std::move(turn_));
     }
     end_skip();
     return true;
@@ -99,6 +111,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
     if (skip_depth_ == 0) {
       if (depth_ == 1) {
         key_ = std::move(value);
+        refused_.erase(key_);  // the key's last value decides
       } else if (in_turns() && depth_ == 3) {
         turn_key_ = std::move(value);
       }
@@ -115,6 +128,8 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   enum class Kind { kNull, kString, kInteger, kOther };
 
   [[noreturn]] static void fail(const std::string& what) { VLM_THROW(FormatError, what); }
+  // Holds a bad value against the current top-level key (its first problem).
+  void refuse(const std::string& what) { refused_.emplace(key_, what); }
 
   // A value inside depth_ containers of the record sits depth_ + 1 deep in a JSON array corpus,
   // where read_corpus's bound (json_depth_limit) refuses more than kMaxJsonDepth. Without it a
@@ -134,18 +149,18 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   // unless the field forbids it.
   void container_in_field() {
     if (depth_ == 1) {
-      if (key_ == "id") fail("\"id\" must be a string or an integer");
+      if (key_ == "id") refuse("\"id\" must be a string or an integer");
       if (key_ == "image" || key_ == "frames") {
-        fail("\"" + key_ + "\" must be a string or a list");
+        refuse("\"" + key_ + "\" must be a string or a list");
       }
-      if (key_ == "conversations") fail("\"conversations\" must be a list");
-      if (key_ == "category") fail("\"category\" must be a string");
+      if (key_ == "conversations") refuse("\"conversations\" must be a list");
+      if (key_ == "category") refuse("\"category\" must be a string");
     } else if (depth_ == 2 && (field_ == "image" || field_ == "frames")) {
-      fail("\"" + field_ + "\" must hold strings");
+      refuse("\"" + field_ + "\" must hold strings");
     } else if (depth_ == 2 && in_turns()) {
       turn_failure();
     } else if (depth_ == 3 && in_turns() && (turn_key_ == "from" || turn_key_ == "value")) {
-      turn_failure();
+      turn_refused_.insert(turn_key_);
     }
     skip_depth_ = depth_;
   }
@@ -154,9 +169,9 @@ class RecordHandler : public nlohmann::json_sax<Json> {
     if (skip_depth_ != 0 && depth_ == skip_depth_) skip_depth_ = 0;
   }
 
-  [[noreturn]] void turn_failure() const {
-    fail("turn " + std::to_string(conversation_.turns.size()) +
-         " must be {\"from\": string, \"value\": string}");
+  void turn_failure() {
+    refuse("turn " + std::to_string(conversation_.turns.size()) +
+           " must be {\"from\": string, \"value\": string}");
   }
 
   bool scalar(Kind kind, std::string value) {
@@ -165,12 +180,16 @@ class RecordHandler : public nlohmann::json_sax<Json> {
     if (skip_depth_ != 0) return true;
     if (depth_ == 1) return top_level_scalar(kind, std::move(value));
     if (depth_ == 2 && (field_ == "image" || field_ == "frames")) {
-      if (kind != Kind::kString) fail("\"" + field_ + "\" must hold strings");
+      if (kind != Kind::kString) refuse("\"" + field_ + "\" must hold strings");
       paths_for(field_).push_back(std::move(value));
     } else if (depth_ == 2 && in_turns()) {
       turn_failure();  // a turn that is not an object
     } else if (depth_ == 3 && in_turns() && (turn_key_ == "from" || turn_key_ == "value")) {
-      if (kind != Kind::kString) turn_failure();
+      if (kind != Kind::kString) {
+        turn_refused_.insert(turn_key_);
+        return true;
+      }
+      turn_refused_.erase(turn_key_);
       if (turn_key_ == "from") {
         turn_.from = std::move(value);
         turn_has_from_ = true;
@@ -184,7 +203,7 @@ class RecordHandler : public nlohmann::json_sax<Json> {
 
   bool top_level_scalar(Kind kind, std::string value) {
     if (key_ == "id") {
-      if (kind == Kind::kOther) fail("\"id\" must be a string or an integer");
+      if (kind == Kind::kOther) refuse("\"id\" must be a string or an integer");
       conversation_.id = kind == Kind::kNull ? std::string() : std::move(value);
     } else if (key_ == "image" || key_ == "frames") {
       auto& paths = paths_for(key_);
@@ -192,17 +211,17 @@ class RecordHandler : public nlohmann::json_sax<Json> {
       if (kind == Kind::kString) {
         paths.push_back(std::move(value));
       } else if (kind != Kind::kNull) {
-        fail("\"" + key_ + "\" must be a string or a list");
+        refuse("\"" + key_ + "\" must be a string or a list");
       }
     } else if (key_ == "conversations") {
-      fail("\"conversations\" must be a list");
+      refuse("\"conversations\" must be a list");
     } else if (key_ == "category") {
       if (kind == Kind::kString) {
         conversation_.category = std::move(value);
       } else if (kind == Kind::kNull) {
         conversation_.category.clear();
       } else {
-        fail("\"category\" must be a string");
+        refuse("\"category\" must be a string");
       }
     }
     return true;
@@ -211,6 +230,8 @@ class RecordHandler : public nlohmann::json_sax<Json> {
   Conversation conversation_;
   std::vector<std::string> image_, frames_;
   bool saw_conversations_ = false;
+  std::map<std::string, std::string> refused_;  // top-level key -> why its last value is refused
+  std::set<std::string> turn_refused_;          // the current turn's keys with a bad last value
   int depth_ = 0;
   int skip_depth_ = 0;  // nonzero: inside an ignored container that started at this depth
   std::string key_;     // the current top-level key
@@ -225,22 +246,11 @@ class RecordHandler : public nlohmann::json_sax<Json> {
 Conversation parse_record(std::string_view json) {
   RecordHandler handler;
   try {
-    try {
-      Json::sax_parse(json.begin(), json.end(), &handler);
-    } catch (const Json::exception& e) {
-      VLM_THROW(FormatError, "invalid JSON: ", e.what());
-    }
-    return handler.take();
-  } catch (const FormatError&) {
-    // Events refuse at the first bad value, but a key repeated later replaces it in a document
-    // parse (and in Python's json, which LLaVA's loader uses). A refusal is rare: the document
-    // parse confirms it, so that both readers accept exactly the same records.
-    try {
-      return parse_record_document(json);
-    } catch (const FormatError&) {
-    }
-    throw;  // the events' message, which says where the record first goes wrong
+    Json::sax_parse(json.begin(), json.end(), &handler);
+  } catch (const Json::exception& e) {
+    VLM_THROW(FormatError, "invalid JSON: ", std::string(e.what()).substr(0, 300));
   }
+  return handler.take();
 }
 
 }  // namespace vlm::data

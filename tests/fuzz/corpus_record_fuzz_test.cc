@@ -1,11 +1,12 @@
-// Corpus records: the streaming parser vlm-shard and training from JSON use (parse_record) on
-// mutants of LLaVA- and VoRA-style records, and the document parse read_corpus gives each line of
-// a JSON Lines file (parse_record_document): the two must accept the same records.
+// Corpus records: the one record parser (parse_record, a SAX parser) on mutants of LLaVA- and
+// VoRA-style records, held to the schema as a document parse (tests/support/record_reference.h):
+// the two must accept the same records.
 #include <gtest/gtest.h>
 
 #include "common/error.h"
 #include "data/corpus.h"
 #include "tests/fuzz/mutator.h"
+#include "tests/support/record_reference.h"
 
 namespace vlm::fuzz {
 namespace {
@@ -30,7 +31,7 @@ std::vector<std::string> record_dictionary() {
 
 bool document_parser_accepts(const std::string& record) {
   try {
-    data::parse_record_document(record);
+    testing::reference_record(record);
     return true;
   } catch (const FormatError&) {
     return false;

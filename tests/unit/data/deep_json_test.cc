@@ -46,7 +46,8 @@ TEST(DeepJson, CorpusRecordsNestedDeepAreFormatErrors) {
   files::write_atomically(lines, R"({"id": "a", "conversations": )" + nested(1'000'000) + "}\n");
   expect_depth_error([&] { read_corpus(lines); }, lines);
   const std::string array = dir.file("corpus.json");
-  files::write_atomically(array, "[" + nested(1'000'000) + "]");
+  files::write_atomically(array,
+                          R"([{"id": "a", "conversations": )" + nested(1'000'000) + "}]");
   expect_depth_error([&] { read_corpus(array); }, array);
 }
 
