@@ -45,10 +45,12 @@ void check_options(const LoaderOptions& options) {
             " is not a multiple of micro batch x world size (", per_call, ")");
   VLM_CHECK(options.vdep_ratio >= 0.0, ConfigError, "vdep.ratio must not be negative, got ",
             options.vdep_ratio);
-  const bool plain_sampler = data.sampler == "random" && data.text_only_fraction == 0.0;
+  const bool plain_sampler =
+      data.sampler == recipes::SamplerKind::kRandom && data.text_only_fraction == 0.0;
   VLM_CHECK(!exact_vdep_split(options) || plain_sampler, ConfigError,
             "vdep.split exact draws each mode's rows itself: data.sampler must be random (got ",
-            data.sampler, ") and data.text_only_fraction 0 (got ", data.text_only_fraction, ")");
+            recipes::name_of(data.sampler), ") and data.text_only_fraction 0 (got ",
+            data.text_only_fraction, ")");
 }
 
 bool has_special(const Tokenizer& tokenizer, const std::string& token) {

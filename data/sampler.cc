@@ -28,11 +28,9 @@ void SampleTraits::add(bool has_image, int64_t words) {
   has_image_.push_back(has_image);
 }
 
-Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
+Sampler::Sampler(recipes::SamplerKind kind, uint64_t seed, int64_t group_size,
                  std::shared_ptr<const SampleTraits> traits, double text_only_fraction)
     : kind_(kind), seed_(seed), group_size_(group_size), traits_(std::move(traits)) {
-  VLM_CHECK(kind_ == "random" || kind_ == "modality_length", ConfigError, "data.sampler: unknown '",
-            kind_, "' (random or modality_length)");
   VLM_CHECK(traits_ != nullptr && !traits_->empty(), ConfigError, "the corpus has no samples");
   VLM_CHECK(group_size_ > 0, InternalError, "sampler group size must be positive");
   if (text_only_fraction > 0) {
@@ -43,7 +41,7 @@ Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
 }
 
 void Sampler::init_mixture(double text_only_fraction) {
-  VLM_CHECK(kind_ == "random", ConfigError,
+  VLM_CHECK(kind_ == recipes::SamplerKind::kRandom, ConfigError,
             "data.text_only_fraction needs data.sampler random (modality_length keeps batches to "
             "one modality)");
   texts_per_group_ = std::llround(text_only_fraction * static_cast<double>(group_size_));
@@ -107,7 +105,8 @@ int64_t Sampler::at(int64_t position) {
 std::vector<int64_t> Sampler::epoch_order(int64_t epoch) const {
   const uint64_t epoch_seed = derive_seed(seed_, static_cast<uint64_t>(epoch));
   if (texts_per_group_ > 0) return mixed_order(epoch_seed);
-  return kind_ == "random" ? random_order(epoch_seed) : modality_order(epoch_seed);
+  return kind_ == recipes::SamplerKind::kRandom ? random_order(epoch_seed)
+                                                : modality_order(epoch_seed);
 }
 
 std::vector<int64_t> Sampler::random_order(uint64_t seed) const {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "recipes/recipe.h"
+
 namespace vlm::data {
 
 // What the sampler knows of each sample, as compact columns (~4 bytes a sample, so 30M samples
@@ -44,7 +46,7 @@ class Sampler {
   // samples holds round(fraction x group_size) text-only samples, the rest image samples, shuffled
   // together. An epoch is the image samples once (the last partial group dropped); the text-only
   // samples are cycled through as many fresh permutations as it takes.
-  Sampler(const std::string& kind, uint64_t seed, int64_t group_size,
+  Sampler(recipes::SamplerKind kind, uint64_t seed, int64_t group_size,
           std::shared_ptr<const SampleTraits> traits, double text_only_fraction = 0.0);
 
   int64_t samples_per_epoch() const { return samples_per_epoch_; }
@@ -61,7 +63,7 @@ class Sampler {
   void init_mixture(double text_only_fraction);
   std::vector<int64_t> members(bool with_image) const;
 
-  std::string kind_;
+  recipes::SamplerKind kind_;
   uint64_t seed_;
   int64_t group_size_;
   int64_t texts_per_group_ = 0;  // text_only_fraction x group_size; 0: no fixed mixture

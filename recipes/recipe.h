@@ -103,6 +103,12 @@ struct VisionEmbeddingConfig {
   VisionEmbeddingInit init = VisionEmbeddingInit::kRandom;  // random | teacher
 };
 
+// How an image's tokens attend to each other.
+enum class VisionMask {
+  kCausal,         // "causal": the plain causal mask (LLaVA, and VoRA's ablation)
+  kBidirectional,  // "bidirectional": both ways within each image (VoRA)
+};
+
 // How vision reaches the LLM.
 enum class Architecture {
   kLlava,         // "llava": ViT -> projector -> LLM input
@@ -119,9 +125,7 @@ struct ModelSection {
   ProjectorConfig projector;
   FusionConfig fusion;
   VisionEmbeddingConfig vision_embedding;
-  // bidirectional: each image's tokens attend to each other both ways (VoRA); causal: the plain
-  // causal mask (LLaVA, and VoRA's ablation).
-  std::string vision_mask = "causal";
+  VisionMask vision_mask = VisionMask::kCausal;  // causal | bidirectional
 };
 
 struct LoraConfig {
@@ -150,6 +154,13 @@ enum class PadColour {
   kBlack,      // "black": (0, 0, 0), VoRA's PILExpand2Square default
 };
 
+// The order an epoch visits the samples in (data/sampler.h).
+enum class SamplerKind {
+  kRandom,          // "random": a fresh permutation each epoch
+  kModalityLength,  // "modality_length": LLaVA's group_by_modality_length
+};
+const std::string& name_of(SamplerKind sampler);  // its YAML word
+
 // How a conversation becomes text (data/templates.cc follows the public code of each).
 enum class Template {
   kPlain,     // "plain": LLaVA's pre-training captions, image then answer
@@ -174,7 +185,7 @@ struct DataSection {
   int64_t max_seq_len = 2048;
   ImageAspect image_aspect = ImageAspect::kSquare;  // square | pad
   PadColour pad_colour = PadColour::kImageMean;     // image_mean | black (used by pad)
-  std::string sampler = "random";                   // random | modality_length
+  SamplerKind sampler = SamplerKind::kRandom;       // random | modality_length
   // Fraction of each batch drawn from the corpus's text-only samples (VoRA mixes instruction text
   // into caption pre-training); 0: samples come as the corpus has them.
   double text_only_fraction = 0.0;
@@ -297,6 +308,14 @@ enum class VdepSplit {
   kShuffled,
 };
 
+// VDEP's image term per token pair, d = ||target - hidden||^2, summed as d, 1 / d or sigmoid(d).
+enum class VdepLoss {
+  kL2,         // "l2"
+  kInvL2,      // "inv_l2"
+  kSigmoidL2,  // "sigmoid_l2"
+};
+const std::string& name_of(VdepLoss loss);  // its YAML word (and the term's name: image_<word>)
+
 // VDEP hybrid batches (objective vdep): part of each batch in VDEP mode (<auto_image> before the
 // image, the image term alpha * L_image), the rest in plain LLaVA mode (the text term).
 struct VdepConfig {
@@ -304,7 +323,7 @@ struct VdepConfig {
   double alpha = 0.001;       // weight of L_image
   int64_t shift = 1;          // hidden state at image position j regressed onto embedding j + shift
   bool detach_target = true;  // no gradient through the projector embeddings being regressed to
-  std::string loss = "l2";    // l2 | inv_l2 | sigmoid_l2
+  VdepLoss loss = VdepLoss::kL2;  // l2 | inv_l2 | sigmoid_l2
   VdepSplit split = VdepSplit::kExact;
   // false (vdep.txt 3.3): a VDEP-mode row gives only the image term, its caption unlabelled;
   // true: its caption's text loss as well (the form before issue 19).

@@ -115,6 +115,10 @@ const ObjectiveRules& objective_rules(Objective objective) {
 
 const std::string& name_of(Backend backend) { return schema::kBackends.name_of(backend); }
 
+const std::string& name_of(VdepLoss loss) { return schema::kVdepLosses.name_of(loss); }
+
+const std::string& name_of(SamplerKind sampler) { return schema::kSamplers.name_of(sampler); }
+
 const std::string& name_of(Template chat_template) {
   return schema::kTemplates.name_of(chat_template);
 }

@@ -106,6 +106,12 @@ inline const Choice<Architecture> kArchitectures{{{"llava", Architecture::kLlava
                                                   {"vora", Architecture::kVora}}};
 inline const Choice<Objective> kObjectives{
     {{"llava", Objective::kLlava}, {"vdep", Objective::kVdep}, {"vora", Objective::kVora}}};
+inline const Choice<VisionMask> kVisionMasks{
+    {{"causal", VisionMask::kCausal}, {"bidirectional", VisionMask::kBidirectional}}};
+inline const Choice<SamplerKind> kSamplers{
+    {{"random", SamplerKind::kRandom}, {"modality_length", SamplerKind::kModalityLength}}};
+inline const Choice<VdepLoss> kVdepLosses{
+    {{"l2", VdepLoss::kL2}, {"inv_l2", VdepLoss::kInvL2}, {"sigmoid_l2", VdepLoss::kSigmoidL2}}};
 inline const Choice<Backend> kBackends{
     {{"auto", Backend::kAuto}, {"mpi", Backend::kMpi}, {"nccl", Backend::kNccl}}};
 inline const Choice<Template> kTemplates{
@@ -215,7 +221,7 @@ struct Fields<ModelSection> {
     f("projector", &ModelSection::projector, Nested{});
     f("fusion", &ModelSection::fusion, Nested{});
     f("vision_embedding", &ModelSection::vision_embedding, Nested{});
-    f("vision_mask", &ModelSection::vision_mask, one_of({"causal", "bidirectional"}));
+    f("vision_mask", &ModelSection::vision_mask, kVisionMasks);
   }
 };
 
@@ -244,7 +250,7 @@ struct Fields<DataSection> {
     f("max_seq_len", &DataSection::max_seq_len, greater_than(0));
     f("image_aspect", &DataSection::image_aspect, kImageAspects);
     f("pad_colour", &DataSection::pad_colour, kPadColours);
-    f("sampler", &DataSection::sampler, one_of({"random", "modality_length"}));
+    f("sampler", &DataSection::sampler, kSamplers);
     f("text_only_fraction", &DataSection::text_only_fraction, half_open(0, 1));
     // Bounded: each thread and prefetched batch holds memory; more than the cores gains nothing.
     f("loader_threads", &DataSection::loader_threads, between(0, 256));
@@ -356,7 +362,7 @@ struct Fields<VdepConfig> {
     f("alpha", &VdepConfig::alpha, at_least(0));
     f("shift", &VdepConfig::shift, between(0, 1));
     f("detach_target", &VdepConfig::detach_target, AnyBool{});
-    f("loss", &VdepConfig::loss, one_of({"l2", "inv_l2", "sigmoid_l2"}));
+    f("loss", &VdepConfig::loss, kVdepLosses);
     f("split", &VdepConfig::split, kVdepSplits);
     f("text_loss_on_vdep_rows", &VdepConfig::text_loss_on_vdep_rows, AnyBool{});
   }

@@ -90,7 +90,7 @@ std::vector<std::vector<int32_t>> generate(models::VisionLanguageModel& model,
   }
   // As in training: VoRA's image tokens see each other both ways.
   std::vector<models::TokenSpan> spans;
-  if (model.config().vision_mask == "bidirectional") {
+  if (model.config().vision_mask == recipes::VisionMask::kBidirectional) {
     for (int64_t b = 0; b < batch; ++b) {
       for (const int64_t start : group[b]->image_starts) {
         spans.push_back({b, start, model.image_tokens_per_image()});

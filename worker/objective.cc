@@ -29,7 +29,7 @@ class LlavaObjective : public Objective {
 class VdepObjective : public Objective {
  public:
   explicit VdepObjective(const recipes::VdepConfig& config) : config_(config) {
-    terms_ = {"text_ce", "image_" + config.loss};
+    terms_ = {"text_ce", "image_" + name_of(config.loss)};
     weights_ = {1.0, config.alpha};
   }
   std::vector<double> counts(const TensorBatch& batch) const override {
@@ -167,10 +167,14 @@ at::Tensor vdep_image_sum(const at::Tensor& last_hidden, const at::Tensor& image
                           .index_select(0, index_tensor(pairs.target_rows, image_embeds.device()));
   if (config.detach_target) target = target.detach();
   const at::Tensor distance = (target.to(hidden.scalar_type()) - hidden).pow(2).sum(-1);
-  if (config.loss == "inv_l2") return distance.reciprocal().sum();
-  if (config.loss == "sigmoid_l2") return distance.sigmoid().sum();
-  VLM_CHECK(config.loss == "l2", ConfigError, "vdep.loss: unknown '", config.loss,
-            "' (l2, inv_l2 or sigmoid_l2)");
+  switch (config.loss) {
+    case recipes::VdepLoss::kInvL2:
+      return distance.reciprocal().sum();
+    case recipes::VdepLoss::kSigmoidL2:
+      return distance.sigmoid().sum();
+    case recipes::VdepLoss::kL2:
+      break;
+  }
   return distance.sum();
 }
 

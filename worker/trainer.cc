@@ -384,7 +384,7 @@ class StageRunner {
     at::manual_seed(step_seed(stage_.training.seed, stage_index_, step, world_.rank));
     // All micro batches first: each loss term is normalized by its token count over all ranks
     // and micro batches, so it does not depend on how the global batch is split.
-    const bool bidirectional = model_.config().vision_mask == "bidirectional";
+    const bool bidirectional = model_.config().vision_mask == recipes::VisionMask::kBidirectional;
     const size_t terms = objective_->terms().size();
     std::vector<TensorBatch> micro_batches;
     // Each term's count, then the rows left out of the loss and all rows, reduced together.

@@ -199,7 +199,7 @@ TEST(Loader, BatchArraysAreConsistent) {
 TEST(Loader, ModalityLengthBatchesArePureUntilTheEpochsTail) {
   for (const int64_t global : {0, 12}) {
     LoaderOptions options = instruction_options(3);
-    options.data.sampler = "modality_length";
+    options.data.sampler = recipes::SamplerKind::kModalityLength;
     options.global_batch_size = global;
     std::vector<std::unique_ptr<Loader>> ranks;
     for (int64_t rank = 0; rank < 2; ++rank) {
@@ -284,7 +284,7 @@ TEST(Loader, MissingAndUndecodableImagesAreLeftOutOfTheLoss) {
   LoaderOptions options = instruction_options(1);
   options.data.corpus_dir = dir.path();
   options.data.json = "bad.json";
-  options.data.sampler = "random";
+  options.data.sampler = recipes::SamplerKind::kRandom;
   Loader loader(options, synth_tokenizer());
   std::set<std::string> seen;
   for (int call = 0; call < 2; ++call) {
@@ -313,7 +313,7 @@ TEST(Loader, TextOverTheCapIsLeftOutOfTheLossUntokenized) {
   LoaderOptions options = instruction_options(2);
   options.data.corpus_dir = dir.path();
   options.data.json = "long.json";
-  options.data.sampler = "random";
+  options.data.sampler = recipes::SamplerKind::kRandom;
   options.data.max_seq_len = 80;
   std::filesystem::create_directories(dir.file("images/00000"));
   const std::string any_image =
@@ -359,7 +359,7 @@ TEST(Loader, MalformedRecordsAreLeftOutOfTheLossNotFatal) {
   LoaderOptions options = instruction_options(5);
   options.data.corpus_dir = dir.path();
   options.data.json = "bad.jsonl";
-  options.data.sampler = "random";
+  options.data.sampler = recipes::SamplerKind::kRandom;
   options.data.max_record_bytes = 4096;
   Loader loader(options, synth_tokenizer());
   const Batch batch = loader.next();
@@ -377,10 +377,7 @@ TEST(Loader, BadOptionsAreConfigErrors) {
   const auto expect_config_error = [](LoaderOptions options) {
     EXPECT_THROW(Loader(options, synth_tokenizer()), ConfigError);
   };
-  LoaderOptions options = instruction_options(2);
-  options.data.sampler = "sorted";
-  expect_config_error(options);
-  options = instruction_options(4, 0, 2);
+  LoaderOptions options = instruction_options(4, 0, 2);
   options.global_batch_size = 12;  // not a multiple of 4 x 2
   expect_config_error(options);
   options = instruction_options(2);
@@ -468,7 +465,7 @@ TEST(Loader, TextOnlyFractionFixesEachBatchsMixture) {
     }
     EXPECT_EQ(text_only, 4) << "global batch " << step;
   }
-  options.data.sampler = "modality_length";
+  options.data.sampler = recipes::SamplerKind::kModalityLength;
   EXPECT_THROW(Loader(options, synth_tokenizer()), ConfigError);
 }
 

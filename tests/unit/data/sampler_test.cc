@@ -22,7 +22,7 @@ std::shared_ptr<const SampleTraits> mixed_traits() {
 TEST(Sampler, ModalityLengthKeepsLlavasLeftoverRule) {
   const auto traits = mixed_traits();
   constexpr int64_t kGroup = 4;
-  Sampler sampler("modality_length", 7, kGroup, traits);
+  Sampler sampler(recipes::SamplerKind::kModalityLength, 7, kGroup, traits);
   ASSERT_EQ(sampler.samples_per_epoch(), 33);
   for (int64_t epoch = 0; epoch < 3; ++epoch) {
     const std::vector<int64_t> order = sampler.epoch_order(epoch);
@@ -57,7 +57,7 @@ TEST(Sampler, ModalityLengthKeepsLlavasLeftoverRule) {
 TEST(Sampler, ModalityLengthWithOneModalityKeepsItsShortMegabatchLast) {
   auto traits = std::make_shared<SampleTraits>();
   for (int i = 0; i < 10; ++i) traits->add(true, i);
-  Sampler sampler("modality_length", 3, 4, traits);
+  Sampler sampler(recipes::SamplerKind::kModalityLength, 3, 4, traits);
   ASSERT_EQ(sampler.samples_per_epoch(), 10);
   const std::vector<int64_t> order = sampler.epoch_order(0);
   ASSERT_EQ(order.size(), 10u);

@@ -166,22 +166,23 @@ TEST(ShardLoader, EverySampleOncePerEpochOnOneTwoAndThreeRanks) {
 
 TEST(ShardLoader, ResumeMidEpochOnAnotherRankCountSeesEverySampleOnce) {
   const auto all = corpus_ids(kInstructions);
-  for (const char* sampler : {"random", "modality_length"}) {
+  for (const recipes::SamplerKind sampler :
+       {recipes::SamplerKind::kRandom, recipes::SamplerKind::kModalityLength}) {
     LoaderOptions options = instruction_options(0);
     options.data.sampler = sampler;
     options.global_batch_size = 12;
     const int64_t per_epoch = Ranks(options, 1, 0).samples_per_epoch();
-    ASSERT_EQ(per_epoch % 12, 0) << sampler;
+    ASSERT_EQ(per_epoch % 12, 0) << recipes::name_of(sampler);
     const int64_t steps = per_epoch / 12;
     const std::vector<std::string> uninterrupted = global_stream(options, 1, 0, steps);
     // 2 ranks for 3 steps, then 3 ranks from the saved global counter (36) to the epoch's end.
     std::vector<std::string> resumed = global_stream(options, 2, 0, 3);
     const auto rest = global_stream(options, 3, 3 * 12, steps - 3);
     resumed.insert(resumed.end(), rest.begin(), rest.end());
-    EXPECT_EQ(resumed, uninterrupted) << sampler;
+    EXPECT_EQ(resumed, uninterrupted) << recipes::name_of(sampler);
     const std::set<std::string> seen(resumed.begin(), resumed.end());
-    EXPECT_EQ(seen, std::set<std::string>(all.begin(), all.end())) << sampler;
-    if (std::string(sampler) == "random") {
+    EXPECT_EQ(seen, std::set<std::string>(all.begin(), all.end())) << recipes::name_of(sampler);
+    if (sampler == recipes::SamplerKind::kRandom) {
       EXPECT_EQ(std::multiset<std::string>(resumed.begin(), resumed.end()), all);
     } else {
       // Only the fill-up of each modality's last megabatch repeats a sample.
@@ -189,8 +190,8 @@ TEST(ShardLoader, ResumeMidEpochOnAnotherRankCountSeesEverySampleOnce) {
       for (const auto& id : resumed) ++counts[id];
       int64_t repeats = 0;
       for (const auto& [id, count] : counts) repeats += count - 1;
-      EXPECT_EQ(repeats, per_epoch - 96) << sampler;
-      EXPECT_LT(repeats, 2 * 12) << sampler;
+      EXPECT_EQ(repeats, per_epoch - 96) << recipes::name_of(sampler);
+      EXPECT_LT(repeats, 2 * 12) << recipes::name_of(sampler);
     }
   }
 }
@@ -202,14 +203,14 @@ TEST(ShardLoader, ShardsAndJsonGiveIdenticalBatches) {
     const char* image_root;
     recipes::Template chat_template;
     recipes::ImageAspect aspect;
-    const char* sampler;
+    recipes::SamplerKind sampler;
   };
   for (const Case& c : {Case{kInstructions, "mix", "", recipes::Template::kVicunaV1,
-                             recipes::ImageAspect::kPad, "modality_length"},
+                             recipes::ImageAspect::kPad, recipes::SamplerKind::kModalityLength},
                         Case{kInstructions, "mix", "", recipes::Template::kVicunaV1,
-                             recipes::ImageAspect::kSquare, "random"},
+                             recipes::ImageAspect::kSquare, recipes::SamplerKind::kRandom},
                         Case{kCaptions, "captions", "images", recipes::Template::kPlain,
-                             recipes::ImageAspect::kSquare, "random"}}) {
+                             recipes::ImageAspect::kSquare, recipes::SamplerKind::kRandom}}) {
     LoaderOptions from_shards = instruction_options(4, 1, 2);
     from_shards.data.shards = synth_shards() + "/" + c.shards;
     from_shards.data.image_root = c.image_root;
@@ -271,7 +272,7 @@ TEST(ShardLoader, UndecodableImageIsLeftOutOfTheLossWithoutMovingASample) {
   LoaderOptions options = instruction_options(4);
   options.data.corpus_dir = dir.path();
   options.data.shards = "shards";  // relative to corpus_dir
-  options.data.sampler = "random";
+  options.data.sampler = recipes::SamplerKind::kRandom;
   for (const LoaderOptions& each : {options, as_json(options, "corpus.json")}) {
     Loader loader(each, synth_tokenizer());
     int64_t seen_bad = 0;
@@ -338,7 +339,7 @@ TEST(ShardLoader, JsonImagesOutsideTheRootOrOverTheCapsLeaveTheLoss) {
   LoaderOptions options = as_json(instruction_options(8), "corpus.json");
   options.data.corpus_dir = dir.file("corpus");
   options.data.image_root = "images";
-  options.data.sampler = "random";
+  options.data.sampler = recipes::SamplerKind::kRandom;
   Loader loader(options, synth_tokenizer());
   const Batch batch = loader.next();
   ASSERT_EQ(batch.sample_ids.size(), 8u);

@@ -206,7 +206,7 @@ TEST(VdepMix, ShuffledSplitKeepsTheOldForm) {
 
 TEST(VdepMix, ExactSplitRefusesAnotherSampler) {
   LoaderOptions options = caption_options(8, 8, 1);
-  options.data.sampler = "modality_length";
+  options.data.sampler = recipes::SamplerKind::kModalityLength;
   EXPECT_THROW(Loader(options, vdep_tokenizer()), ConfigError);
   options = caption_options(8, 8, 1);
   options.vdep_ratio = 0.05;  // round(8 x 0.05 / 1.05) = 0 VDEP rows

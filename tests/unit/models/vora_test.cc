@@ -36,7 +36,7 @@ recipes::ModelSection tiny_vora() {
   recipes::ModelSection config;
   config.architecture = recipes::Architecture::kVora;
   config.projector.type = "none";
-  config.vision_mask = "bidirectional";
+  config.vision_mask = recipes::VisionMask::kBidirectional;
   config.vision_embedding.hidden_size = 8;
   config.llm.hidden_size = 16;
   config.llm.intermediate_size = 24;

@@ -249,7 +249,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
   EXPECT_EQ(finetune.data.shards, "shards/mix");
   EXPECT_EQ(finetune.data.json, "");
   EXPECT_EQ(finetune.data.image_aspect, ImageAspect::kPad);
-  EXPECT_EQ(finetune.data.sampler, "modality_length");
+  EXPECT_EQ(finetune.data.sampler, SamplerKind::kModalityLength);
   EXPECT_EQ(finetune.trainable, kProjectorAndLlm);
   EXPECT_DOUBLE_EQ(finetune.training.epochs, 2.0);
   EXPECT_EQ(finetune.training.global_batch_size, 32);
@@ -273,7 +273,7 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
   EXPECT_EQ(finetune.training.micro_batch_size, 16);
   EXPECT_EQ(finetune.data.chat_template, recipes::Template::kVicunaV1);
   EXPECT_EQ(finetune.data.image_aspect, ImageAspect::kPad);
-  EXPECT_EQ(finetune.data.sampler, "modality_length");
+  EXPECT_EQ(finetune.data.sampler, SamplerKind::kModalityLength);
   for (const Stage& stage : recipe.stages) {
     EXPECT_EQ(stage.data.max_seq_len, 2048);
     EXPECT_DOUBLE_EQ(stage.schedule.warmup_ratio, 0.03);
@@ -305,7 +305,7 @@ TEST(ShippedRecipes, PublishedVdep) {
   EXPECT_DOUBLE_EQ(pretrain.vdep.alpha, 0.001);
   EXPECT_EQ(pretrain.vdep.shift, 1);
   EXPECT_TRUE(pretrain.vdep.detach_target);
-  EXPECT_EQ(pretrain.vdep.loss, "l2");
+  EXPECT_EQ(pretrain.vdep.loss, VdepLoss::kL2);
   EXPECT_EQ(pretrain.vdep.split, VdepSplit::kExact);
   EXPECT_FALSE(pretrain.vdep.text_loss_on_vdep_rows);
   EXPECT_EQ(recipe.stages.at(1).objective, Objective::kLlava);
@@ -331,7 +331,7 @@ TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
 TEST(ShippedRecipes, PublishedVora) {
   const Recipe recipe = load(repo_path("recipes/vora.yaml"));
   EXPECT_EQ(recipe.model.architecture, Architecture::kVora);
-  EXPECT_EQ(recipe.model.vision_mask, "bidirectional");
+  EXPECT_EQ(recipe.model.vision_mask, VisionMask::kBidirectional);
   const Stage& pretrain = recipe.stages.at(0);
   EXPECT_EQ(pretrain.objective, Objective::kVora);
   EXPECT_EQ(recipe.model.vision_embedding.init, VisionEmbeddingInit::kTeacher);

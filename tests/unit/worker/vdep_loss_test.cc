@@ -41,9 +41,11 @@ at::Tensor expected_sum(const at::Tensor& hidden, const at::Tensor& embeds, cons
     at::Tensor x = embeds[static_cast<int64_t>(image)].slice(0, config.shift, span.length);
     if (config.detach_target) x = x.detach();
     const at::Tensor d = (x - h).pow(2).sum(-1);
-    if (config.loss == "l2") total = total + d.sum();
-    if (config.loss == "inv_l2") total = total + (1.0 / d).sum();
-    if (config.loss == "sigmoid_l2") total = total + (1.0 / (1.0 + at::exp(-d))).sum();
+    if (config.loss == recipes::VdepLoss::kL2) total = total + d.sum();
+    if (config.loss == recipes::VdepLoss::kInvL2) total = total + (1.0 / d).sum();
+    if (config.loss == recipes::VdepLoss::kSigmoidL2) {
+      total = total + (1.0 / (1.0 + at::exp(-d))).sum();
+    }
   }
   return total;
 }
@@ -52,15 +54,16 @@ TEST(VdepLoss, EachLossMatchesItsFormulaAndGradients) {
   at::manual_seed(7);
   const at::Tensor hidden0 = at::randn({kRows, kSeq, kWidth}, at::kDouble);
   const at::Tensor embeds0 = at::randn({kRows, kImageTokens, kWidth}, at::kDouble);
-  for (const std::string loss : {"l2", "inv_l2", "sigmoid_l2"}) {
+  for (const recipes::VdepLoss loss :
+       {recipes::VdepLoss::kL2, recipes::VdepLoss::kInvL2, recipes::VdepLoss::kSigmoidL2}) {
     for (const int64_t shift : {0, 1}) {
       for (const bool detach : {true, false}) {
         recipes::VdepConfig config;
         config.loss = loss;
         config.shift = shift;
         config.detach_target = detach;
-        const std::string what =
-            loss + " shift " + std::to_string(shift) + (detach ? " detached" : " not detached");
+        const std::string what = name_of(loss) + " shift " + std::to_string(shift) +
+                                 (detach ? " detached" : " not detached");
         const TensorBatch b = batch();
         EXPECT_EQ(vdep_image_pairs(b, config), 2 * (kImageTokens - shift)) << what;
 
@@ -95,13 +98,15 @@ TEST(VdepLoss, ClosedFormValues) {
   const at::Tensor embeds = at::ones({kRows, kImageTokens, kWidth}, at::kDouble);
   const double d = kWidth;
   const double pairs = 2 * (kImageTokens - 1);
-  const std::vector<std::pair<std::string, double>> cases = {
-      {"l2", pairs * d}, {"inv_l2", pairs / d}, {"sigmoid_l2", pairs / (1.0 + std::exp(-d))}};
+  const std::vector<std::pair<recipes::VdepLoss, double>> cases = {
+      {recipes::VdepLoss::kL2, pairs * d},
+      {recipes::VdepLoss::kInvL2, pairs / d},
+      {recipes::VdepLoss::kSigmoidL2, pairs / (1.0 + std::exp(-d))}};
   for (const auto& [loss, value] : cases) {
     recipes::VdepConfig config;
     config.loss = loss;
     EXPECT_NEAR(vdep_image_sum(hidden, embeds, batch(), config).item<double>(), value, 1e-12)
-        << loss;
+        << name_of(loss);
   }
 }
 
