@@ -238,7 +238,6 @@ class StageRunner {
     observer_.stage_started(stage_start(first_step));
     model_.train(true);
     StageResult result;
-    result.stage = stage_.name;
     result.summary.stage = stage_.name;
     for (int64_t step = first_step; step < total_steps_; ++step) {
       StepMetrics m = train_step(step);

@@ -19,10 +19,9 @@
 namespace vlm::worker {
 
 struct StageResult {
-  std::string stage;
   bool preempted = false;         // stopped by a preemption signal, saved
   int64_t steps = 0;              // the stage's steps (a preempted stage did fewer)
-  monitor::StageSummary summary;  // the steps this process ran
+  monitor::StageSummary summary;  // the stage's name and the steps this process ran
 };
 
 struct TrainOptions {
