@@ -73,7 +73,7 @@ def write_random(path, shapes, dtype):
         size = element
         for n in shapes[name]:
             size *= n
-        header[name] = {"dtype": safetensors_io._NAMES[dtype], "shape": list(shapes[name]),
+        header[name] = {"dtype": safetensors_io.dtype_name(dtype), "shape": list(shapes[name]),
                         "data_offsets": [offset, offset + size]}
         offset += size
     blob = json.dumps(header).encode()
