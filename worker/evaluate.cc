@@ -16,6 +16,7 @@
 #include "models/attention_mask.h"
 #include "models/model.h"
 #include "recipes/load.h"
+#include "sharding/caching_allocator.h"
 #include "worker/threads.h"
 
 namespace vlm::worker {
@@ -154,6 +155,9 @@ EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
   const recipes::Recipe recipe = recipes::load(layout.recipe_yaml());
   const recipes::Stage& stage = recipe.stages.back();
   apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), 1));
+  // Each decoding step allocates the same activations again: cached, as in training, they are
+  // not faulted in anew every time (a sixth of vlm-eval's time on the tiny recipes).
+  sharding::install_caching_cpu_allocator(recipe.sharding);
 
   const auto tokenizer = data::load_run_tokenizer(recipe);
   models::VisionLanguageModel model(evaluation_model(recipe), tokenizer->vocab_size(),
