@@ -10,8 +10,12 @@
 // {"width", "height", "crop": the uint8 image the processor normalizes (row-major RGB),
 // "pixels": the CHW floats}, preprocessed as training does (data/image.h) with --image-aspect,
 // --pad-colour and the processor of --image-processor (a preprocessor_config.json or a model
-// folder) or, without one, CLIP's at --image-size.
+// folder) or, without one, CLIP's at --image-size. With --base64, "crop" and "pixels" are
+// base64 strings of their bytes (uint8; float32 little-endian): a 448 px image is 0.8 MB of text
+// instead of 13 MB, for scripts that read many.
 #include <CLI/CLI.hpp>
+#include <boost/archive/iterators/base64_from_binary.hpp>
+#include <boost/archive/iterators/transform_width.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -86,9 +90,19 @@ std::string record_line(const vlm::data::Tokenizer& tokenizer, vlm::recipes::Tem
          "}";
 }
 
+// RFC 4648 base64 of a byte range, '='-padded (Boost's iterator leaves the padding out).
+std::string base64(const void* data, size_t size) {
+  using namespace boost::archive::iterators;
+  using Encoder = base64_from_binary<transform_width<const char*, 6, 8>>;
+  const char* bytes = static_cast<const char*>(data);
+  std::string text(Encoder(bytes), Encoder(bytes + size));
+  text.append((3 - size % 3) % 3, '=');
+  return text;
+}
+
 // One image file, preprocessed; floats print as the shortest text that reads back as the same
-// float32 (through double), so a reader compares them exactly.
-std::string image_line(const vlm::data::ImagePreprocessing& preprocessing,
+// float32 (through double), so a reader compares them exactly, or as base64 of their bytes.
+std::string image_line(const vlm::data::ImagePreprocessing& preprocessing, bool as_base64,
                        const std::string& line) {
   const Json value = Json::parse(line);
   VLM_CHECK(value.is_string(), FormatError, "expected a JSON string (an image file)");
@@ -97,7 +111,14 @@ std::string image_line(const vlm::data::ImagePreprocessing& preprocessing,
   const vlm::data::RgbImage crop = vlm::data::process_to_crop(image, preprocessing);
   std::vector<float> pixels;
   vlm::data::preprocess(image, preprocessing, pixels);
-  Json out = {{"width", crop.width}, {"height", crop.height}, {"crop", crop.pixels}};
+  Json out = {{"width", crop.width}, {"height", crop.height}};
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "--base64 writes float32 as in memory");
+  if (as_base64) {
+    out["crop"] = base64(crop.pixels.data(), crop.pixels.size());
+    out["pixels"] = base64(pixels.data(), pixels.size() * sizeof(float));
+    return out.dump();
+  }
+  out["crop"] = crop.pixels;
   Json floats = Json::array();
   for (const float x : pixels) floats.push_back(static_cast<double>(x));
   out["pixels"] = std::move(floats);
@@ -150,6 +171,11 @@ int tokenize_main(int argc, char** argv) {
                    "preprocesses them")
           ->excludes(tokenizer_option)
           ->excludes(decode_flag);
+  bool as_base64 = false;
+  app.add_flag("--base64", as_base64,
+               "with --images: crop and pixels as base64 of their bytes (uint8; float32 "
+               "little-endian)")
+      ->needs(images_flag);
   app.add_option("--image-processor", image_processor,
                  "with --images: a preprocessor_config.json or a model folder holding one")
       ->needs(images_flag);
@@ -196,7 +222,7 @@ int tokenize_main(int argc, char** argv) {
     try {
       VLM_CHECK(!too_long, FormatError, "longer than ", kMaxLineBytes, " bytes");
       if (images) {
-        out = image_line(preprocessing, line);
+        out = image_line(preprocessing, as_base64, line);
       } else if (chat_template) {
         out = record_line(*tokenizer, *chat_template, line);
       } else {

@@ -23,6 +23,7 @@ pixels may differ by a few levels; for JPEGs the uint8 crops are held to JPEG_MA
 mean absolute difference to JPEG_MEAN_LEVELS, and the numbers are printed.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -144,7 +145,7 @@ def reference(path, processor, aspect, pad_colour):
 
 def ours(tool, files, processor_args, aspect, pad_colour):
     lines = "".join(json.dumps(path) + "\n" for path, _ in files)
-    command = [tool, "--images", "--image-aspect", aspect, "--pad-colour", pad_colour]
+    command = [tool, "--images", "--base64", "--image-aspect", aspect, "--pad-colour", pad_colour]
     result = subprocess.run(
         command + processor_args, input=lines, capture_output=True, text=True, check=False
     )
@@ -154,8 +155,8 @@ def ours(tool, files, processor_args, aspect, pad_colour):
     for line in result.stdout.splitlines():
         record = json.loads(line)
         h, w = record["height"], record["width"]
-        crop = np.array(record["crop"], dtype=np.uint8).reshape(h, w, 3)
-        floats = np.array(record["pixels"], dtype=np.float64).astype(np.float32)
+        crop = np.frombuffer(base64.b64decode(record["crop"]), dtype=np.uint8).reshape(h, w, 3)
+        floats = np.frombuffer(base64.b64decode(record["pixels"]), dtype="<f4")
         out.append((crop, floats.reshape(3, h, w)))
     return out
 
