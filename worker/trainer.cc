@@ -46,9 +46,9 @@ using Clock = std::chrono::steady_clock;
 // run-global numbers without rebuilding the earlier stages' loaders.
 constexpr const char* kRunStepsBeforeStage = "run_steps_before_stage";
 
-// Test hook (tests/e2e/ckpt_lib.sh's preempt_at): each step is followed by this many
-// milliseconds of sleep, so that a signal sent once a step is logged lands while the stage still
-// has steps to run, however fast the steps are.
+// Test hook (tests/e2e/ckpt_lib.sh's preempt_at, test_status_endpoint.sh): each step is followed
+// by this many milliseconds of sleep, so that a signal sent once a step is logged lands while the
+// stage still has steps to run, and a probe finds the run training, however fast the steps are.
 std::chrono::milliseconds test_step_delay() {
   const char* value = std::getenv("VLM_TEST_STEP_DELAY_MS");
   return std::chrono::milliseconds(value == nullptr || *value == '\0' ? 0 : std::atoll(value));
