@@ -135,7 +135,7 @@ int worker_main(int argc, char** argv) {
                  vlm::worker::blas_description());
   const vlm::worker::Placement placement = vlm::worker::choose_placement(recipe, world);
   vlm::log::info("{}; {} ({})", vlm::cluster::describe(world, placement.device.str()),
-                 vlm::recipes::name_of(placement.backend), placement.reason);
+                 vlm::cluster::name_of(placement.backend), placement.reason);
   vlm::log::info("resolved recipe:\n{}", recipe.resolved_yaml);
   const std::string checked = vlm::worker::check_run_inputs(recipe);
   if (check_only) {

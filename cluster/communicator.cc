@@ -180,13 +180,13 @@ std::unique_ptr<Communicator> open_communicator() {
   return launched_by_mpi() ? make_mpi_communicator() : make_local_communicator();
 }
 
-std::unique_ptr<Communicator> open_communicator(recipes::Backend backend, int local_device) {
+std::unique_ptr<Communicator> open_communicator(Backend backend, int local_device) {
   switch (backend) {
-    case recipes::Backend::kNccl:
+    case Backend::kNccl:
       return make_nccl_communicator(open_communicator(), local_device);
-    case recipes::Backend::kMpi:
+    case Backend::kMpi:
       return open_communicator();
-    case recipes::Backend::kAuto:
+    case Backend::kAuto:
       break;
   }
   VLM_THROW(InternalError, "cluster.backend auto reached open_communicator unresolved");

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "recipes/recipe.h"
+#include "cluster/backend.h"
 
 namespace vlm::cluster {
 
@@ -148,6 +148,6 @@ std::unique_ptr<Communicator> open_communicator();
 // Backend::kMpi: open_communicator(); kNccl: the NCCL backend (cluster/nccl.h) on CUDA device
 // local_device, bootstrapped over open_communicator(). kAuto is resolved before this (the
 // worker's placement): InternalError.
-std::unique_ptr<Communicator> open_communicator(recipes::Backend backend, int local_device);
+std::unique_ptr<Communicator> open_communicator(Backend backend, int local_device);
 
 }  // namespace vlm::cluster

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/backend.h"
+
 namespace vlm::recipes {
 
 // Decoder LLM (LLaMA/Vicuna and Qwen2 families), HF config.json field meanings.
@@ -269,16 +271,8 @@ struct CheckpointSection {
   bool async = true;
 };
 
-// The communicator's backend: mpi reduces host buffers, nccl device buffers.
-enum class Backend {
-  kAuto,  // "auto": nccl when training.device is a GPU (and this build has NCCL), mpi on the CPU
-  kMpi,   // "mpi"
-  kNccl,  // "nccl"
-};
-const std::string& name_of(Backend backend);  // its YAML word
-
 struct ClusterSection {
-  Backend backend = Backend::kAuto;  // auto | mpi | nccl
+  cluster::Backend backend = cluster::Backend::kAuto;  // cluster/backend.h: auto | mpi | nccl
   double timeout_s = 300.0;
   int64_t status_port = 0;  // 0: no status endpoint
   // Loopback by default: the endpoint has no authentication. 0.0.0.0 serves every interface.

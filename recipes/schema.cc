@@ -113,8 +113,6 @@ const ObjectiveRules& objective_rules(Objective objective) {
   VLM_THROW(InternalError, "objective ", static_cast<int>(objective), " has no rules");
 }
 
-const std::string& name_of(Backend backend) { return schema::kBackends.name_of(backend); }
-
 const std::string& name_of(VdepLoss loss) { return schema::kVdepLosses.name_of(loss); }
 
 const std::string& name_of(SamplerKind sampler) { return schema::kSamplers.name_of(sampler); }

@@ -112,8 +112,8 @@ inline const Choice<SamplerKind> kSamplers{
     {{"random", SamplerKind::kRandom}, {"modality_length", SamplerKind::kModalityLength}}};
 inline const Choice<VdepLoss> kVdepLosses{
     {{"l2", VdepLoss::kL2}, {"inv_l2", VdepLoss::kInvL2}, {"sigmoid_l2", VdepLoss::kSigmoidL2}}};
-inline const Choice<Backend> kBackends{
-    {{"auto", Backend::kAuto}, {"mpi", Backend::kMpi}, {"nccl", Backend::kNccl}}};
+// cluster/ owns its backends' words: a new backend is added there alone.
+inline const Choice<cluster::Backend> kBackends{cluster::backend_words()};
 inline const Choice<Template> kTemplates{
     {{"plain", Template::kPlain}, {"vicuna_v1", Template::kVicunaV1}, {"qwen2", Template::kQwen2}}};
 inline const Choice<ImageAspect> kImageAspects{

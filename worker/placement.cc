@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 
-#include "cluster/nccl.h"
 #include "common/error.h"
 
 namespace vlm::worker {
@@ -55,30 +54,6 @@ at::Device choose_device(const std::string& requested, const cluster::World& wor
   return at::Device(at::kCUDA, static_cast<at::DeviceIndex>(index));
 }
 
-recipes::Backend choose_backend(recipes::Backend requested, const at::Device& device,
-                                std::string& reason) {
-  using recipes::Backend;
-  const bool nccl_built = !cluster::nccl_version().empty();
-  if (requested == Backend::kAuto) {
-    const Backend backend = device.is_cuda() && nccl_built ? Backend::kNccl : Backend::kMpi;
-    reason += "; cluster.backend auto: " + name_of(backend);
-    VLM_CHECK(!device.is_cuda() || nccl_built, ConfigError, "training.device is ", device.str(),
-              " but this build has no NCCL backend to "
-              "reduce device buffers: configure with -DVLM_WITH_CUDA=ON (CUDA toolkit and NCCL "
-              "found under /usr/local/cuda), or set training.device: cpu");
-    return backend;
-  }
-  reason += "; cluster.backend " + name_of(requested);
-  VLM_CHECK(requested != Backend::kNccl || device.is_cuda(), ConfigError,
-            "cluster.backend is nccl, which reduces GPU buffers, but training.device resolves to ",
-            device.str(), ": set cluster.backend: mpi (or auto) for a CPU run");
-  VLM_CHECK(requested != Backend::kMpi || device.is_cpu(), ConfigError,
-            "cluster.backend is mpi, which reduces host buffers, but training.device resolves "
-            "to ",
-            device.str(), ": set cluster.backend: nccl (or auto) for a GPU run");
-  return requested;
-}
-
 }  // namespace
 
 bool cuda_usable() { return torch::cuda::is_available() && torch::cuda::device_count() > 0; }
@@ -86,7 +61,8 @@ bool cuda_usable() { return torch::cuda::is_available() && torch::cuda::device_c
 Placement choose_placement(const recipes::Recipe& recipe, const cluster::World& world) {
   Placement placement;
   placement.device = choose_device(recipe.stages.front().training.device, world, placement.reason);
-  placement.backend = choose_backend(recipe.cluster.backend, placement.device, placement.reason);
+  placement.backend = cluster::resolve_backend(recipe.cluster.backend, placement.device.is_cuda(),
+                                               placement.device.str(), placement.reason);
   return placement;
 }
 

@@ -16,7 +16,7 @@ namespace vlm::worker {
 
 struct Placement {
   at::Device device = at::kCPU;
-  recipes::Backend backend = recipes::Backend::kMpi;  // kMpi or kNccl, never kAuto
+  cluster::Backend backend = cluster::Backend::kMpi;  // kMpi or kNccl, never kAuto
   std::string reason;                                 // why, for the log
 };
 
