@@ -18,7 +18,7 @@ learns() {
   # Each stage's speed and where its step time went, so that CI logs carry them.
   grep -oE "stage '[^']*' (done in|on rank 0:).*" "$work/train.log" || true
   # 900 of the 1,800 held-out questions (they alternate colour, shape, position: 300 each) measure
-  # a 0.90 bar to about +-3 points and take half of the evaluation's ~28 s.
+  # a 0.90 bar to about +-3 points, in about 6 s.
   "$bin/vlm-eval" --run "$work/run" --limit 900 > "$work/eval.txt" || fail "vlm-eval failed"
   cat "$work/eval.txt"
   test -s "$work/run/metrics.jsonl" || fail "no metrics.jsonl"
