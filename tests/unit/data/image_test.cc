@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "data/image.h"
+#include "tests/support/temp_dir.h"
 
 namespace vlm::data {
 namespace {
@@ -71,11 +72,9 @@ std::string fixture(const std::string& model) {
 
 // A preprocessor_config.json in a fresh folder: the message must name the file and the key.
 void expect_refused(const std::string& text, const std::string& key) {
-  const std::string folder = testing::TempDir() + "/vlm_image_processor_" +
-                             testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-                             std::to_string(std::hash<std::string>{}(text));
-  std::filesystem::create_directories(folder);
-  const std::string file = folder + "/preprocessor_config.json";
+  const vlm::testing::TempDir dir;  // removed at the end of the test
+  const std::string& folder = dir.path();
+  const std::string file = dir.file("preprocessor_config.json");
   std::ofstream(file) << text;
   try {
     read_image_processor(folder);
@@ -343,7 +342,7 @@ TEST(Image, ModelProcessorMustFitTheTower) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("'crop_size' 336x336"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(model_image_processor(testing::TempDir(), 32), ConfigError);  // no such file
+  EXPECT_THROW(model_image_processor(::testing::TempDir(), 32), ConfigError);  // no such file
 }
 
 }  // namespace
