@@ -27,9 +27,9 @@ def _entries(path):
 
 def load(path):
     import torch
-    tensors = {}
+    dtypes, tensors = _torch_dtypes(), {}
     for name, dtype, shape, raw in _entries(path):
-        dtype = _torch_dtypes()[dtype]
+        dtype = dtypes[dtype]
         flat = torch.frombuffer(bytearray(raw), dtype=dtype) if len(raw) else \
             torch.empty(0, dtype=dtype)
         tensors[name] = flat.reshape(shape).clone()
