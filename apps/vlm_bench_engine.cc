@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "recipes/load.h"
 #include "worker/engine_bench.h"
+#include "worker/objective_kinds.h"
 
 namespace {
 
@@ -43,7 +44,7 @@ int bench_main(int argc, char** argv) {
   options.caching_allocator = !glibc_heap;
   auto comm = vlm::cluster::open_communicator();
   vlm::log::set_rank(comm->rank(), comm->size());
-  const auto recipe = vlm::recipes::load(recipe_path, overrides);
+  const auto recipe = vlm::recipes::load(recipe_path, vlm::worker::objective_kinds(), overrides);
   comm->set_timeout(recipe.cluster.timeout_s);
   const auto result = vlm::worker::run_engine_bench(recipe, options, *comm);
   if (comm->is_root()) {

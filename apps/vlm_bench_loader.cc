@@ -11,6 +11,7 @@
 #include "data/run_tokenizer.h"
 #include "data/tokenizer.h"
 #include "recipes/load.h"
+#include "worker/objective_kinds.h"
 
 namespace {
 
@@ -61,7 +62,8 @@ int run(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? vlm::apps::kExitOk : vlm::apps::kExitUsage;
   }
-  const vlm::recipes::Recipe recipe = vlm::recipes::load(recipe_path, overrides);
+  const vlm::recipes::Recipe recipe =
+      vlm::recipes::load(recipe_path, vlm::worker::objective_kinds(), overrides);
   VLM_CHECK(stage_index < recipe.stages.size(), ConfigError, "--stage ", stage_index,
             ": the recipe has ", recipe.stages.size(), " stages");
   const vlm::recipes::Stage& stage = recipe.stages[stage_index];

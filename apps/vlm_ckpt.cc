@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "recipes/load.h"
 #include "worker/checkpoint_export.h"
+#include "worker/objective_kinds.h"
 
 namespace {
 
@@ -45,7 +46,8 @@ std::string stage_of_own_recipe(const vlm::checkpoint::Manifest& m) {
   if (m.recipe_yaml.empty()) return {};
   vlm::recipes::Recipe recipe;
   try {
-    recipe = vlm::recipes::load_text(m.recipe_yaml, "the manifest's recipe_yaml");
+    recipe = vlm::recipes::load_text(m.recipe_yaml, "the manifest's recipe_yaml",
+                                     vlm::worker::objective_kinds());
   } catch (const vlm::Error&) {
     return {};
   }

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "recipes/load.h"
+#include "worker/objective_kinds.h"
 #include "worker/run_timing.h"
 
 namespace {
@@ -95,7 +96,8 @@ std::string submit(const std::string& script) {
 }
 
 int run_slurm(SlurmOptions& options, const Common& common) {
-  const auto recipe = vlm::recipes::load(common.recipe, common.overrides);
+  const auto recipe =
+      vlm::recipes::load(common.recipe, vlm::worker::objective_kinds(), common.overrides);
   auto& job = options.job;
   job.command = worker_command(common);
   const std::string run_dir =
@@ -126,7 +128,8 @@ int run_slurm(SlurmOptions& options, const Common& common) {
 }
 
 int run_local(vlm::cluster::LocalJob& job, const Common& common, bool dry_run) {
-  vlm::recipes::load(common.recipe, common.overrides);  // a bad recipe fails here, not in N ranks
+  vlm::recipes::load(common.recipe, vlm::worker::objective_kinds(),
+                     common.overrides);  // a bad recipe fails here, not in N ranks
   job.command = worker_command(common);
   job.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   job.as_root = ::geteuid() == 0;

@@ -13,6 +13,7 @@
 #include "common/terminal.h"
 #include "monitor/run_monitor.h"
 #include "recipes/load.h"
+#include "worker/objective_kinds.h"
 #include "worker/placement.h"
 #include "worker/run_inputs.h"
 #include "worker/run_plan.h"
@@ -26,11 +27,11 @@ namespace {
 // checkpoints hold the directory actually used.
 vlm::recipes::Recipe load_recipe(const std::string& path, std::vector<std::string> overrides,
                                  const vlm::cluster::World& world) {
-  const auto recipe = vlm::recipes::load(path, overrides);
+  const auto recipe = vlm::recipes::load(path, vlm::worker::objective_kinds(), overrides);
   const std::string run_dir = vlm::cluster::expand_job_id(recipe.run_dir, world);
   if (run_dir == recipe.run_dir) return recipe;
   overrides.push_back("run_dir=" + run_dir);
-  return vlm::recipes::load(path, overrides);
+  return vlm::recipes::load(path, vlm::worker::objective_kinds(), overrides);
 }
 
 // Rank 0's monitor thread calls this while the training thread may be blocked in a collective

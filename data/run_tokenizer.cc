@@ -82,7 +82,7 @@ std::string run_tokenizer_path(const recipes::Recipe& recipe) {
 std::vector<std::string> run_added_tokens(const recipes::Recipe& recipe) {
   std::vector<std::string> tokens;
   for (const recipes::Stage& stage : recipe.stages) {
-    for (const std::string& token : recipes::objective_rules(stage.objective).added_tokens) {
+    for (const std::string& token : stage.objective->added_tokens) {
       if (std::find(tokens.begin(), tokens.end(), token) == tokens.end()) tokens.push_back(token);
     }
   }

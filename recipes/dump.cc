@@ -33,6 +33,10 @@ class Writer {
   void value(Enum enumerator, const schema::Choice<Enum>& rule) {
     out_ << rule.name_of(enumerator);
   }
+  void value(const ObjectiveKind* kind, schema::ObjectiveWord) {
+    VLM_CHECK(kind != nullptr, InternalError, "a stage without an objective");
+    out_ << kind->word;
+  }
   // yaml-cpp quotes any text that would read back as something else ("~", "a: b", "").
   void value(const std::string& text, const schema::Text&) { out_ << text; }
 

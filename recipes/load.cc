@@ -237,8 +237,12 @@ const Entry* find(const std::vector<Entry>& entries, const std::string& key) {
 // rules are validate()'s. Records where each value came from for validate()'s messages.
 class Reader {
  public:
-  Reader(std::string source, const OverrideLog& overrides, Origins& origins)
-      : source_(std::move(source)), overrides_(overrides), origins_(origins) {}
+  Reader(std::string source, const OverrideLog& overrides, Origins& origins,
+         const ObjectiveCatalogue& objectives)
+      : source_(std::move(source)), overrides_(overrides), origins_(origins) {
+    VLM_CHECK(!objectives.empty(), InternalError, "load() was given no objectives");
+    for (const ObjectiveKind* kind : objectives) objectives_.names.emplace_back(kind->word, kind);
+  }
 
   Recipe recipe(const YAML::Node& root) {
     std::vector<std::string> known = schema::keys_of<Recipe>();
@@ -252,6 +256,7 @@ class Reader {
     // The top level holds the defaults every stage inherits.
     Stage defaults;
     defaults.name = "train";
+    defaults.objective = objectives_.names.front().second;
     fields(top, "", defaults, "name");
     if (const Entry* listed = find(top, "stages")) {
       result.stages = stages(*listed, defaults);
@@ -312,6 +317,8 @@ class Reader {
         if (const Entry* entry = find(entries, key)) {
           if constexpr (schema::is_choice<Rule>::value) {
             read_choice(entry->value, entry->mark, child_path(path, key), rule, out.*member);
+          } else if constexpr (std::is_same_v<Rule, schema::ObjectiveWord>) {
+            read_choice(entry->value, entry->mark, child_path(path, key), objectives_, out.*member);
           } else {
             read(entry->value, entry->mark, child_path(path, key), out.*member);
           }
@@ -490,6 +497,7 @@ class Reader {
   std::string source_;
   const OverrideLog& overrides_;
   Origins& origins_;
+  schema::Choice<const ObjectiveKind*> objectives_;
 };
 
 // Whether `path` is data.json or data.shards and the stage names the other one itself (which
@@ -576,7 +584,8 @@ YAML::Node parse_document(const std::string& text, const std::string& source) {
 
 }  // namespace
 
-Recipe load(const std::string& path, const std::vector<std::string>& overrides) {
+Recipe load(const std::string& path, const ObjectiveCatalogue& objectives,
+            const std::vector<std::string>& overrides) {
   std::error_code ignored;
   if (!std::filesystem::is_regular_file(path, ignored)) throw_at(path, "cannot open recipe file");
   std::string text;
@@ -585,11 +594,11 @@ Recipe load(const std::string& path, const std::vector<std::string>& overrides) 
   } catch (const IoError&) {
     throw_at(path, "cannot open recipe file");
   }
-  return load_text(text, path, overrides);
+  return load_text(text, path, objectives, overrides);
 }
 
 Recipe load_text(const std::string& yaml, const std::string& source_name,
-                 const std::vector<std::string>& overrides) {
+                 const ObjectiveCatalogue& objectives, const std::vector<std::string>& overrides) {
   try {
     YAML::Node root = parse_document(yaml, source_name);
     if (root.IsNull()) {
@@ -605,9 +614,9 @@ Recipe load_text(const std::string& yaml, const std::string& source_name,
       apply_override(root, parse_override(text), override_log);
     }
     Origins origins(source_name);
-    Recipe recipe = Reader(source_name, override_log, origins).recipe(root);
+    Recipe recipe = Reader(source_name, override_log, origins, objectives).recipe(root);
     require_overrides_take_effect(override_log, origins, recipe.stages);
-    validate(recipe, origins);
+    validate(recipe, origins, objectives);
     recipe.source_path = source_name;
     recipe.resolved_yaml = dump(recipe);
     return recipe;

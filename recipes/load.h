@@ -12,10 +12,13 @@ namespace vlm::recipes {
 // ("stages[1].optimizer.lr=2e-5", as messages print keys, works too). The value is YAML:
 // "trainable=[projector,llm]" sets a list.
 // Throws ConfigError naming the file, the key and (where known) the line, or the override.
-// Fills source_path and resolved_yaml (= dump()).
-Recipe load(const std::string& path, const std::vector<std::string>& overrides = {});
+// Fills source_path and resolved_yaml (= dump()). `objectives` are the stages[].objective words
+// the recipe may use (worker::objective_kinds()); each stage points into it.
+Recipe load(const std::string& path, const ObjectiveCatalogue& objectives,
+            const std::vector<std::string>& overrides = {});
 // Same, from YAML text (source_name appears in messages).
 Recipe load_text(const std::string& yaml, const std::string& source_name,
+                 const ObjectiveCatalogue& objectives,
                  const std::vector<std::string>& overrides = {});
 
 // The resolved recipe as YAML (every key, presets expanded); load_text(dump(r)) gives r again.

@@ -341,28 +341,23 @@ struct DistillConfig {
   DistillPairing pairing = DistillPairing::kPaper;  // paper | public_code
 };
 
-// What a stage's loss is.
-enum class Objective {
-  kLlava,  // "llava": caption / answer cross entropy
-  kVdep,   // "vdep": hybrid VDEP + LLaVA batches
-  kVora,   // "vora": caption loss plus block-wise distillation
-};
-const std::string& name_of(Objective objective);  // its YAML word
-
-// What the recipe layer knows of an objective (the loss itself is worker/objective.h's): the
-// checks a recipe must pass and the vocabulary it adds.
-struct ObjectiveRules {
+// What the recipe layer knows of a stage's objective (stages[].objective): its YAML word and the
+// checks a recipe must pass. The loss itself, and the kinds that exist, are worker/'s
+// (worker/objective_kinds.h): a new recipe kind is added there alone, and handed to load().
+struct ObjectiveKind {
+  std::string word;                          // its YAML word
   std::optional<Architecture> architecture;  // the model.architecture it needs; nullopt: any
   std::string own_part;  // a stages[].trainable part only this objective has; empty: none
   std::vector<std::string> added_tokens;  // tokens the run's tokenizer gains for it
 };
-const ObjectiveRules& objective_rules(Objective objective);
+// The objectives a recipe may name; the first is a stage's objective when it names none.
+using ObjectiveCatalogue = std::vector<const ObjectiveKind*>;
 
 // One phase of a recipe (LLaVA stage 1, stage 2, ...). A stage's YAML may override any of the
 // sections below; what it does not set it inherits from the top level.
 struct Stage {
   std::string name;
-  Objective objective = Objective::kLlava;  // llava | vdep | vora
+  const ObjectiveKind* objective = nullptr;  // one of the catalogue load() was given
   // What trains: any of vision, projector, llm, lora, embed_tokens, lm_head, fusion,
   // vision_embedding, aux_heads, added_tokens.
   std::vector<std::string> trainable = {"projector"};

@@ -94,25 +94,6 @@ const std::string& name_of(Architecture architecture) {
   return schema::kArchitectures.name_of(architecture);
 }
 
-const std::string& name_of(Objective objective) { return schema::kObjectives.name_of(objective); }
-
-const ObjectiveRules& objective_rules(Objective objective) {
-  static const ObjectiveRules kLlava{std::nullopt, "", {}};
-  // VDEP's hybrid batches train a LLaVA model; <auto_image> marks a VDEP-mode row's image.
-  static const ObjectiveRules kVdep{Architecture::kLlava, "added_tokens", {"<auto_image>"}};
-  // The distillation's aux heads exist only while a VoRA stage trains.
-  static const ObjectiveRules kVora{Architecture::kVora, "aux_heads", {}};
-  switch (objective) {
-    case Objective::kLlava:
-      return kLlava;
-    case Objective::kVdep:
-      return kVdep;
-    case Objective::kVora:
-      return kVora;
-  }
-  VLM_THROW(InternalError, "objective ", static_cast<int>(objective), " has no rules");
-}
-
 const std::string& name_of(VdepLoss loss) { return schema::kVdepLosses.name_of(loss); }
 
 const std::string& name_of(SamplerKind sampler) { return schema::kSamplers.name_of(sampler); }

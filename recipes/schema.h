@@ -83,6 +83,8 @@ template <typename Enum>
 struct is_choice<Choice<Enum>> : std::true_type {};
 
 struct AnyBool {};
+// stages[].objective: one of the words of the ObjectiveCatalogue given to load().
+struct ObjectiveWord {};
 // The member is a section of its own, described by its own Fields<>.
 struct Nested {};
 // Recipe::stages: each entry a Stage, inheriting the top-level sections.
@@ -104,8 +106,6 @@ std::vector<std::string> preset_names();
 inline const Choice<Architecture> kArchitectures{{{"llava", Architecture::kLlava},
                                                   {"inverse_llava", Architecture::kInverseLlava},
                                                   {"vora", Architecture::kVora}}};
-inline const Choice<Objective> kObjectives{
-    {{"llava", Objective::kLlava}, {"vdep", Objective::kVdep}, {"vora", Objective::kVora}}};
 inline const Choice<VisionMask> kVisionMasks{
     {{"causal", VisionMask::kCausal}, {"bidirectional", VisionMask::kBidirectional}}};
 inline const Choice<SamplerKind> kSamplers{
@@ -385,7 +385,7 @@ struct Fields<Stage> {
   template <typename F>
   static void visit(F&& f) {
     f("name", &Stage::name, non_empty());
-    f("objective", &Stage::objective, kObjectives);
+    f("objective", &Stage::objective, ObjectiveWord{});
     f("trainable", &Stage::trainable, NameList{kTrainableParts});
     f("data", &Stage::data, Nested{});
     f("optimizer", &Stage::optimizer, Nested{});

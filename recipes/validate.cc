@@ -47,6 +47,7 @@ class FieldChecker {
   // The loader accepted only listed words.
   template <typename Enum>
   void value(Enum, const schema::Choice<Enum>&, const std::string&) {}
+  void value(const ObjectiveKind*, schema::ObjectiveWord, const std::string&) {}
 
   void value(const std::string& text, const schema::Text& rule, const std::string& path) {
     if (rule.allowed.empty()) {
@@ -98,7 +99,8 @@ class FieldChecker {
 // user wrote it, and point at whichever of those keys the user set.
 class CrossChecker {
  public:
-  explicit CrossChecker(const Origins& origins) : origins_(origins) {}
+  CrossChecker(const Origins& origins, const ObjectiveCatalogue& objectives)
+      : origins_(origins), objectives_(objectives) {}
 
   void model(const ModelSection& model) {
     llm(model.llm);
@@ -241,11 +243,10 @@ class CrossChecker {
     requires_setting("vision_embedding", model.architecture == Architecture::kVora, arch,
                      arch_name);
     const std::string objective_key = child_path(path, "objective");
-    for (const auto& [word, objective] : schema::kObjectives.names) {
-      const std::string& part = objective_rules(objective).own_part;
-      if (!part.empty()) {
-        requires_setting(part, stage.objective == objective, objective_key,
-                         name_of(stage.objective));
+    for (const ObjectiveKind* kind : objectives_) {
+      if (!kind->own_part.empty()) {
+        requires_setting(kind->own_part, stage.objective == kind, objective_key,
+                         stage.objective->word);
       }
     }
   }
@@ -253,11 +254,10 @@ class CrossChecker {
   // Which objective fits which architecture.
   void objective(const Stage& stage, const std::string& path, const ModelSection& model) {
     const std::string objective_path = child_path(path, "objective");
-    const Architecture needed =
-        objective_rules(stage.objective).architecture.value_or(model.architecture);
+    const Architecture needed = stage.objective->architecture.value_or(model.architecture);
     if (model.architecture != needed) {
       fail({objective_path, "model.architecture"},
-           shown(objective_path) + " " + quoted(name_of(stage.objective)) + " needs " +
+           shown(objective_path) + " " + quoted(stage.objective->word) + " needs " +
                shown("model.architecture") + " " + quoted(name_of(needed)) + ", got " +
                quoted(name_of(model.architecture)));
     }
@@ -325,14 +325,15 @@ class CrossChecker {
   }
 
   const Origins& origins_;
+  const ObjectiveCatalogue& objectives_;
 };
 
 }  // namespace
 
-void validate(const Recipe& recipe, const Origins& origins) {
+void validate(const Recipe& recipe, const Origins& origins, const ObjectiveCatalogue& objectives) {
   // Field rules first: the cross rules below rely on them (positive divisors, known types).
   FieldChecker(origins).section(recipe, "");
-  CrossChecker cross(origins);
+  CrossChecker cross(origins, objectives);
   cross.model(recipe.model);
   for (size_t i = 0; i < recipe.stages.size(); ++i) cross.stage(recipe.stages[i], i, recipe.model);
   cross.unique_names(recipe.stages);

@@ -7,7 +7,8 @@
 
 namespace vlm::recipes {
 
-// Throws ConfigError naming where the offending value came from.
-void validate(const Recipe& recipe, const Origins& origins);
+// Throws ConfigError naming where the offending value came from. `objectives`: the catalogue the
+// recipe was loaded with (their own trainable parts).
+void validate(const Recipe& recipe, const Origins& origins, const ObjectiveCatalogue& objectives);
 
 }  // namespace vlm::recipes

@@ -12,6 +12,7 @@
 #include "recipes/load.h"
 #include "sharding/engine.h"
 #include "worker/checkpointer.h"
+#include "worker/objective_kinds.h"
 #include "worker/trainer.h"
 
 namespace vlm::worker {
@@ -20,8 +21,8 @@ void export_checkpoint(const std::string& checkpoint_dir, const std::string& out
                        cluster::Communicator& comm) {
   const std::string manifest_path = files::join(checkpoint_dir, checkpoint::kManifestName);
   ResumePoint point{checkpoint_dir, checkpoint::read_manifest(manifest_path)};
-  const recipes::Recipe recipe =
-      recipes::load_text(point.manifest.recipe_yaml, manifest_path + " (its recipe)");
+  const recipes::Recipe recipe = recipes::load_text(
+      point.manifest.recipe_yaml, manifest_path + " (its recipe)", objective_kinds());
   const recipes::Stage& first = recipe.stages.front();
   const auto tokenizer = data::load_run_tokenizer(recipe);
   models::VisionLanguageModel model(recipe.model, tokenizer->vocab_size(), first.training.seed);

@@ -17,6 +17,7 @@
 #include "models/model.h"
 #include "recipes/load.h"
 #include "sharding/caching_allocator.h"
+#include "worker/objective_kinds.h"
 #include "worker/threads.h"
 
 namespace vlm::worker {
@@ -152,7 +153,7 @@ EvalReport evaluate_run(const std::string& run_dir, int64_t limit) {
             " is not a run directory (no recipe.yaml); train one with vlm-worker first");
   VLM_CHECK(files::exists(layout.final_model()), IoError, run_dir, " has no final model (",
             layout.final_model(), "): the run did not finish");
-  const recipes::Recipe recipe = recipes::load(layout.recipe_yaml());
+  const recipes::Recipe recipe = recipes::load(layout.recipe_yaml(), objective_kinds());
   const recipes::Stage& stage = recipe.stages.back();
   apply_threads(plan_threads(static_cast<int>(stage.training.num_threads), 1));
   // Each decoding step allocates the same activations again: cached, as in training, they are

@@ -44,8 +44,7 @@ class VdepObjective : public Objective {
   // <auto_image> gets an embedding row of its own while the stage trains, folded back after.
   void add_parts(models::VisionLanguageModel& model, const TokenIdOf& token_id) const override {
     std::vector<int64_t> ids;
-    for (const std::string& token :
-         recipes::objective_rules(recipes::Objective::kVdep).added_tokens) {
+    for (const std::string& token : kVdepObjective.added_tokens) {
       ids.push_back(token_id(token));
     }
     model.separate_token_embeddings(ids);
@@ -180,17 +179,14 @@ at::Tensor vdep_image_sum(const at::Tensor& last_hidden, const at::Tensor& image
 
 std::unique_ptr<Objective> make_objective(const recipes::Stage& stage,
                                           const models::VisionLanguageModel& model) {
-  switch (stage.objective) {
-    case recipes::Objective::kLlava:
-      return std::make_unique<LlavaObjective>();
-    case recipes::Objective::kVdep:
-      return std::make_unique<VdepObjective>(stage.vdep);
-    case recipes::Objective::kVora:
-      return std::make_unique<VoraObjective>(stage.distill, stage.training.seed,
-                                             model.config().vision.num_layers);
+  if (stage.objective == &kLlavaObjective) return std::make_unique<LlavaObjective>();
+  if (stage.objective == &kVdepObjective) return std::make_unique<VdepObjective>(stage.vdep);
+  if (stage.objective == &kVoraObjective) {
+    return std::make_unique<VoraObjective>(stage.distill, stage.training.seed,
+                                           model.config().vision.num_layers);
   }
-  VLM_THROW(InternalError, "stage '", stage.name, "': objective ",
-            static_cast<int>(stage.objective), " has no implementation");
+  VLM_THROW(InternalError, "stage '", stage.name, "': objective '",
+            stage.objective == nullptr ? "" : stage.objective->word, "' has no implementation");
 }
 
 void prepare_model(models::VisionLanguageModel& model, const recipes::Stage& stage,

@@ -1,7 +1,7 @@
 // Training objectives, one class per stages[].objective holding all that the objective brings to a
 // stage: its loss terms (a model's outputs and a batch -> named sums), what it adds to the model
 // before training and removes after, and what it asks of the loader. A new recipe kind is one
-// class here, one entry in make_objective, and its rules in recipes/ (objective_rules).
+// class here, one entry in make_objective, and its word and rules in objective_kinds.cc.
 // Each term is a SUM over its own tokens (labelled text tokens, image tokens, ...); the trainer
 // divides each by that count over the whole step (all ranks, all micro batches), so a step's loss
 // does not depend on how the global batch is split into micro batches and ranks.
@@ -18,6 +18,7 @@
 #include "models/model.h"
 #include "recipes/recipe.h"
 #include "worker/batch_tensors.h"
+#include "worker/objective_kinds.h"
 
 namespace vlm::worker {
 
@@ -37,7 +38,7 @@ class Objective {
   virtual bool wants_block_hiddens() const { return false; }
 
   // Parts the objective adds to the model before the stage trains, and removes when it ends.
-  // token_id gives an added token's id (recipes::objective_rules().added_tokens).
+  // token_id gives an added token's id (its ObjectiveKind's added_tokens).
   using TokenIdOf = std::function<int32_t(const std::string&)>;
   virtual void add_parts(models::VisionLanguageModel& /*model*/,
                          const TokenIdOf& /*token_id*/) const {}

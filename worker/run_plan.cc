@@ -246,7 +246,7 @@ PlanOutcome plan_run(const recipes::Recipe& recipe, const PlanOptions& options) 
     out << fmt::format(
         "stage {}/{} '{}' ({}): {} trainable parameters ({}); ZeRO stage {}, {}, {} rank(s) x "
         "micro batch {} x {} accumulation, {} tokens per sequence\n",
-        index + 1, recipe.stages.size(), stage.name, recipes::name_of(stage.objective),
+        index + 1, recipe.stages.size(), stage.name, stage.objective->word,
         count_text(plan.trainable), fmt::join(stage.trainable, ", "), memory.stage,
         stage.training.dtype, options.world_size, plan.micro_batch, plan.accumulation,
         stage.data.max_seq_len);

@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/data/fixtures.h"
+#include "worker/objective_kinds.h"
 
 namespace vlm::data {
 namespace {
@@ -26,6 +27,7 @@ recipes::Recipe two_stage_recipe() {
   for (recipes::Stage& stage : recipe.stages) {
     stage.data.corpus_dir = synth_corpus_dir();
     stage.data.tokenizer = "tokenizer.model";
+    stage.objective = &worker::kLlavaObjective;
   }
   return recipe;
 }
@@ -56,7 +58,7 @@ TEST(RunTokenizer, DataTokenizerIsRelativeToTheCorpus) {
 
 TEST(RunTokenizer, AVdepStageAddsAutoImage) {
   recipes::Recipe recipe = two_stage_recipe();
-  recipe.stages[0].objective = recipes::Objective::kVdep;
+  recipe.stages[0].objective = &worker::kVdepObjective;
   EXPECT_EQ(run_added_tokens(recipe), std::vector<std::string>{"<auto_image>"});
   const auto tokenizer = load_run_tokenizer(recipe);
   const int64_t pieces = load_tokenizer(run_tokenizer_path(recipe))->vocab_size();

@@ -11,25 +11,26 @@ namespace {
 using testing::config_error;
 using testing::kSource;
 using testing::kTwoStage;
+using testing::load_recipe_text;
 using testing::replaced;
 
 Recipe load_two_stage(const std::vector<std::string>& overrides) {
-  return load_text(kTwoStage, kSource, overrides);
+  return load_recipe_text(kTwoStage, kSource, overrides);
 }
 
 TEST(DataSource, ShardsAloneAreAccepted) {
-  const Recipe recipe = load_text("data: {shards: shards/captions}\n", kSource);
+  const Recipe recipe = load_recipe_text("data: {shards: shards/captions}\n", kSource);
   EXPECT_EQ(recipe.stages[0].data.shards, "shards/captions");
   EXPECT_EQ(recipe.stages[0].data.json, "");
 }
 
 TEST(DataSource, BothAtOneLevelIsAnErrorNamingBothKeys) {
-  EXPECT_EQ(config_error([] { load_text("data: {json: a.json, shards: s}\n", kSource); }),
+  EXPECT_EQ(config_error([] { load_recipe_text("data: {json: a.json, shards: s}\n", kSource); }),
             "x.yaml:1: data.json and data.shards are both set: a stage reads one of them (set "
             "the other to '')");
   const std::string both = replaced(kTwoStage, "    data: {template: vicuna_v1}\n",
                                     "    data: {template: vicuna_v1, json: b.json, shards: s}\n");
-  EXPECT_EQ(config_error([&] { load_text(both, kSource); }),
+  EXPECT_EQ(config_error([&] { load_recipe_text(both, kSource); }),
             "x.yaml:17: stages[1].data.json and stages[1].data.shards are both set: a stage "
             "reads one of them (set the other to '')");
 }
@@ -37,7 +38,7 @@ TEST(DataSource, BothAtOneLevelIsAnErrorNamingBothKeys) {
 TEST(DataSource, AStageNamingShardsDropsTheInheritedJson) {
   const std::string text = replaced(kTwoStage, "    data: {template: vicuna_v1}\n",
                                     "    data: {template: vicuna_v1, shards: s}\n");
-  const Recipe recipe = load_text(text, kSource);
+  const Recipe recipe = load_recipe_text(text, kSource);
   EXPECT_EQ(recipe.stages[0].data.json, "captions.json");
   EXPECT_EQ(recipe.stages[0].data.shards, "");
   EXPECT_EQ(recipe.stages[1].data.json, "");
@@ -72,7 +73,7 @@ TEST(DataSource, SwitchingAStageThatSetsJsonInTheFile) {
       "  - {name: a, data: {json: a.json}}\n"
       "  - {name: b, data: {json: b.json, template: vicuna_v1}}\n";
   const Recipe recipe =
-      load_text(text, kSource, {"stages.0.data.shards=sa", "stages.1.data.shards=sb"});
+      load_recipe_text(text, kSource, {"stages.0.data.shards=sa", "stages.1.data.shards=sb"});
   EXPECT_EQ(recipe.stages[0].data.shards, "sa");
   EXPECT_EQ(recipe.stages[0].data.json, "");
   EXPECT_EQ(recipe.stages[1].data.shards, "sb");
@@ -80,7 +81,7 @@ TEST(DataSource, SwitchingAStageThatSetsJsonInTheFile) {
   // A top-level shards override would be shadowed by every stage's own json: an error, not a
   // silent no-op.
   EXPECT_NE(config_error([&] {
-              load_text(text, kSource, {"data.shards=s"});
+              load_recipe_text(text, kSource, {"data.shards=s"});
             }).find("--set data.shards=s: changes nothing"),
             std::string::npos);
 }
@@ -95,7 +96,7 @@ TEST(DataSource, ClearingOneSourceKeepsTheOther) {
 
 TEST(DataSource, TheResolvedRecipeReadsBackTheSame) {
   const Recipe recipe = load_two_stage({"stages.1.data.shards=shards/mix"});
-  const Recipe again = load_text(recipe.resolved_yaml, "resolved.yaml");
+  const Recipe again = load_recipe_text(recipe.resolved_yaml, "resolved.yaml");
   EXPECT_EQ(again.stages[0].data.json, "captions.json");
   EXPECT_EQ(again.stages[1].data.shards, "shards/mix");
   EXPECT_EQ(again.stages[1].data.json, "");

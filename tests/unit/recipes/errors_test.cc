@@ -17,20 +17,22 @@ using testing::config_error;
 using ::testing::HasSubstr;
 using testing::kSource;
 using testing::kTwoStage;
+using testing::load_recipe;
+using testing::load_recipe_text;
 using testing::replaced;
 using ::testing::StartsWith;
 
 // The message of loading kTwoStage with `from` replaced by `to`.
 std::string error_after(const std::string& from, const std::string& to) {
   const std::string text = replaced(kTwoStage, from, to);
-  return config_error([&] { load_text(text, kSource); });
+  return config_error([&] { load_recipe_text(text, kSource); });
 }
 
 std::string error_with_set(const std::vector<std::string>& overrides) {
-  return config_error([&] { load_text(kTwoStage, kSource, overrides); });
+  return config_error([&] { load_recipe_text(kTwoStage, kSource, overrides); });
 }
 
-TEST(RecipeErrors, TheBaseRecipeLoads) { EXPECT_NO_THROW(load_text(kTwoStage, kSource)); }
+TEST(RecipeErrors, TheBaseRecipeLoads) { EXPECT_NO_THROW(load_recipe_text(kTwoStage, kSource)); }
 
 TEST(RecipeErrors, UnknownKeySuggestsTheNearestKnownOne) {
   EXPECT_EQ(error_after("  lr: 1.0e-3", "  lrr: 1.0e-3"),
@@ -63,7 +65,7 @@ TEST(RecipeErrors, OneDeviceForTheWholeRun) {
   EXPECT_THAT(error_with_set({"stages.1.training.device=cpu"}),
               HasSubstr("stages[1].training.device is 'cpu' but stages[0].training.device is "
                         "'auto': a run trains on one device"));
-  EXPECT_NO_THROW(load_text(kTwoStage, kSource, {"training.device=cuda:3"}));
+  EXPECT_NO_THROW(load_recipe_text(kTwoStage, kSource, {"training.device=cuda:3"}));
 }
 
 TEST(RecipeErrors, DuplicateKey) {
@@ -103,13 +105,13 @@ TEST(RecipeErrors, WrongShapes) {
             "x.yaml:13: unknown key 'unused' (known keys: run_dir, model, sharding, checkpoint, "
             "cluster, eval, stages, objective, trainable, data, optimizer, schedule, training, "
             "lora, vdep, distill, merge_lora_at_end)");
-  EXPECT_EQ(config_error([] { load_text("just text", kSource); }),
+  EXPECT_EQ(config_error([] { load_recipe_text("just text", kSource); }),
             "x.yaml:1: a recipe is a map of sections (run_dir, model, stages...), got 'just text'");
-  EXPECT_EQ(config_error([] { load_text("# nothing but a comment\n", kSource); }),
+  EXPECT_EQ(config_error([] { load_recipe_text("# nothing but a comment\n", kSource); }),
             "x.yaml: the recipe is empty");
-  EXPECT_EQ(config_error([] { load_text("run_dir: a\n---\nrun_dir: b\n", kSource); }),
+  EXPECT_EQ(config_error([] { load_recipe_text("run_dir: a\n---\nrun_dir: b\n", kSource); }),
             "x.yaml:2: a second YAML document (after ---): a recipe is one document");
-  EXPECT_EQ(config_error([] { load_text(",\nrun_dir: a\n", kSource); }),
+  EXPECT_EQ(config_error([] { load_recipe_text(",\nrun_dir: a\n", kSource); }),
             "x.yaml:1: invalid YAML: unexpected ','");
 }
 
@@ -117,13 +119,13 @@ TEST(RecipeErrors, EmptyStageListAndNonMapStage) {
   const std::string no_stages =
       "data: {json: a.json}\n"
       "stages: []\n";
-  EXPECT_EQ(config_error([&] { load_text(no_stages, kSource); }),
+  EXPECT_EQ(config_error([&] { load_recipe_text(no_stages, kSource); }),
             "x.yaml:2: stages must list at least one stage");
   const std::string scalar_stage =
       "data: {json: a.json}\n"
       "stages:\n"
       "  - pretrain\n";
-  EXPECT_EQ(config_error([&] { load_text(scalar_stage, kSource); }),
+  EXPECT_EQ(config_error([&] { load_recipe_text(scalar_stage, kSource); }),
             "x.yaml:3: stages[0] must be a map with a name, got 'pretrain'");
 }
 
@@ -136,8 +138,9 @@ TEST(RecipeErrors, InvalidYamlNamesTheLine) {
 TEST(RecipeErrors, MissingFile) {
   vlm::testing::TempDir dir;
   const std::string path = dir.file("missing.yaml");
-  EXPECT_EQ(config_error([&] { load(path); }), path + ": cannot open recipe file");
-  EXPECT_EQ(config_error([&] { load(dir.path()); }), dir.path() + ": cannot open recipe file");
+  EXPECT_EQ(config_error([&] { load_recipe(path); }), path + ": cannot open recipe file");
+  EXPECT_EQ(config_error([&] { load_recipe(dir.path()); }),
+            dir.path() + ": cannot open recipe file");
 }
 
 TEST(RecipeErrors, OutOfRangeValues) {
@@ -222,9 +225,10 @@ TEST(RecipeErrors, RulesAcrossFields) {
   EXPECT_EQ(error_after("  preset: tiny\n", "  preset: tiny\n  vision: {type: aimv2}\n"),
             "x.yaml:4: model.vision.drop_cls must be false for model.vision.type aimv2: AIMv2 has "
             "no class token to drop");
-  EXPECT_NO_THROW(load_text(replaced(kTwoStage, "  preset: tiny\n",
-                                     "  preset: tiny\n  vision: {type: aimv2, drop_cls: false}\n"),
-                            kSource));
+  EXPECT_NO_THROW(
+      load_recipe_text(replaced(kTwoStage, "  preset: tiny\n",
+                                "  preset: tiny\n  vision: {type: aimv2, drop_cls: false}\n"),
+                       kSource));
   EXPECT_EQ(error_after("  max_steps: 0\n", "  max_steps: 0\n  micro_batch_size: 5\n"),
             "x.yaml:12: stages[0].training.global_batch_size (64) must be divisible by "
             "training.micro_batch_size (5)");
@@ -242,7 +246,7 @@ TEST(RecipeErrors, EveryStageNeedsItsDataAndAUniqueName) {
             "x.yaml:15: stages[1].name 'pretrain' is already the name of stages[0]");
   EXPECT_EQ(error_after("  - name: finetune\n", "  - objective: llava\n"),
             "x.yaml:15: stages[1].name is required");
-  EXPECT_EQ(config_error([] { load_text("run_dir: r\n", kSource); }),
+  EXPECT_EQ(config_error([] { load_recipe_text("run_dir: r\n", kSource); }),
             "x.yaml: data.json or data.shards is required (a corpus file, or a folder vlm-shard "
             "wrote)");
 }
@@ -289,8 +293,8 @@ TEST(RecipeErrors, BadOverrideValuesNameTheOverride) {
             "stages.N.trainable)");
   // The file's own values keep their lines next to an override.
   EXPECT_EQ(config_error([] {
-              load_text(replaced(kTwoStage, "  lr: 1.0e-3", "  lr: -1"), kSource,
-                        {"stages.1.optimizer.lr=3"});
+              load_recipe_text(replaced(kTwoStage, "  lr: 1.0e-3", "  lr: -1"), kSource,
+                               {"stages.1.optimizer.lr=3"});
             }),
             "x.yaml:8: optimizer.lr must be > 0, got -1");
 }

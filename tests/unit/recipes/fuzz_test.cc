@@ -17,6 +17,8 @@
 namespace vlm::recipes {
 namespace {
 
+using testing::load_recipe_text;
+
 // Bytes that change YAML's structure, drawn more often than uniform bytes would be.
 const std::string kYamlBytes = ":-[]{},#&*!|>'\"%@`?\n\t 0123456789.e";
 
@@ -72,9 +74,9 @@ struct Outcome {
 Outcome try_load(const std::string& text, const std::vector<std::string>& overrides) {
   Outcome outcome;
   try {
-    const Recipe recipe = load_text(text, "fuzz.yaml", overrides);
+    const Recipe recipe = load_recipe_text(text, "fuzz.yaml", overrides);
     outcome.loaded = true;
-    if (!equivalent(load_text(dump(recipe), "resolved"), recipe)) {
+    if (!equivalent(load_recipe_text(dump(recipe), "resolved"), recipe)) {
       outcome.failure = "round trip differs";
     }
   } catch (const vlm::Error&) {

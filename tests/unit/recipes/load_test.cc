@@ -20,12 +20,14 @@ namespace {
 using testing::config_error;
 using testing::kSource;
 using testing::kTwoStage;
+using testing::load_recipe;
+using testing::load_recipe_text;
 using testing::repo_path;
 
 const std::vector<std::string> kProjectorAndLlm = {"projector", "llm"};
 
 TEST(StageInheritance, StagesInheritTheTopLevelSections) {
-  const Recipe recipe = load_text(kTwoStage, kSource);
+  const Recipe recipe = load_recipe_text(kTwoStage, kSource);
   ASSERT_EQ(recipe.stages.size(), 2u);
   const Stage& pretrain = recipe.stages[0];
   const Stage& finetune = recipe.stages[1];
@@ -43,7 +45,7 @@ TEST(StageInheritance, StagesInheritTheTopLevelSections) {
 }
 
 TEST(StageInheritance, TheStageWinsKeyByKey) {
-  const Stage finetune = load_text(kTwoStage, kSource).stages[1];
+  const Stage finetune = load_recipe_text(kTwoStage, kSource).stages[1];
   EXPECT_DOUBLE_EQ(finetune.optimizer.lr, 2e-5);           // the stage's own
   EXPECT_DOUBLE_EQ(finetune.optimizer.weight_decay, 0.1);  // the same section's other keys
   EXPECT_EQ(finetune.data.chat_template, recipes::Template::kVicunaV1);  // the stage's own
@@ -57,10 +59,10 @@ TEST(StageInheritance, WithoutStagesTheTopLevelIsOneStageNamedTrain) {
       "data: {json: a.json, template: vicuna_v1}\n"
       "optimizer: {lr: 3.0e-4}\n"
       "trainable: [projector, llm]\n";
-  const Recipe recipe = load_text(text, kSource);
+  const Recipe recipe = load_recipe_text(text, kSource);
   ASSERT_EQ(recipe.stages.size(), 1u);
   EXPECT_EQ(recipe.stages[0].name, "train");
-  EXPECT_EQ(recipe.stages[0].objective, Objective::kLlava);
+  EXPECT_EQ(recipe.stages[0].objective, &worker::kLlavaObjective);
   EXPECT_EQ(recipe.stages[0].data.json, "a.json");
   EXPECT_EQ(recipe.stages[0].data.chat_template, recipes::Template::kVicunaV1);
   EXPECT_DOUBLE_EQ(recipe.stages[0].optimizer.lr, 3e-4);
@@ -76,7 +78,7 @@ TEST(StageInheritance, ListsAreReplacedNotMerged) {
       "stages:\n"
       "  - {name: one}\n"
       "  - {name: two, trainable: [lora], lora: {targets: [o_proj]}}\n";
-  const Recipe recipe = load_text(text, kSource);
+  const Recipe recipe = load_recipe_text(text, kSource);
   EXPECT_EQ(recipe.stages[0].trainable, kProjectorAndLlm);
   EXPECT_EQ(recipe.stages[0].lora.targets, (std::vector<std::string>{"q_proj", "v_proj"}));
   EXPECT_EQ(recipe.stages[1].trainable, std::vector<std::string>{"lora"});
@@ -91,12 +93,12 @@ TEST(StageInheritance, EmptySectionsChangeNothing) {
       "stages:\n"
       "  - name: only\n"
       "    optimizer:\n";
-  const Recipe recipe = load_text(text, kSource);
+  const Recipe recipe = load_recipe_text(text, kSource);
   EXPECT_DOUBLE_EQ(recipe.stages[0].optimizer.lr, OptimizerSection{}.lr);
 }
 
 TEST(StageInheritance, EveryRecipeHasTheCommonKeys) {
-  const Recipe recipe = load_text("data: {json: a.json}\n", kSource);
+  const Recipe recipe = load_recipe_text("data: {json: a.json}\n", kSource);
   EXPECT_EQ(recipe.run_dir, "runs/default");
   EXPECT_EQ(recipe.sharding.stage, 0);
   EXPECT_EQ(recipe.stages.at(0).training.seed, 42u);
@@ -192,7 +194,7 @@ TEST(Presets, EveryPresetPassesValidation) {
     SCOPED_TRACE(name);
     const std::string text =
         "model: {preset: " + name + "}\ndata: {json: a.json, max_seq_len: 256}\n";
-    const Recipe recipe = load_text(text, kSource);
+    const Recipe recipe = load_recipe_text(text, kSource);
     const ModelSection expected = preset(name);
     EXPECT_EQ(recipe.model.preset, name);
     EXPECT_EQ(recipe.model.llm.hidden_size, expected.llm.hidden_size);
@@ -201,7 +203,7 @@ TEST(Presets, EveryPresetPassesValidation) {
 }
 
 TEST(Presets, NoPresetKeyMeansTiny) {
-  expect_tiny(load_text("data: {json: a.json}\n", kSource).model);
+  expect_tiny(load_recipe_text("data: {json: a.json}\n", kSource).model);
 }
 
 TEST(Presets, KeysBesideThePresetOverrideIt) {
@@ -211,7 +213,7 @@ TEST(Presets, KeysBesideThePresetOverrideIt) {
       "  preset: vicuna-7b+clip-vit-l-336\n"
       "  vision: {image_size: 224}\n"
       "data: {json: a.json}\n";
-  const Recipe recipe = load_text(text, kSource);
+  const Recipe recipe = load_recipe_text(text, kSource);
   EXPECT_EQ(recipe.model.llm.num_layers, 2);
   EXPECT_EQ(recipe.model.llm.hidden_size, 4096);
   EXPECT_EQ(recipe.model.vision.image_size, 224);
@@ -220,7 +222,7 @@ TEST(Presets, KeysBesideThePresetOverrideIt) {
 
 TEST(ShippedRecipes, TinyTwoStage) {
   const std::string path = repo_path("recipes/tiny/llava_two_stage.yaml");
-  const Recipe recipe = load(path);
+  const Recipe recipe = load_recipe(path);
   EXPECT_EQ(recipe.source_path, path);
   EXPECT_EQ(recipe.run_dir, "runs/tiny_llava_two_stage");
   expect_tiny(recipe.model);
@@ -256,7 +258,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
 }
 
 TEST(ShippedRecipes, PublishedLlavaTwoStage) {
-  const Recipe recipe = load(repo_path("recipes/llava_two_stage.yaml"));
+  const Recipe recipe = load_recipe(repo_path("recipes/llava_two_stage.yaml"));
   EXPECT_EQ(recipe.model.preset, "vicuna-7b+clip-vit-l-336");
   EXPECT_EQ(recipe.model.llm.hidden_size, 4096);
   ASSERT_EQ(recipe.stages.size(), 2u);
@@ -285,7 +287,7 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
 }
 
 TEST(ShippedRecipes, PublishedLoraVariant) {
-  const Recipe recipe = load(repo_path("recipes/llava_two_stage_lora.yaml"));
+  const Recipe recipe = load_recipe(repo_path("recipes/llava_two_stage_lora.yaml"));
   const Stage& finetune = recipe.stages.at(1);
   EXPECT_EQ(finetune.trainable, (std::vector<std::string>{"projector", "lora"}));
   EXPECT_EQ(finetune.lora.rank, 128);
@@ -297,9 +299,9 @@ TEST(ShippedRecipes, PublishedLoraVariant) {
 }
 
 TEST(ShippedRecipes, PublishedVdep) {
-  const Recipe recipe = load(repo_path("recipes/vdep.yaml"));
+  const Recipe recipe = load_recipe(repo_path("recipes/vdep.yaml"));
   const Stage& pretrain = recipe.stages.at(0);
-  EXPECT_EQ(pretrain.objective, Objective::kVdep);
+  EXPECT_EQ(pretrain.objective, &worker::kVdepObjective);
   EXPECT_EQ(pretrain.trainable, (std::vector<std::string>{"projector", "added_tokens"}));
   EXPECT_DOUBLE_EQ(pretrain.vdep.ratio, 1.0);
   EXPECT_DOUBLE_EQ(pretrain.vdep.alpha, 0.001);
@@ -308,11 +310,11 @@ TEST(ShippedRecipes, PublishedVdep) {
   EXPECT_EQ(pretrain.vdep.loss, VdepLoss::kL2);
   EXPECT_EQ(pretrain.vdep.split, VdepSplit::kExact);
   EXPECT_FALSE(pretrain.vdep.text_loss_on_vdep_rows);
-  EXPECT_EQ(recipe.stages.at(1).objective, Objective::kLlava);
+  EXPECT_EQ(recipe.stages.at(1).objective, &worker::kLlavaObjective);
 }
 
 TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
-  const Recipe recipe = load(repo_path("recipes/inverse_llava.yaml"));
+  const Recipe recipe = load_recipe(repo_path("recipes/inverse_llava.yaml"));
   EXPECT_EQ(recipe.model.architecture, Architecture::kInverseLlava);
   EXPECT_EQ(recipe.model.projector.type, "none");
   EXPECT_EQ(recipe.model.fusion.layers, std::vector<int64_t>{0});
@@ -324,16 +326,16 @@ TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
   EXPECT_DOUBLE_EQ(stage.lora.alpha, 256);
   EXPECT_DOUBLE_EQ(stage.optimizer.lr, 2e-4);
   EXPECT_EQ(stage.training.global_batch_size, 256);
-  const Recipe hd = load(repo_path("recipes/inverse_llava_hd.yaml"));
+  const Recipe hd = load_recipe(repo_path("recipes/inverse_llava_hd.yaml"));
   EXPECT_EQ(hd.model.fusion.vision_layers, (std::vector<int64_t>{-2, -1}));
 }
 
 TEST(ShippedRecipes, PublishedVora) {
-  const Recipe recipe = load(repo_path("recipes/vora.yaml"));
+  const Recipe recipe = load_recipe(repo_path("recipes/vora.yaml"));
   EXPECT_EQ(recipe.model.architecture, Architecture::kVora);
   EXPECT_EQ(recipe.model.vision_mask, VisionMask::kBidirectional);
   const Stage& pretrain = recipe.stages.at(0);
-  EXPECT_EQ(pretrain.objective, Objective::kVora);
+  EXPECT_EQ(pretrain.objective, &worker::kVoraObjective);
   EXPECT_EQ(recipe.model.vision_embedding.init, VisionEmbeddingInit::kTeacher);
   EXPECT_EQ(pretrain.distill.pairing, DistillPairing::kPaper);
   EXPECT_EQ(pretrain.lora.rank, 1024);
@@ -346,7 +348,7 @@ TEST(ShippedRecipes, PublishedVora) {
   // The public code pads with black before AIMv2's processor, in both stages; so does the tiny
   // recipe.
   for (const std::string file : {"recipes/vora.yaml", "recipes/tiny/vora.yaml"}) {
-    for (const Stage& stage : load(repo_path(file)).stages) {
+    for (const Stage& stage : load_recipe(repo_path(file)).stages) {
       EXPECT_EQ(stage.data.image_aspect, ImageAspect::kPad) << file << " " << stage.name;
       EXPECT_EQ(stage.data.pad_colour, PadColour::kBlack) << file << " " << stage.name;
     }
@@ -355,17 +357,17 @@ TEST(ShippedRecipes, PublishedVora) {
 
 TEST(ImageKeys, ReadWrittenAndRefusedByName) {
   const std::string tiny = repo_path("recipes/tiny/llava_two_stage.yaml");
-  const Recipe recipe = load(tiny, {"stages.0.data.pad_colour=black"});
+  const Recipe recipe = load_recipe(tiny, {"stages.0.data.pad_colour=black"});
   EXPECT_EQ(recipe.stages.at(0).data.pad_colour, PadColour::kBlack);
   EXPECT_EQ(recipe.stages.at(1).data.pad_colour, PadColour::kImageMean);  // the default
   const std::string text = dump(recipe);
   EXPECT_NE(text.find("pad_colour: black"), std::string::npos);
   EXPECT_NE(text.find("pad_colour: image_mean"), std::string::npos);
   EXPECT_NE(text.find("image_aspect: pad"), std::string::npos);
-  EXPECT_TRUE(equivalent(load_text(text, "dumped.yaml"), recipe));
-  EXPECT_THAT(config_error([&] { load(tiny, {"data.pad_colour=grey"}); }),
+  EXPECT_TRUE(equivalent(load_recipe_text(text, "dumped.yaml"), recipe));
+  EXPECT_THAT(config_error([&] { load_recipe(tiny, {"data.pad_colour=grey"}); }),
               ::testing::HasSubstr("data.pad_colour must be one of image_mean, black, got 'grey'"));
-  EXPECT_THAT(config_error([&] { load(tiny, {"data.image_aspect=stretch"}); }),
+  EXPECT_THAT(config_error([&] { load_recipe(tiny, {"data.image_aspect=stretch"}); }),
               ::testing::HasSubstr("data.image_aspect must be one of square, pad, got 'stretch'"));
 }
 
@@ -373,49 +375,66 @@ TEST(ImageKeys, ReadWrittenAndRefusedByName) {
 TEST(ReferenceFormKeys, ReadWrittenAndRefusedByName) {
   const std::string inverse = repo_path("recipes/tiny/inverse_llava.yaml");
   const Recipe fusion =
-      load(inverse, {"model.fusion.init=llm_std", "model.fusion.vision_norm=none"});
+      load_recipe(inverse, {"model.fusion.init=llm_std", "model.fusion.vision_norm=none"});
   EXPECT_EQ(fusion.model.fusion.init, FusionInit::kLlmStd);
   EXPECT_EQ(fusion.model.fusion.vision_norm, FusionVisionNorm::kNone);
   const std::string fusion_text = dump(fusion);
   EXPECT_NE(fusion_text.find("init: llm_std"), std::string::npos);
   EXPECT_NE(fusion_text.find("vision_norm: none"), std::string::npos);
-  EXPECT_TRUE(equivalent(load_text(fusion_text, "dumped.yaml"), fusion));
+  EXPECT_TRUE(equivalent(load_recipe_text(fusion_text, "dumped.yaml"), fusion));
   EXPECT_THAT(
-      config_error([&] { load(inverse, {"model.fusion.vision_norm=layer"}); }),
+      config_error([&] { load_recipe(inverse, {"model.fusion.vision_norm=layer"}); }),
       ::testing::HasSubstr("model.fusion.vision_norm must be one of auto, rms, none, got 'layer'"));
 
   const std::string vora = repo_path("recipes/tiny/vora.yaml");
-  EXPECT_EQ(load(vora).model.vision_embedding.init, VisionEmbeddingInit::kRandom);  // default
-  const Recipe teacher =
-      load(vora, {"model.vision_embedding.init=teacher", "stages.0.distill.pairing=public_code"});
+  EXPECT_EQ(load_recipe(vora).model.vision_embedding.init,
+            VisionEmbeddingInit::kRandom);  // default
+  const Recipe teacher = load_recipe(
+      vora, {"model.vision_embedding.init=teacher", "stages.0.distill.pairing=public_code"});
   EXPECT_EQ(teacher.model.vision_embedding.init, VisionEmbeddingInit::kTeacher);
   EXPECT_EQ(teacher.stages.at(0).distill.pairing, DistillPairing::kPublicCode);
   const std::string vora_text = dump(teacher);
   EXPECT_NE(vora_text.find("init: teacher"), std::string::npos);
   EXPECT_NE(vora_text.find("pairing: public_code"), std::string::npos);
-  EXPECT_TRUE(equivalent(load_text(vora_text, "dumped.yaml"), teacher));
+  EXPECT_TRUE(equivalent(load_recipe_text(vora_text, "dumped.yaml"), teacher));
   EXPECT_THAT(
-      config_error([&] { load(vora, {"stages.0.distill.pairing=shifted"}); }),
+      config_error([&] { load_recipe(vora, {"stages.0.distill.pairing=shifted"}); }),
       ::testing::HasSubstr("distill.pairing must be one of paper, public_code, got 'shifted'"));
-  EXPECT_THAT(config_error([&] { load(vora, {"model.vision_embedding.init=clip"}); }),
+  EXPECT_THAT(config_error([&] { load_recipe(vora, {"model.vision_embedding.init=clip"}); }),
               ::testing::HasSubstr(
                   "model.vision_embedding.init must be one of random, teacher, got 'clip'"));
 }
 
 TEST(RecipeRules, ObjectivesNeedTheirArchitecture) {
   const std::string tiny = repo_path("recipes/tiny/llava_two_stage.yaml");
-  EXPECT_THAT(config_error([&] { load(tiny, {"stages.0.objective=vora"}); }),
+  EXPECT_THAT(config_error([&] { load_recipe(tiny, {"stages.0.objective=vora"}); }),
               ::testing::HasSubstr("needs model.architecture 'vora', got 'llava'"));
-  EXPECT_THAT(config_error([&] { load(tiny, {"model.architecture=inverse_llava"}); }),
+  EXPECT_THAT(config_error([&] { load_recipe(tiny, {"model.architecture=inverse_llava"}); }),
               ::testing::HasSubstr("model.projector.type must be none for model.architecture"));
   EXPECT_THAT(config_error([&] {
-                load(tiny, {"model.architecture=inverse_llava", "model.projector.type=none",
-                            "model.fusion.layers=[0,9]", "stages.0.trainable=[fusion]",
-                            "stages.1.trainable=[fusion]"});
+                load_recipe(tiny, {"model.architecture=inverse_llava", "model.projector.type=none",
+                                   "model.fusion.layers=[0,9]", "stages.0.trainable=[fusion]",
+                                   "stages.1.trainable=[fusion]"});
               }),
               ::testing::HasSubstr("model.fusion.layers has 9 but model.llm.num_layers is 4"));
-  EXPECT_THAT(config_error([&] { load(tiny, {"stages.0.trainable=[aux_heads]"}); }),
+  EXPECT_THAT(config_error([&] { load_recipe(tiny, {"stages.0.trainable=[aux_heads]"}); }),
               ::testing::HasSubstr("has 'aux_heads' but stages[0].objective is llava"));
+}
+
+// A recipe kind is data the caller hands to load(): one recipes/ does not name loads, checks and
+// round-trips like the shipped ones.
+TEST(RecipeRules, ObjectivesComeFromTheCatalogueLoadIsGiven) {
+  const ObjectiveKind plain{"plain_ce", std::nullopt, "", {}};
+  const ObjectiveKind probe{"probe", Architecture::kVora, "aux_heads", {"<probe>"}};
+  const ObjectiveCatalogue catalogue{&plain, &probe};
+  const std::string yaml = std::string(kTwoStage) + "    objective: probe\n";
+  EXPECT_THAT(config_error([&] { load_text(yaml, kSource, catalogue); }),
+              ::testing::HasSubstr("stages[1].objective 'probe' needs model.architecture 'vora'"));
+  const Recipe recipe = load_text(kTwoStage, kSource, catalogue);
+  EXPECT_EQ(recipe.stages[0].objective, &plain);  // the first is the default
+  EXPECT_TRUE(equivalent(load_text(dump(recipe), "resolved", catalogue), recipe));
+  EXPECT_EQ(config_error([&] { load_text(kTwoStage, kSource, catalogue, {"objective=vdep"}); }),
+            "--set objective=vdep: objective must be one of plain_ce, probe, got 'vdep'");
 }
 
 TEST(ShippedRecipes, EveryRecipeFileLoadsAndRoundTrips) {
@@ -423,24 +442,24 @@ TEST(ShippedRecipes, EveryRecipeFileLoadsAndRoundTrips) {
   for (const auto& entry : std::filesystem::recursive_directory_iterator(repo_path("recipes"))) {
     if (entry.path().extension() != ".yaml") continue;
     SCOPED_TRACE(entry.path().string());
-    const Recipe recipe = load(entry.path().string());
-    EXPECT_TRUE(equivalent(load_text(recipe.resolved_yaml, "resolved"), recipe));
+    const Recipe recipe = load_recipe(entry.path().string());
+    EXPECT_TRUE(equivalent(load_recipe_text(recipe.resolved_yaml, "resolved"), recipe));
     ++count;
   }
   EXPECT_GE(count, 2u);
 }
 
 TEST(Dump, RoundTripsTheTinyRecipe) {
-  const Recipe recipe = load(repo_path("recipes/tiny/llava_two_stage.yaml"));
+  const Recipe recipe = load_recipe(repo_path("recipes/tiny/llava_two_stage.yaml"));
   const std::string text = dump(recipe);
   EXPECT_EQ(recipe.resolved_yaml, text);
-  const Recipe again = load_text(text, "resolved.yaml");
+  const Recipe again = load_recipe_text(text, "resolved.yaml");
   EXPECT_TRUE(equivalent(again, recipe));
   EXPECT_EQ(dump(again), text);
 }
 
 TEST(Dump, WritesEveryKeyExpanded) {
-  const std::string text = dump(load_text(kTwoStage, kSource));
+  const std::string text = dump(load_recipe_text(kTwoStage, kSource));
   for (const std::string key :
        {"run_dir:", "preset: tiny", "hidden_size: 128", "position_init: sincos", "sharding:",
         "keep_last: 2", "backend: auto", "device: auto", "max_new_tokens: 8", "- name: pretrain",
@@ -459,7 +478,7 @@ TEST(Dump, WritesEveryKeyExpanded) {
 }
 
 TEST(Dump, RoundTripsAwkwardValuesExactly) {
-  Recipe recipe = load_text(kTwoStage, kSource);
+  Recipe recipe = load_recipe_text(kTwoStage, kSource);
   const std::vector<std::string> awkward = {"~",           "null",        "a: b",      "#x", "",
                                             " lead",       "true",        "1e-3",      "-",  "[x]",
                                             "caf\xc3\xa9", "multi\nline", "tab\there", "'q'"};
@@ -467,20 +486,20 @@ TEST(Dump, RoundTripsAwkwardValuesExactly) {
     SCOPED_TRACE(text);
     recipe.model.llm.hf_path = text;
     recipe.stages[1].data.image_root = text;
-    EXPECT_TRUE(equivalent(load_text(dump(recipe), "resolved"), recipe)) << dump(recipe);
+    EXPECT_TRUE(equivalent(load_recipe_text(dump(recipe), "resolved"), recipe)) << dump(recipe);
   }
   for (const double lr : {0.1, 1.0 / 3.0, 2e-5, 1e-300, 123456789.123456789, 5e-324}) {
     recipe.stages[0].optimizer.lr = lr;
-    const Recipe again = load_text(dump(recipe), "resolved");
+    const Recipe again = load_recipe_text(dump(recipe), "resolved");
     EXPECT_EQ(again.stages[0].optimizer.lr, lr);
   }
   recipe.stages[0].training.seed = std::numeric_limits<uint64_t>::max();
   recipe.stages[1].training.max_steps = std::numeric_limits<int64_t>::max();
-  EXPECT_TRUE(equivalent(load_text(dump(recipe), "resolved"), recipe));
+  EXPECT_TRUE(equivalent(load_recipe_text(dump(recipe), "resolved"), recipe));
 }
 
 TEST(Dump, EquivalentSeesEveryDifference) {
-  const Recipe base = load_text(kTwoStage, kSource);
+  const Recipe base = load_recipe_text(kTwoStage, kSource);
   Recipe changed = base;
   EXPECT_TRUE(equivalent(base, changed));
   changed.resolved_yaml = "other";
@@ -500,10 +519,10 @@ TEST(Load, ReadsAFileAndKeepsItsPath) {
   vlm::testing::TempDir dir;
   const std::string path = dir.file("r.yaml");
   std::ofstream(path) << kTwoStage;
-  const Recipe recipe = load(path);
+  const Recipe recipe = load_recipe(path);
   EXPECT_EQ(recipe.source_path, path);
   EXPECT_EQ(recipe.resolved_yaml, dump(recipe));
-  EXPECT_TRUE(equivalent(recipe, load_text(kTwoStage, kSource)));
+  EXPECT_TRUE(equivalent(recipe, load_recipe_text(kTwoStage, kSource)));
 }
 
 }  // namespace

@@ -14,9 +14,11 @@ namespace {
 
 using testing::kSource;
 using testing::kTwoStage;
+using testing::load_recipe;
+using testing::load_recipe_text;
 
 Recipe with_set(const std::vector<std::string>& overrides) {
-  return load_text(kTwoStage, kSource, overrides);
+  return load_recipe_text(kTwoStage, kSource, overrides);
 }
 
 TEST(Overrides, ParseSplitsKeysAndValue) {
@@ -79,9 +81,10 @@ TEST(Overrides, PresetSwapKeepsTheKeysBesideIt) {
 }
 
 TEST(Overrides, TheShippedTinyRecipeTakesTheCommonOverrides) {
-  const Recipe recipe = load(testing::repo_path("recipes/tiny/llava_two_stage.yaml"),
-                             {"training.max_steps=20", "optimizer.lr=3e-4", "training.seed=1234",
-                              "run_dir=/tmp/r", "data.corpus_dir=/tmp/corpus"});
+  const Recipe recipe =
+      load_recipe(testing::repo_path("recipes/tiny/llava_two_stage.yaml"),
+                  {"training.max_steps=20", "optimizer.lr=3e-4", "training.seed=1234",
+                   "run_dir=/tmp/r", "data.corpus_dir=/tmp/corpus"});
   for (const Stage& stage : recipe.stages) {
     EXPECT_EQ(stage.training.max_steps, 20);
     EXPECT_DOUBLE_EQ(stage.optimizer.lr, 3e-4);
@@ -98,9 +101,10 @@ TEST(Overrides, LaterOverridesWin) {
 }
 
 TEST(Overrides, WorkWithoutStagesAndOnAnEmptyFile) {
-  const Recipe recipe = load_text("data: {json: a.json}\n", kSource, {"training.max_steps=20"});
+  const Recipe recipe =
+      load_recipe_text("data: {json: a.json}\n", kSource, {"training.max_steps=20"});
   EXPECT_EQ(recipe.stages.at(0).training.max_steps, 20);
-  const Recipe from_nothing = load_text("", kSource, {"data.json=a.json", "run_dir=r"});
+  const Recipe from_nothing = load_recipe_text("", kSource, {"data.json=a.json", "run_dir=r"});
   EXPECT_EQ(from_nothing.stages.at(0).data.json, "a.json");
   EXPECT_EQ(from_nothing.run_dir, "r");
 }

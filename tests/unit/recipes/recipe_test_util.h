@@ -6,8 +6,11 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "recipes/load.h"
+#include "worker/objective_kinds.h"
 
 namespace vlm::recipes::testing {
 
@@ -55,6 +58,15 @@ inline std::string config_error(const std::function<void()>& action) {
   }
   ADD_FAILURE() << "expected a ConfigError";
   return "";
+}
+
+// load() and load_text() with every recipe kind, as the tools call them.
+inline Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {}) {
+  return load(path, worker::objective_kinds(), overrides);
+}
+inline Recipe load_recipe_text(const std::string& yaml, const std::string& source_name,
+                               const std::vector<std::string>& overrides = {}) {
+  return load_text(yaml, source_name, worker::objective_kinds(), overrides);
 }
 
 inline std::string repo_path(const std::string& relative) {

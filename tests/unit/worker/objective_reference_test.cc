@@ -86,7 +86,7 @@ void check_against_reference(const Case& c) {
     }
   }
   recipes::Stage stage;
-  stage.objective = c.objective == "vdep" ? recipes::Objective::kVdep : recipes::Objective::kLlava;
+  stage.objective = c.objective == "vdep" ? &kVdepObjective : &kLlavaObjective;
   stage.vdep.shift = c.shift;
   stage.vdep.alpha = 0.5;  // large enough that the image term moves the gradients visibly
   const auto objective = make_objective(stage, model);
