@@ -24,9 +24,9 @@ double seconds_since(Clock::time_point start) {
 // What the vision tower gives per image: patch tokens, plus CLIP's class token when it is kept
 // (AIMv2 has none).
 int64_t image_tokens(const vlm::recipes::VisionConfig& vision) {
-  if (vision.type == "none") return 0;
+  if (vision.type == vlm::recipes::VisionType::kNone) return 0;
   const int64_t side = vision.image_size / vision.patch_size;
-  const bool class_token = vision.type == "clip" && !vision.drop_cls;
+  const bool class_token = vision.type == vlm::recipes::VisionType::kClip && !vision.drop_cls;
   return side * side + (class_token ? 1 : 0);
 }
 

@@ -35,9 +35,11 @@ int64_t head_bytes_per_token(const recipes::LlmConfig& llm, int64_t element_byte
 int64_t vision_elements_per_image(const recipes::ModelSection& config, bool tower_trains,
                                   bool path_trains) {
   const recipes::VisionConfig& vision = config.vision;
-  if (vision.type == "none" || vision.image_size <= 0 || vision.patch_size <= 0) return 0;
+  if (vision.type == recipes::VisionType::kNone || vision.image_size <= 0 || vision.patch_size <= 0)
+    return 0;
   const int64_t grid = vision.image_size / vision.patch_size;
-  const int64_t tokens = grid * grid + (vision.type == "clip" ? 1 : 0);  // CLIP's class token
+  const int64_t tokens =
+      grid * grid + (vision.type == recipes::VisionType::kClip ? 1 : 0);  // CLIP's class token
   int64_t elements = 0;
   if (tower_trains) {
     const int64_t d = vision.hidden_size, i = vision.intermediate_size;

@@ -87,15 +87,15 @@ Aimv2TrunkImpl::Aimv2TrunkImpl(const recipes::VisionConfig& config) {
 }
 
 Aimv2VisionImpl::Aimv2VisionImpl(const recipes::VisionConfig& config) : VisionTowerImpl(config) {
-  VLM_CHECK(config.type == "aimv2", ConfigError,
-            "an AIMv2 tower needs model.vision.type aimv2, got '", config.type, "'");
+  VLM_CHECK(config.type == recipes::VisionType::kAimv2, ConfigError,
+            "an AIMv2 tower needs model.vision.type aimv2, got ", recipes::name_of(config.type));
   preprocessor = register_module("preprocessor", Aimv2Preprocessor(config));
   trunk = register_module("trunk", Aimv2Trunk(config));
 }
 
 void Aimv2VisionImpl::initialize(at::Generator& gen) {
   const recipes::VisionConfig& config = this->config();
-  if (config.position_init == "sincos") {
+  if (config.position_init == recipes::PositionInit::kSincos) {
     c10::NoGradGuard no_grad;
     const int64_t grid = config.image_size / config.patch_size;
     // The table's row 0 is CLIP's class token: AIMv2 has patch rows only.

@@ -20,16 +20,10 @@ constexpr double kVisionNormEps = 1e-6;
 // alpha = 1 leaves the frozen Q, K, V almost as they were at step 0.
 constexpr double kPublicConcatStd = 1e-4;
 
-bool concat_mode_of(const std::string& mode) {
-  VLM_CHECK(mode == "concat" || mode == "additive", ConfigError,
-            "model.fusion.mode must be concat or additive, got '", mode, "'");
-  return mode == "concat";
-}
-
 bool normalises_vision(const recipes::FusionConfig& config) {
   switch (config.vision_norm) {
     case recipes::FusionVisionNorm::kAuto:
-      return concat_mode_of(config.mode);
+      return config.mode == recipes::FusionMode::kConcat;
     case recipes::FusionVisionNorm::kRms:
       return true;
     case recipes::FusionVisionNorm::kNone:
@@ -55,7 +49,7 @@ int64_t hidden_state_index(int64_t layer, int64_t tower_layers) {
 
 FusionImpl::FusionImpl(const recipes::FusionConfig& config, int64_t hidden, int64_t q_width,
                        int64_t kv_width, int64_t vision_width)
-    : concat_(concat_mode_of(config.mode)), vision_width_(vision_width) {
+    : concat_(config.mode == recipes::FusionMode::kConcat), vision_width_(vision_width) {
   VLM_CHECK(vision_width > 0, ConfigError,
             "model.fusion: the vision stream must have a positive width, got ", vision_width);
   alpha_q = scalar_parameter(*this, "alpha_q");

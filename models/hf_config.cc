@@ -60,7 +60,7 @@ json parse(const std::string& text, const std::string& source) {
   return root;
 }
 
-std::string family_of(const json& root, const std::string& source) {
+recipes::LlmFamily family_of(const json& root, const std::string& source) {
   const Fields fields(root, source);
   std::string type = fields.text("model_type", "");
   if (type.empty() && root.contains("architectures") && root["architectures"].is_array() &&
@@ -71,7 +71,7 @@ std::string family_of(const json& root, const std::string& source) {
   }
   VLM_CHECK(type == "llama" || type == "qwen2", ConfigError, source, ": 'model_type' is '", type,
             "'; supported are llama and qwen2 (LlamaForCausalLM, Qwen2ForCausalLM)");
-  return type;
+  return type == "qwen2" ? recipes::LlmFamily::kQwen2 : recipes::LlmFamily::kLlama;
 }
 
 }  // namespace
@@ -80,8 +80,8 @@ recipes::LlmConfig llm_config_from_hf_text(const std::string& json_text, const s
                                            const recipes::LlmConfig& base) {
   const json root = parse(json_text, source);
   const Fields fields(root, source);
-  const std::string family = family_of(root, source);
-  const bool qwen = family == "qwen2";
+  const recipes::LlmFamily family = family_of(root, source);
+  const bool qwen = family == recipes::LlmFamily::kQwen2;
   recipes::LlmConfig config = base;
   config.family = family;
   // HF's defaults (LlamaConfig, Qwen2Config) for absent keys.
@@ -129,7 +129,7 @@ recipes::VisionConfig clip_config_from_hf(const json& root, const std::string& s
   const Fields fields(vision, where);
 
   recipes::VisionConfig config = base;
-  config.type = "clip";
+  config.type = recipes::VisionType::kClip;
   // CLIPVisionConfig's defaults for absent keys.
   config.hidden_size = fields.positive_integer("hidden_size", 768);
   config.intermediate_size = fields.positive_integer("intermediate_size", 3072);
@@ -152,7 +152,7 @@ recipes::VisionConfig aimv2_config_from_hf(const json& root, const std::string& 
                                            const recipes::VisionConfig& base) {
   const Fields fields(root, source);
   recipes::VisionConfig config = base;
-  config.type = "aimv2";
+  config.type = recipes::VisionType::kAimv2;
   config.drop_cls = false;  // no class token
   // AIMv2Config's defaults for absent keys (those of aimv2-large-patch14-224).
   config.hidden_size = fields.positive_integer("hidden_size", 1024);
@@ -199,11 +199,11 @@ recipes::VisionConfig vision_config_from_hf(const std::string& config_json_path,
 }
 
 std::string llm_config_to_hf(const recipes::LlmConfig& config, const std::string& torch_dtype) {
-  const bool qwen = config.family == "qwen2";
+  const bool qwen = config.family == recipes::LlmFamily::kQwen2;
   nlohmann::ordered_json out;
   out["architectures"] =
       nlohmann::ordered_json::array({qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"});
-  out["model_type"] = config.family;
+  out["model_type"] = recipes::name_of(config.family);
   out["vocab_size"] = config.vocab_size;
   out["hidden_size"] = config.hidden_size;
   out["intermediate_size"] = config.intermediate_size;
@@ -259,7 +259,7 @@ std::string aimv2_config_to_hf(const recipes::VisionConfig& config,
 
 std::string vision_config_to_hf(const recipes::VisionConfig& config,
                                 const std::string& torch_dtype) {
-  if (config.type == "aimv2") return aimv2_config_to_hf(config, torch_dtype);
+  if (config.type == recipes::VisionType::kAimv2) return aimv2_config_to_hf(config, torch_dtype);
   nlohmann::ordered_json out;
   out["architectures"] = nlohmann::ordered_json::array({"CLIPVisionModel"});
   out["model_type"] = "clip_vision_model";

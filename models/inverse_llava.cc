@@ -13,7 +13,7 @@ void add_inverse_llava_fusion(VisionLanguageModelImpl& model, uint64_t seed) {
             "model.vision.type must name the vision tower for model.architecture inverse_llava");
   VLM_CHECK(!model.projector, ConfigError,
             "model.projector.type must be none for model.architecture inverse_llava, got ",
-            model.config.projector.type);
+            recipes::name_of(model.config.projector.type));
   add_fusion(*model.llm, model.config.fusion,
              fusion_vision_width(model.vision->config(), model.config.fusion), seed);
 }

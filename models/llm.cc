@@ -17,8 +17,6 @@ int64_t kv_heads_of(const recipes::LlmConfig& config) {
 }
 
 void validate_llm_config(const recipes::LlmConfig& config, int64_t vocab_size) {
-  VLM_CHECK(config.family == "llama" || config.family == "qwen2", ConfigError,
-            "model.llm.family must be llama or qwen2, got '", config.family, "'");
   VLM_CHECK(vocab_size > 0, ConfigError,
             "model.llm.vocab_size is 0 and no tokenizer size was given");
   VLM_CHECK(config.hidden_size > 0, ConfigError, "model.llm.hidden_size must be positive");

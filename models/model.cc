@@ -36,10 +36,11 @@ recipes::VisionConfig effective_vision_config(const recipes::VisionConfig& confi
   const std::string path = files::join(config.hf_path, "config.json");
   recipes::VisionConfig out = vision_config_from_hf(path, config);
   // The file decides the layout; a recipe that expects another is wrong about the folder.
-  VLM_CHECK(out.type == config.type, ConfigError, "model.vision.type is ", config.type, " but ",
-            path, " (model.vision.hf_path) describes a ", out.type,
-            " tower: set model.vision.type to ", out.type, " or point hf_path at a ", config.type,
-            " folder");
+  const std::string& expected = recipes::name_of(config.type);
+  const std::string& found = recipes::name_of(out.type);
+  VLM_CHECK(out.type == config.type, ConfigError, "model.vision.type is ", expected, " but ", path,
+            " (model.vision.hf_path) describes a ", found, " tower: set model.vision.type to ",
+            found, " or point hf_path at a ", expected, " folder");
   return out;
 }
 
@@ -48,24 +49,18 @@ recipes::VisionConfig effective_vision_config(const recipes::VisionConfig& confi
 VisionLanguageModelImpl::VisionLanguageModelImpl(const recipes::ModelSection& section,
                                                  int64_t vocab_size, uint64_t seed)
     : config(section), root(std::make_shared<torch::nn::Module>()) {
-  const std::string& vision_type = section.vision.type;
-  VLM_CHECK(vision_type == "clip" || vision_type == "aimv2" || vision_type == "none", ConfigError,
-            "model.vision.type must be clip, aimv2 or none, got '", vision_type, "'");
-  const std::string& projector_type = section.projector.type;
-  VLM_CHECK(
-      projector_type == "mlp2x_gelu" || projector_type == "linear" || projector_type == "none",
-      ConfigError, "model.projector.type must be mlp2x_gelu, linear or none, got '", projector_type,
-      "'");
-  VLM_CHECK(vision_type != "none" || projector_type == "none", ConfigError,
-            "model.projector.type is ", projector_type,
+  const bool has_vision = section.vision.type != recipes::VisionType::kNone;
+  const recipes::ProjectorType projector_type = section.projector.type;
+  VLM_CHECK(has_vision || projector_type == recipes::ProjectorType::kNone, ConfigError,
+            "model.projector.type is ", recipes::name_of(projector_type),
             " but model.vision.type is none: set model.projector.type to none");
 
   config.llm = effective_llm_config(section.llm, vocab_size);
-  if (vision_type != "none") {
+  if (has_vision) {
     config.vision = effective_vision_config(section.vision);
     vision = root->register_module("vision", make_vision_tower(config.vision));
   }
-  if (projector_type != "none") {
+  if (projector_type != recipes::ProjectorType::kNone) {
     projector = root->register_module(
         "projector", Projector(projector_type, config.vision.hidden_size, config.llm.hidden_size));
   }

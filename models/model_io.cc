@@ -50,8 +50,9 @@ NamedTensors fusion_parameters(const CausalLmImpl& llm) {
 }
 
 // Tensors a vision checkpoint may hold beside the tower's parameters.
-bool ignorable_vision_tensor(const std::string& type, const std::string& name) {
-  if (type != "clip") return false;  // AIMv2Model's checkpoint holds the tower and nothing else
+bool ignorable_vision_tensor(recipes::VisionType type, const std::string& name) {
+  if (type != recipes::VisionType::kClip)
+    return false;  // AIMv2Model's checkpoint holds the tower and nothing else
   // A whole CLIPModel checkpoint also holds the text side, which we do not build.
   return name == "vision_model.embeddings.position_ids" || !starts_with(name, "vision_model.");
 }
@@ -85,7 +86,7 @@ class Differences {
 void check_same_settings(const recipes::LlmConfig& model, const recipes::LlmConfig& file,
                          const std::string& source) {
   Differences diff;
-  diff.check("model_type", model.family, file.family);
+  diff.check("model_type", recipes::name_of(model.family), recipes::name_of(file.family));
   diff.check("rope_theta", model.rope_theta, file.rope_theta);
   diff.check("rms_norm_eps", model.rms_norm_eps, file.rms_norm_eps);
   diff.check("qkv_bias", model.qkv_bias, file.qkv_bias);
@@ -97,7 +98,7 @@ void check_same_settings(const recipes::LlmConfig& model, const recipes::LlmConf
 void check_same_settings(const recipes::VisionConfig& model, const recipes::VisionConfig& file,
                          const std::string& source) {
   Differences diff;
-  diff.check("model_type", model.type, file.type);
+  diff.check("model_type", recipes::name_of(model.type), recipes::name_of(file.type));
   diff.check("layer_norm_eps", model.layer_norm_eps, file.layer_norm_eps);
   diff.check("rms_norm_eps", model.rms_norm_eps, file.rms_norm_eps);
   diff.check("qkv_bias", model.qkv_bias, file.qkv_bias);

@@ -4,11 +4,12 @@
 
 namespace vlm::models {
 
-ProjectorImpl::ProjectorImpl(const std::string& type, int64_t vision_dim, int64_t llm_dim) {
-  VLM_CHECK(type == "mlp2x_gelu" || type == "linear", ConfigError,
-            "model.projector.type must be mlp2x_gelu, linear or none, got '", type, "'");
+ProjectorImpl::ProjectorImpl(recipes::ProjectorType type, int64_t vision_dim, int64_t llm_dim) {
+  VLM_CHECK(type != recipes::ProjectorType::kNone, InternalError,
+            "a projector module of type none: there should be none at all");
   first = register_module("0", Linear(vision_dim, llm_dim, true));
-  if (type == "mlp2x_gelu") second = register_module("2", Linear(llm_dim, llm_dim, true));
+  if (type == recipes::ProjectorType::kMlp2xGelu)
+    second = register_module("2", Linear(llm_dim, llm_dim, true));
 }
 
 void ProjectorImpl::initialize(at::Generator& gen) {

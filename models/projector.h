@@ -9,13 +9,14 @@
 #include <string>
 
 #include "models/lora.h"
+#include "recipes/recipe.h"
 
 namespace vlm::models {
 
 class ProjectorImpl : public torch::nn::Module {
  public:
   // type: mlp2x_gelu | linear (none means no projector module at all).
-  ProjectorImpl(const std::string& type, int64_t vision_dim, int64_t llm_dim);
+  ProjectorImpl(recipes::ProjectorType type, int64_t vision_dim, int64_t llm_dim);
   // torch.nn.Linear's default initialisation, drawn from gen.
   void initialize(at::Generator& gen);
   at::Tensor forward(const at::Tensor& features);  // [..., d_v] -> [..., d_h]

@@ -91,8 +91,8 @@ ClipTransformerImpl::ClipTransformerImpl(const recipes::VisionConfig& config) {
 }
 
 ClipVisionImpl::ClipVisionImpl(const recipes::VisionConfig& config) : VisionTowerImpl(config) {
-  VLM_CHECK(config.type == "clip", ConfigError, "a CLIP tower needs model.vision.type clip, got '",
-            config.type, "'");
+  VLM_CHECK(config.type == recipes::VisionType::kClip, ConfigError,
+            "a CLIP tower needs model.vision.type clip, got ", recipes::name_of(config.type));
   vision_model = register_module("vision_model", ClipTransformer(config));
 }
 
@@ -117,7 +117,7 @@ void ClipVisionImpl::initialize(at::Generator& gen) {
   ClipEmbeddingsImpl& embeddings = *vision_model->embeddings;
   init::normal(embeddings.class_embedding, std, gen);
   init::normal(embeddings.patch_embedding->weight, std, gen);
-  if (config.position_init == "sincos") {
+  if (config.position_init == recipes::PositionInit::kSincos) {
     c10::NoGradGuard no_grad;
     const int64_t grid = config.image_size / config.patch_size;
     embeddings.position_embedding->weight.copy_(sincos_position_table(grid, config.hidden_size));

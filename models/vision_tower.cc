@@ -27,20 +27,18 @@ void validate_shapes(const recipes::VisionConfig& config) {
       ConfigError, "model.vision.feature_layer ", config.feature_layer, " is out of range for ",
       config.num_layers, " layers (hidden states ", -(config.num_layers + 1), "..",
       config.num_layers, ")");
-  VLM_CHECK(config.position_init == "learned" || config.position_init == "sincos", ConfigError,
-            "model.vision.position_init must be learned or sincos, got '", config.position_init,
-            "'");
-  VLM_CHECK(config.position_init != "sincos" || config.hidden_size % 4 == 0, ConfigError,
+  VLM_CHECK(config.position_init != recipes::PositionInit::kSincos || config.hidden_size % 4 == 0,
+            ConfigError,
             "model.vision.hidden_size must be a multiple of 4 for position_init sincos");
 }
 
 }  // namespace
 
 void validate_vision_config(const recipes::VisionConfig& config) {
-  VLM_CHECK(config.type == "clip" || config.type == "aimv2", ConfigError,
-            "model.vision.type must be clip or aimv2 for a vision tower, got '", config.type, "'");
+  VLM_CHECK(config.type != recipes::VisionType::kNone, ConfigError,
+            "model.vision.type must be clip or aimv2 for a vision tower, got none");
   validate_shapes(config);
-  if (config.type == "clip") {
+  if (config.type == recipes::VisionType::kClip) {
     VLM_CHECK(config.layer_norm_eps > 0, ConfigError,
               "model.vision.layer_norm_eps must be positive");
     return;
@@ -86,7 +84,7 @@ int64_t VisionTowerImpl::tokens_per_image() const {
 VisionTower make_vision_tower(const recipes::VisionConfig& config) {
   validate_vision_config(config);
   std::shared_ptr<VisionTowerImpl> tower;
-  if (config.type == "aimv2") {
+  if (config.type == recipes::VisionType::kAimv2) {
     tower = std::make_shared<Aimv2VisionImpl>(config);
   } else {
     tower = std::make_shared<ClipVisionImpl>(config);
@@ -96,7 +94,7 @@ VisionTower make_vision_tower(const recipes::VisionConfig& config) {
 
 int64_t vision_parameter_count(const recipes::VisionConfig& config) {
   validate_vision_config(config);
-  if (config.type == "aimv2") return Aimv2VisionImpl::parameter_count(config);
+  if (config.type == recipes::VisionType::kAimv2) return Aimv2VisionImpl::parameter_count(config);
   return ClipVisionImpl::parameter_count(config);
 }
 

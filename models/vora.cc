@@ -43,12 +43,10 @@ void AuxHeadsImpl::initialize(at::Generator& gen) {
 
 std::vector<int64_t> distilled_blocks(const recipes::DistillConfig& config,
                                       int64_t teacher_layers) {
-  VLM_CHECK(config.mode == "all_blocks" || config.mode == "last_block", ConfigError,
-            "distill.mode must be all_blocks or last_block, got '", config.mode, "'");
   VLM_CHECK(teacher_layers > 0, ConfigError,
             "distillation needs a teacher with layers, but model.vision.num_layers is ",
             teacher_layers);
-  if (config.mode == "last_block") return {teacher_layers};
+  if (config.mode == recipes::DistillMode::kLastBlock) return {teacher_layers};
   std::vector<int64_t> blocks;
   for (int64_t i = 1; i <= teacher_layers; ++i) blocks.push_back(i);
   return blocks;
@@ -59,12 +57,12 @@ int64_t student_lag(const recipes::DistillConfig& config) {
 }
 
 VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64_t seed) {
-  VLM_CHECK(model.vision.type != "none", ConfigError,
+  VLM_CHECK(model.vision.type != recipes::VisionType::kNone, ConfigError,
             "model.architecture vora needs model.vision (the distillation teacher, whose patch "
             "grid the vision embedding uses), but model.vision.type is none");
-  VLM_CHECK(model.projector.type == "none", ConfigError,
-            "model.projector.type must be none for model.architecture vora, got '",
-            model.projector.type, "'");
+  VLM_CHECK(model.projector.type == recipes::ProjectorType::kNone, ConfigError,
+            "model.projector.type must be none for model.architecture vora, got ",
+            recipes::name_of(model.projector.type));
   // LLM block i is distilled onto teacher layer i and LoRA covers the first N_vit blocks.
   VLM_CHECK(model.vision.num_layers <= model.llm.num_layers, ConfigError,
             "model.vision.num_layers (", model.vision.num_layers,
@@ -72,10 +70,10 @@ VisionEmbedding make_vision_embedding(const recipes::ModelSection& model, uint64
             ") for model.architecture vora: LLM block i learns from teacher layer i");
   if (model.vision_embedding.init == recipes::VisionEmbeddingInit::kTeacher) {
     // CLIP's embedding (class token, LayerNorm, no patch bias) has another layout.
-    VLM_CHECK(model.vision.type == "aimv2", ConfigError,
+    VLM_CHECK(model.vision.type == recipes::VisionType::kAimv2, ConfigError,
               "model.vision_embedding.init teacher copies an AIMv2 teacher's preprocessor, but "
               "model.vision.type is ",
-              model.vision.type);
+              recipes::name_of(model.vision.type));
     VLM_CHECK(model.vision_embedding.hidden_size == model.vision.hidden_size, ConfigError,
               "model.vision_embedding.init teacher copies the teacher's patch embedding, so "
               "model.vision_embedding.hidden_size (",
@@ -96,7 +94,7 @@ void init_vision_embedding_from_teacher(VisionEmbeddingImpl& embedding, VisionTo
   VLM_CHECK(aimv2 != nullptr, ConfigError,
             "model.vision_embedding.init teacher copies an AIMv2 teacher's preprocessor, but "
             "model.vision.type is ",
-            teacher.config().type);
+            recipes::name_of(teacher.config().type));
   c10::NoGradGuard no_grad;
   Aimv2PreprocessorImpl& source = *aimv2->preprocessor;
   // (teacher tensor, its live copy, where it goes)

@@ -14,7 +14,7 @@ ModelSection tiny() {
   ModelSection model;
   model.preset = "tiny";
   LlmConfig& llm = model.llm;
-  llm.family = "llama";
+  llm.family = LlmFamily::kLlama;
   llm.vocab_size = 0;  // from the tokenizer
   llm.hidden_size = 128;
   llm.intermediate_size = 344;  // ~8/3 * 128, as LLaMA's SwiGLU sizing
@@ -25,7 +25,7 @@ ModelSection tiny() {
   llm.rms_norm_eps = 1e-5;
   llm.max_position = 512;
   VisionConfig& vision = model.vision;
-  vision.type = "clip";
+  vision.type = VisionType::kClip;
   vision.image_size = 32;  // 32x32 images, patch 8: 16 image tokens
   vision.patch_size = 8;
   vision.hidden_size = 64;
@@ -34,8 +34,9 @@ ModelSection tiny() {
   vision.num_heads = 4;
   vision.feature_layer = -2;
   vision.drop_cls = true;
-  vision.position_init = "sincos";  // a frozen random ViT needs fixed positions to be useful
-  model.projector.type = "mlp2x_gelu";
+  vision.position_init =
+      PositionInit::kSincos;  // a frozen random ViT needs fixed positions to be useful
+  model.projector.type = ProjectorType::kMlp2xGelu;
   return model;
 }
 
@@ -44,7 +45,7 @@ ModelSection vicuna_7b_clip_vit_l_336() {
   ModelSection model;
   model.preset = "vicuna-7b+clip-vit-l-336";
   LlmConfig& llm = model.llm;
-  llm.family = "llama";
+  llm.family = LlmFamily::kLlama;
   llm.vocab_size = 32000;
   llm.hidden_size = 4096;
   llm.intermediate_size = 11008;
@@ -57,7 +58,7 @@ ModelSection vicuna_7b_clip_vit_l_336() {
   llm.max_position = 4096;
   llm.tie_word_embeddings = false;
   VisionConfig& vision = model.vision;
-  vision.type = "clip";
+  vision.type = VisionType::kClip;
   vision.image_size = 336;  // (336/14)^2 = 576 image tokens
   vision.patch_size = 14;
   vision.hidden_size = 1024;
@@ -66,8 +67,8 @@ ModelSection vicuna_7b_clip_vit_l_336() {
   vision.num_heads = 16;
   vision.feature_layer = -2;
   vision.drop_cls = true;
-  vision.position_init = "learned";
-  model.projector.type = "mlp2x_gelu";
+  vision.position_init = PositionInit::kLearned;
+  model.projector.type = ProjectorType::kMlp2xGelu;
   return model;
 }
 
@@ -77,7 +78,7 @@ ModelSection qwen25_7b_aimv2_huge_448() {
   ModelSection model;
   model.preset = "qwen2.5-7b+aimv2-huge-448";
   LlmConfig& llm = model.llm;
-  llm.family = "qwen2";
+  llm.family = LlmFamily::kQwen2;
   llm.vocab_size = 152064;
   llm.hidden_size = 3584;
   llm.intermediate_size = 18944;
@@ -90,7 +91,7 @@ ModelSection qwen25_7b_aimv2_huge_448() {
   llm.max_position = 32768;
   llm.tie_word_embeddings = false;
   VisionConfig& vision = model.vision;
-  vision.type = "aimv2";
+  vision.type = VisionType::kAimv2;
   vision.image_size = 448;
   vision.patch_size = 14;
   vision.hidden_size = 1536;
@@ -99,11 +100,11 @@ ModelSection qwen25_7b_aimv2_huge_448() {
   vision.num_heads = 12;
   vision.feature_layer = -1;
   vision.drop_cls = false;  // AIMv2 has no class token
-  vision.position_init = "learned";
+  vision.position_init = PositionInit::kLearned;
   vision.rms_norm_eps = 1e-5;
   vision.qkv_bias = false;
   vision.use_bias = false;
-  model.projector.type = "mlp2x_gelu";
+  model.projector.type = ProjectorType::kMlp2xGelu;
   return model;
 }
 

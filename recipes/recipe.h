@@ -11,10 +11,17 @@
 
 namespace vlm::recipes {
 
+// The decoder LLM's family (HF config.json's model_type).
+enum class LlmFamily {
+  kLlama,  // "llama": LLaMA, Vicuna
+  kQwen2,  // "qwen2": Qwen2, Qwen2.5 (a bias on q, k and v)
+};
+const std::string& name_of(LlmFamily family);  // its YAML word, and its HF model_type
+
 // Decoder LLM (LLaMA/Vicuna and Qwen2 families), HF config.json field meanings.
 struct LlmConfig {
-  std::string family = "llama";  // llama | qwen2
-  int64_t vocab_size = 0;        // 0: taken from the tokenizer (plus added tokens)
+  LlmFamily family = LlmFamily::kLlama;  // llama | qwen2
+  int64_t vocab_size = 0;                // 0: taken from the tokenizer (plus added tokens)
   int64_t hidden_size = 128;
   int64_t intermediate_size = 344;
   int64_t num_layers = 4;
@@ -32,8 +39,22 @@ struct LlmConfig {
 // The vision tower: CLIP's ViT (HF CLIPVisionModel) or AIMv2's (HF remote-code AIMv2Model: no
 // class token, RMSNorm, SwiGLU). For VoRA it describes the teacher. With hf_path the folder's
 // config.json gives the architecture fields and must have this type.
+enum class VisionType {
+  kClip,   // "clip": HF CLIPVisionModel
+  kAimv2,  // "aimv2": HF remote-code AIMv2Model
+  kNone,   // "none": no vision tower
+};
+const std::string& name_of(VisionType type);  // its YAML word
+
+// How the tower's position embeddings start.
+enum class PositionInit {
+  kLearned,  // "learned": drawn like the other weights, then trained
+  kSincos,   // "sincos": fixed 2-D sin-cos values at init
+};
+const std::string& name_of(PositionInit init);  // its YAML word
+
 struct VisionConfig {
-  std::string type = "clip";  // clip | aimv2 | none
+  VisionType type = VisionType::kClip;  // clip | aimv2 | none
   int64_t image_size = 32;
   int64_t patch_size = 8;
   int64_t hidden_size = 64;
@@ -42,18 +63,33 @@ struct VisionConfig {
   int64_t num_heads = 4;
   int64_t feature_layer = -2;  // hidden state index LLaVA takes (-2: penultimate layer)
   bool drop_cls = true;        // LLaVA's "patch" feature select; false for aimv2 (no class token)
-  std::string position_init = "learned";  // learned | sincos (fixed 2-D sin-cos values at init)
-  double layer_norm_eps = 1e-5;           // clip's LayerNorms
-  double rms_norm_eps = 1e-5;             // aimv2's RMSNorms
+  PositionInit position_init = PositionInit::kLearned;  // learned | sincos
+  double layer_norm_eps = 1e-5;                         // clip's LayerNorms
+  double rms_norm_eps = 1e-5;                           // aimv2's RMSNorms
   bool qkv_bias = false;  // aimv2: a bias on attn.qkv (CLIP's q/k/v always have one)
   bool use_bias = false;  // aimv2: biases on attn.proj and mlp.fc1/fc2/fc3 (HF's use_bias)
   double init_std = 0.02;
   std::string hf_path;
 };
 
-struct ProjectorConfig {
-  std::string type = "mlp2x_gelu";  // mlp2x_gelu | linear | none
+// LLaVA's projector from vision features to LLM embeddings.
+enum class ProjectorType {
+  kMlp2xGelu,  // "mlp2x_gelu": Linear, GELU, Linear (LLaVA-1.5)
+  kLinear,     // "linear": one Linear (LLaVA-1)
+  kNone,       // "none": no projector (inverse_llava, vora)
 };
+const std::string& name_of(ProjectorType type);  // its YAML word
+
+struct ProjectorConfig {
+  ProjectorType type = ProjectorType::kMlp2xGelu;  // mlp2x_gelu | linear | none
+};
+
+// How Inverse-LLaVA's fusion adds the vision stream to Q, K and V (YAML: fusion.mode).
+enum class FusionMode {
+  kConcat,    // "concat": alpha W_concat [W_t2v H ; V] (paper Eq. 3-5)
+  kAdditive,  // "additive": alpha Linear2(GELU(Linear1(V))) (the public code)
+};
+const std::string& name_of(FusionMode mode);  // its YAML word
 
 // How the fusion weights start (YAML: fusion.init). The paper gives no initialisation.
 enum class FusionInit {
@@ -79,7 +115,7 @@ struct FusionConfig {
   std::vector<int64_t> layers = {0};  // LLM blocks that fuse (the paper warns against several)
   // concat: Q = W_Q H + alpha_Q W_concat^Q [W_t2v H ; V] (paper Eq. 3-5);
   // additive: Q = W_Q H + alpha_Q Linear2(GELU(Linear1(V))) (the public code).
-  std::string mode = "concat";
+  FusionMode mode = FusionMode::kConcat;
   // Vision hidden states concatenated into V (d_v = their count x vision width): [-1] the last
   // layer; [-2, -1] the HD variant.
   std::vector<int64_t> vision_layers = {-1};
@@ -223,12 +259,27 @@ struct OptimizerSection {
   double grad_clip = 1.0;  // global-norm clip; 0: off
 };
 
+// The learning rate after warm-up.
+enum class ScheduleKind {
+  kCosine,    // "cosine": down to min_lr_ratio along half a cosine
+  kConstant,  // "constant"
+  kLinear,    // "linear": down to min_lr_ratio in a straight line
+};
+const std::string& name_of(ScheduleKind kind);  // its YAML word
+
 struct ScheduleSection {
-  std::string type = "cosine";  // cosine | constant | linear
-  double warmup_ratio = 0.03;   // used when warmup_steps is 0
+  ScheduleKind type = ScheduleKind::kCosine;  // cosine | constant | linear
+  double warmup_ratio = 0.03;                 // used when warmup_steps is 0
   int64_t warmup_steps = 0;
   double min_lr_ratio = 0.0;
 };
+
+// The dtype of the gathered compute copies of the weights (the masters stay fp32).
+enum class ComputeDtype {
+  kFp32,  // "fp32"
+  kBf16,  // "bf16"
+};
+const std::string& name_of(ComputeDtype dtype);  // its YAML word
 
 struct TrainingSection {
   uint64_t seed = 42;
@@ -236,7 +287,7 @@ struct TrainingSection {
   int64_t max_steps = 0;  // 0: run the epochs
   int64_t global_batch_size = 64;
   int64_t micro_batch_size = 0;  // per rank; 0: global_batch_size / world size (no accumulation)
-  std::string dtype = "fp32";    // fp32 | bf16 (compute copies; masters stay fp32)
+  ComputeDtype dtype = ComputeDtype::kFp32;  // fp32 | bf16
   int64_t log_every = 10;
   int64_t num_threads = 0;  // torch intra-op threads; 0: chosen from the cores and ranks
   // A step whose loss or gradient norm is not finite is skipped (not applied); this many in a
@@ -334,10 +385,17 @@ enum class DistillPairing {
   kPublicCode,
 };
 
+// Which teacher blocks VoRA distils (YAML: distill.mode).
+enum class DistillMode {
+  kAllBlocks,  // "all_blocks": one AuxHead per LLM block 1..N_vit
+  kLastBlock,  // "last_block": block N_vit alone
+};
+const std::string& name_of(DistillMode mode);  // its YAML word
+
 // VoRA block-wise distillation (objective vora).
 struct DistillConfig {
-  std::string mode = "all_blocks";  // all_blocks: one AuxHead per LLM block 1..N_vit; last_block
-  double weight = 1.0;              // L_total = weight * L_distill + L_LM
+  DistillMode mode = DistillMode::kAllBlocks;       // all_blocks | last_block
+  double weight = 1.0;                              // L_total = weight * L_distill + L_LM
   DistillPairing pairing = DistillPairing::kPaper;  // paper | public_code
 };
 

@@ -94,6 +94,15 @@ const std::string& name_of(Architecture architecture) {
   return schema::kArchitectures.name_of(architecture);
 }
 
+const std::string& name_of(LlmFamily family) { return schema::kLlmFamilies.name_of(family); }
+const std::string& name_of(VisionType type) { return schema::kVisionTypes.name_of(type); }
+const std::string& name_of(PositionInit init) { return schema::kPositionInits.name_of(init); }
+const std::string& name_of(ProjectorType type) { return schema::kProjectorTypes.name_of(type); }
+const std::string& name_of(FusionMode mode) { return schema::kFusionModes.name_of(mode); }
+const std::string& name_of(ScheduleKind kind) { return schema::kScheduleKinds.name_of(kind); }
+const std::string& name_of(ComputeDtype dtype) { return schema::kComputeDtypes.name_of(dtype); }
+const std::string& name_of(DistillMode mode) { return schema::kDistillModes.name_of(mode); }
+
 const std::string& name_of(VdepLoss loss) { return schema::kVdepLosses.name_of(loss); }
 
 const std::string& name_of(SamplerKind sampler) { return schema::kSamplers.name_of(sampler); }

@@ -103,6 +103,24 @@ inline const std::vector<std::string> kDataSourceKeys = {"json", "shards"};
 inline const std::vector<std::string> kLoraTargets = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"};
 std::vector<std::string> preset_names();
+inline const Choice<LlmFamily> kLlmFamilies{
+    {{"llama", LlmFamily::kLlama}, {"qwen2", LlmFamily::kQwen2}}};
+inline const Choice<VisionType> kVisionTypes{
+    {{"clip", VisionType::kClip}, {"aimv2", VisionType::kAimv2}, {"none", VisionType::kNone}}};
+inline const Choice<PositionInit> kPositionInits{
+    {{"learned", PositionInit::kLearned}, {"sincos", PositionInit::kSincos}}};
+inline const Choice<ProjectorType> kProjectorTypes{{{"mlp2x_gelu", ProjectorType::kMlp2xGelu},
+                                                    {"linear", ProjectorType::kLinear},
+                                                    {"none", ProjectorType::kNone}}};
+inline const Choice<FusionMode> kFusionModes{
+    {{"concat", FusionMode::kConcat}, {"additive", FusionMode::kAdditive}}};
+inline const Choice<ScheduleKind> kScheduleKinds{{{"cosine", ScheduleKind::kCosine},
+                                                  {"constant", ScheduleKind::kConstant},
+                                                  {"linear", ScheduleKind::kLinear}}};
+inline const Choice<ComputeDtype> kComputeDtypes{
+    {{"fp32", ComputeDtype::kFp32}, {"bf16", ComputeDtype::kBf16}}};
+inline const Choice<DistillMode> kDistillModes{
+    {{"all_blocks", DistillMode::kAllBlocks}, {"last_block", DistillMode::kLastBlock}}};
 inline const Choice<Architecture> kArchitectures{{{"llava", Architecture::kLlava},
                                                   {"inverse_llava", Architecture::kInverseLlava},
                                                   {"vora", Architecture::kVora}}};
@@ -140,7 +158,7 @@ template <>
 struct Fields<LlmConfig> {
   template <typename F>
   static void visit(F&& f) {
-    f("family", &LlmConfig::family, one_of({"llama", "qwen2"}));
+    f("family", &LlmConfig::family, kLlmFamilies);
     f("vocab_size", &LlmConfig::vocab_size, at_least(0));
     f("hidden_size", &LlmConfig::hidden_size, greater_than(0));
     f("intermediate_size", &LlmConfig::intermediate_size, greater_than(0));
@@ -161,7 +179,7 @@ template <>
 struct Fields<VisionConfig> {
   template <typename F>
   static void visit(F&& f) {
-    f("type", &VisionConfig::type, one_of({"clip", "aimv2", "none"}));
+    f("type", &VisionConfig::type, kVisionTypes);
     f("image_size", &VisionConfig::image_size, greater_than(0));
     f("patch_size", &VisionConfig::patch_size, greater_than(0));
     f("hidden_size", &VisionConfig::hidden_size, greater_than(0));
@@ -170,7 +188,7 @@ struct Fields<VisionConfig> {
     f("num_heads", &VisionConfig::num_heads, greater_than(0));
     f("feature_layer", &VisionConfig::feature_layer, any_number());  // range checked in validate
     f("drop_cls", &VisionConfig::drop_cls, AnyBool{});
-    f("position_init", &VisionConfig::position_init, one_of({"learned", "sincos"}));
+    f("position_init", &VisionConfig::position_init, kPositionInits);
     f("layer_norm_eps", &VisionConfig::layer_norm_eps, greater_than(0));
     f("rms_norm_eps", &VisionConfig::rms_norm_eps, greater_than(0));
     f("qkv_bias", &VisionConfig::qkv_bias, AnyBool{});
@@ -184,7 +202,7 @@ template <>
 struct Fields<ProjectorConfig> {
   template <typename F>
   static void visit(F&& f) {
-    f("type", &ProjectorConfig::type, one_of({"mlp2x_gelu", "linear", "none"}));
+    f("type", &ProjectorConfig::type, kProjectorTypes);
   }
 };
 
@@ -193,7 +211,7 @@ struct Fields<FusionConfig> {
   template <typename F>
   static void visit(F&& f) {
     f("layers", &FusionConfig::layers, IntList{at_least(0)});  // < num_layers: validate.cc
-    f("mode", &FusionConfig::mode, one_of({"concat", "additive"}));
+    f("mode", &FusionConfig::mode, kFusionModes);
     f("vision_layers", &FusionConfig::vision_layers, IntList{any_number()});
     f("alpha_init", &FusionConfig::alpha_init, any_number());
     f("init", &FusionConfig::init, kFusionInits);
@@ -282,7 +300,7 @@ template <>
 struct Fields<ScheduleSection> {
   template <typename F>
   static void visit(F&& f) {
-    f("type", &ScheduleSection::type, one_of({"cosine", "constant", "linear"}));
+    f("type", &ScheduleSection::type, kScheduleKinds);
     f("warmup_ratio", &ScheduleSection::warmup_ratio, half_open(0, 1));
     f("warmup_steps", &ScheduleSection::warmup_steps, at_least(0));
     f("min_lr_ratio", &ScheduleSection::min_lr_ratio, between(0, 1));
@@ -298,7 +316,7 @@ struct Fields<TrainingSection> {
     f("max_steps", &TrainingSection::max_steps, at_least(0));
     f("global_batch_size", &TrainingSection::global_batch_size, greater_than(0));
     f("micro_batch_size", &TrainingSection::micro_batch_size, at_least(0));
-    f("dtype", &TrainingSection::dtype, one_of({"fp32", "bf16"}));
+    f("dtype", &TrainingSection::dtype, kComputeDtypes);
     f("log_every", &TrainingSection::log_every, greater_than(0));
     f("num_threads", &TrainingSection::num_threads, at_least(0));
     f("max_nonfinite_steps", &TrainingSection::max_nonfinite_steps, at_least(1));
@@ -372,7 +390,7 @@ template <>
 struct Fields<DistillConfig> {
   template <typename F>
   static void visit(F&& f) {
-    f("mode", &DistillConfig::mode, one_of({"all_blocks", "last_block"}));
+    f("mode", &DistillConfig::mode, kDistillModes);
     f("weight", &DistillConfig::weight, at_least(0));
     f("pairing", &DistillConfig::pairing, kDistillPairings);
   }

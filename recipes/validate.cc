@@ -104,7 +104,7 @@ class CrossChecker {
 
   void model(const ModelSection& model) {
     llm(model.llm);
-    if (model.vision.type != "none") vision(model.vision);
+    if (model.vision.type != VisionType::kNone) vision(model.vision);
     architecture(model);
   }
 
@@ -173,7 +173,7 @@ class CrossChecker {
   }
 
   void vision(const VisionConfig& vision) {
-    if (vision.type == "aimv2" && vision.drop_cls) {
+    if (vision.type == VisionType::kAimv2 && vision.drop_cls) {
       fail({"model.vision.drop_cls", "model.vision.type"},
            shown("model.vision.drop_cls") + " must be false for " + shown("model.vision.type") +
                " aimv2: AIMv2 has no class token to drop");
@@ -235,8 +235,9 @@ class CrossChecker {
     };
     const std::string rank = child_path(path, "lora.rank");
     requires_setting("lora", stage.lora.rank > 0, rank, format_number(stage.lora.rank));
-    requires_setting("projector", model.projector.type != "none", "model.projector.type", "none");
-    requires_setting("vision", model.vision.type != "none", "model.vision.type", "none");
+    requires_setting("projector", model.projector.type != ProjectorType::kNone,
+                     "model.projector.type", "none");
+    requires_setting("vision", model.vision.type != VisionType::kNone, "model.vision.type", "none");
     const std::string arch = "model.architecture";
     const std::string& arch_name = name_of(model.architecture);
     requires_setting("fusion", model.architecture == Architecture::kInverseLlava, arch, arch_name);
@@ -272,8 +273,8 @@ class CrossChecker {
                               quoted(name_of(model.architecture)));
     };
     if (model.architecture == Architecture::kLlava) return;
-    require(model.projector.type == "none", "model.projector.type", "must be none");
-    require(model.vision.type != "none", "model.vision.type",
+    require(model.projector.type == ProjectorType::kNone, "model.projector.type", "must be none");
+    require(model.vision.type != VisionType::kNone, "model.vision.type",
             "must name the vision tower (the teacher, for vora)");
     if (model.architecture == Architecture::kInverseLlava) fusion(model);
   }

@@ -590,7 +590,8 @@ EngineOptions engine_options(const recipes::ShardingSection& sharding, const rec
                              int64_t accumulation_steps) {
   EngineOptions options;
   options.stage = sharding.stage;
-  options.compute_dtype = stage.training.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  options.compute_dtype =
+      stage.training.dtype == recipes::ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat;
   options.optimizer = stage.optimizer;
   options.prefetch = sharding.prefetch;
   options.reductions_in_flight = sharding.reductions_in_flight;

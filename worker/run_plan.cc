@@ -98,14 +98,14 @@ int64_t total_of(const std::vector<std::pair<std::string, int64_t>>& parts) {
 
 std::string llm_description(const recipes::LlmConfig& llm) {
   return fmt::format("{}, {} layers, d {}, {} heads ({} kv), intermediate {}, vocab {}{}",
-                     llm.family, llm.num_layers, llm.hidden_size, llm.num_heads,
+                     recipes::name_of(llm.family), llm.num_layers, llm.hidden_size, llm.num_heads,
                      llm.num_kv_heads > 0 ? llm.num_kv_heads : llm.num_heads, llm.intermediate_size,
                      llm.vocab_size, llm.hf_path.empty() ? "" : "; " + llm.hf_path);
 }
 
 std::string vision_description(const recipes::VisionConfig& vision) {
-  return fmt::format("{}, {} layers, d {}, {} px / {}{}", vision.type, vision.num_layers,
-                     vision.hidden_size, vision.image_size, vision.patch_size,
+  return fmt::format("{}, {} layers, d {}, {} px / {}{}", recipes::name_of(vision.type),
+                     vision.num_layers, vision.hidden_size, vision.image_size, vision.patch_size,
                      vision.hf_path.empty() ? "" : "; " + vision.hf_path);
 }
 
@@ -129,7 +129,7 @@ void print_model(std::ostream& out, const models::VisionLanguageModel& model,
       }
     }
     if (part == "vision") shape = vision_description(config.vision);
-    if (part == "projector") shape = config.projector.type;
+    if (part == "projector") shape = recipes::name_of(config.projector.type);
     rows.push_back({part, count_text(count), shape});
   }
   rows.push_back({"total", count_text(total_of(parts)), ""});
@@ -248,8 +248,8 @@ PlanOutcome plan_run(const recipes::Recipe& recipe, const PlanOptions& options) 
         "micro batch {} x {} accumulation, {} tokens per sequence\n",
         index + 1, recipe.stages.size(), stage.name, stage.objective->word,
         count_text(plan.trainable), fmt::join(stage.trainable, ", "), memory.stage,
-        stage.training.dtype, options.world_size, plan.micro_batch, plan.accumulation,
-        stage.data.max_seq_len);
+        recipes::name_of(stage.training.dtype), options.world_size, plan.micro_batch,
+        plan.accumulation, stage.data.max_seq_len);
     out << "  sharding units:\n";
     print_units(out, sharding::unit_sizes(model));
     const std::vector<std::vector<std::string>> rows = {

@@ -14,12 +14,13 @@ double learning_rate(const recipes::ScheduleSection& schedule, double base_lr, i
                      int64_t total_steps) {
   const int64_t warmup = warmup_steps(schedule, total_steps);
   if (step < warmup) return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
-  if (schedule.type == "constant") return base_lr;
+  if (schedule.type == recipes::ScheduleKind::kConstant) return base_lr;
   const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps - warmup));
   const double progress = std::min(1.0, static_cast<double>(step - warmup) / decay_steps);
   const double min_lr = base_lr * schedule.min_lr_ratio;
-  const double shape =
-      schedule.type == "linear" ? 1.0 - progress : 0.5 * (1.0 + std::cos(M_PI * progress));
+  const double shape = schedule.type == recipes::ScheduleKind::kLinear
+                           ? 1.0 - progress
+                           : 0.5 * (1.0 + std::cos(M_PI * progress));
   return min_lr + (base_lr - min_lr) * shape;
 }
 

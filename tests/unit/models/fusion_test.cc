@@ -33,15 +33,17 @@ namespace {
 constexpr int64_t S = kImageSlot;
 constexpr int64_t I = kIgnoreLabel;
 constexpr int64_t kVocab = 12;
+constexpr recipes::FusionMode kConcat = recipes::FusionMode::kConcat;
+constexpr recipes::FusionMode kAdditive = recipes::FusionMode::kAdditive;
 
 // The small test model (LLM d 32, 4 heads over 2 key/value heads, 2 blocks; ViT d 16, 2 layers,
 // 16 px images in 8 px patches: 4 image tokens) as an Inverse-LLaVA.
-recipes::ModelSection inverse_model(const std::string& mode, std::vector<int64_t> layers = {0},
+recipes::ModelSection inverse_model(recipes::FusionMode mode, std::vector<int64_t> layers = {0},
                                     std::vector<int64_t> vision_layers = {-1},
                                     bool qkv_bias = false) {
   recipes::ModelSection config = testkit::small_model(qkv_bias, /*kv_heads=*/2);
   config.architecture = recipes::Architecture::kInverseLlava;
-  config.projector.type = "none";
+  config.projector.type = recipes::ProjectorType::kNone;
   config.fusion.mode = mode;
   config.fusion.layers = std::move(layers);
   config.fusion.vision_layers = std::move(vision_layers);
@@ -124,7 +126,7 @@ NamedTensors settings_of(const recipes::ModelSection& config) {
       {"vision_patch_size", one_value(vision.patch_size)},
       {"vision_layer_norm_eps", one_value(vision.layer_norm_eps)},
       {"vision_drop_cls", one_value(vision.drop_cls ? 1 : 0)},
-      {"fusion_concat", one_value(config.fusion.mode == "concat" ? 1 : 0)},
+      {"fusion_concat", one_value(config.fusion.mode == recipes::FusionMode::kConcat ? 1 : 0)},
       {"fusion_vision_layers", at::tensor(config.fusion.vision_layers)},
   };
 }
@@ -159,8 +161,9 @@ void expect_reference_agrees(const recipes::ModelSection& config, bool vision_tr
   // alpha_{q,k,v}, the weights (and biases), and the vision norm's weight when there is one.
   const bool normed = config.fusion.vision_norm == recipes::FusionVisionNorm::kRms ||
                       (config.fusion.vision_norm == recipes::FusionVisionNorm::kAuto &&
-                       config.fusion.mode == "concat");
-  EXPECT_EQ(fusion_grads, (config.fusion.mode == "concat" ? 7 : 15) + (normed ? 1 : 0));
+                       config.fusion.mode == recipes::FusionMode::kConcat);
+  EXPECT_EQ(fusion_grads,
+            (config.fusion.mode == recipes::FusionMode::kConcat ? 7 : 15) + (normed ? 1 : 0));
   write_safetensors(dir.file("params.safetensors"), params);
   write_safetensors(dir.file("batch.safetensors"), {{"input_ids", batch.inputs.input_ids},
                                                     {"labels", batch.labels},
@@ -175,28 +178,28 @@ void expect_reference_agrees(const recipes::ModelSection& config, bool vision_tr
 }
 
 TEST(InverseFusion, ConcatModeMatchesPlainTorchReference) {
-  expect_reference_agrees(inverse_model("concat", {0}, {-1}, /*qkv_bias=*/true), false);
+  expect_reference_agrees(inverse_model(kConcat, {0}, {-1}, /*qkv_bias=*/true), false);
 }
 
 TEST(InverseFusion, ConcatModeInALaterBlockMatchesPlainTorchReference) {
-  expect_reference_agrees(inverse_model("concat", {1}), false);
+  expect_reference_agrees(inverse_model(kConcat, {1}), false);
 }
 
 TEST(InverseFusion, ConcatModeWithoutVisionNormMatchesPlainTorchReference) {
-  recipes::ModelSection config = inverse_model("concat", {1});
+  recipes::ModelSection config = inverse_model(kConcat, {1});
   config.fusion.vision_norm = recipes::FusionVisionNorm::kNone;
   expect_reference_agrees(config, false);
 }
 
 TEST(InverseFusion, AdditiveModeMatchesPlainTorchReference) {
   // The fusion in the second block: its input has been through a whole block already.
-  expect_reference_agrees(inverse_model("additive", {1}), false);
+  expect_reference_agrees(inverse_model(kAdditive, {1}), false);
 }
 
 TEST(InverseFusion, HdVisionFeaturesMatchPlainTorchReferenceWithTrainingTower) {
   // d_v = 2 x 16 from the penultimate and last hidden states; the tower trains, so its
   // gradients (through the vision stream) are checked as well.
-  expect_reference_agrees(inverse_model("concat", {0}, {-2, -1}), true);
+  expect_reference_agrees(inverse_model(kConcat, {0}, {-2, -1}), true);
 }
 
 // ---- structure ------------------------------------------------------------------------------
@@ -212,7 +215,7 @@ std::map<std::string, std::vector<int64_t>> fusion_shapes(const VisionLanguageMo
 TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
   const std::string prefix = "llm.model.layers.0.self_attn.fusion.";
   // q_proj is 32 wide, k_proj and v_proj 16 (2 of 4 heads), d_v 16 (HD: 32).
-  VisionLanguageModel concat(inverse_model("concat"), kVocab, 1);
+  VisionLanguageModel concat(inverse_model(kConcat), kVocab, 1);
   const std::map<std::string, std::vector<int64_t>> concat_expected = {
       {prefix + "alpha_q", {1}},
       {prefix + "alpha_k", {1}},
@@ -224,13 +227,13 @@ TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
       {prefix + "v_concat.weight", {16, 32}}};
   EXPECT_EQ(fusion_shapes(concat), concat_expected);
 
-  VisionLanguageModel hd(inverse_model("concat", {0}, {-2, -1}), kVocab, 1);
+  VisionLanguageModel hd(inverse_model(kConcat, {0}, {-2, -1}), kVocab, 1);
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "vision_norm.weight"), (std::vector<int64_t>{32}));
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "t2v.weight"), (std::vector<int64_t>{32, 32}));
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "q_concat.weight"), (std::vector<int64_t>{32, 64}));
   EXPECT_EQ(fusion_shapes(hd).at(prefix + "k_concat.weight"), (std::vector<int64_t>{16, 64}));
 
-  VisionLanguageModel additive(inverse_model("additive", {1}), kVocab, 1);
+  VisionLanguageModel additive(inverse_model(kAdditive, {1}), kVocab, 1);
   const std::string p1 = "llm.model.layers.1.self_attn.fusion.";
   std::map<std::string, std::vector<int64_t>> additive_expected = {
       {p1 + "alpha_q", {1}},      {p1 + "alpha_k", {1}},
@@ -270,7 +273,7 @@ TEST(InverseFusion, ParametersHaveTheirNamesShapesAndUnit) {
 }
 
 TEST(InverseFusion, InitialisationFollowsTheRecipe) {
-  recipes::ModelSection config = inverse_model("additive");
+  recipes::ModelSection config = inverse_model(kAdditive);
   config.fusion.init = recipes::FusionInit::kLlmStd;
   config.fusion.alpha_init = 0.25;
   config.llm.init_std = 0.5;
@@ -351,7 +354,7 @@ TEST(InverseFusion, PublicCodeConcatInitAndVisionNormStatistics) {
 // no vision norm under vision_norm auto.
 TEST(InverseFusion, PublicCodeAdditiveInitIsTorchLinearDefault) {
   recipes::FusionConfig config;
-  config.mode = "additive";
+  config.mode = recipes::FusionMode::kAdditive;
   const int64_t d_h = 256, d_v = 128;
   Fusion fusion(config, d_h, d_h, d_h / 2, d_v);
   EXPECT_FALSE(static_cast<bool>(fusion->vision_norm));
@@ -377,7 +380,7 @@ TEST(InverseFusion, PublicCodeAdditiveInitIsTorchLinearDefault) {
 // LlamaDecoderLayer with Eq. 3-5 added to q/k/v_proj): block 0's output is taken from the model,
 // everything after it is recomputed here and compared at the logits.
 TEST(InverseFusion, ConcatFusionInBlockOneMatchesPlainLibtorchFormula) {
-  const recipes::ModelSection config = inverse_model("concat", {1}, {-1}, /*qkv_bias=*/true);
+  const recipes::ModelSection config = inverse_model(kConcat, {1}, {-1}, /*qkv_bias=*/true);
   VisionLanguageModel model(config, kVocab, 5);
   model.module().to(at::kDouble);
   scramble(model, 12);
@@ -459,17 +462,16 @@ TEST(InverseFusion, ConcatFusionInBlockOneMatchesPlainLibtorchFormula) {
 }
 
 TEST(InverseFusion, BadFusionSettingsAreConfigErrors) {
-  EXPECT_THROW(VisionLanguageModel(inverse_model("gated"), kVocab, 1), ConfigError);
-  EXPECT_THROW(VisionLanguageModel(inverse_model("concat", {2}), kVocab, 1), ConfigError);
-  EXPECT_THROW(VisionLanguageModel(inverse_model("concat", {0, 0}), kVocab, 1), ConfigError);
-  EXPECT_THROW(VisionLanguageModel(inverse_model("concat", {0}, {3}), kVocab, 1), ConfigError);
-  recipes::ModelSection with_projector = inverse_model("concat");
-  with_projector.projector.type = "linear";
+  EXPECT_THROW(VisionLanguageModel(inverse_model(kConcat, {2}), kVocab, 1), ConfigError);
+  EXPECT_THROW(VisionLanguageModel(inverse_model(kConcat, {0, 0}), kVocab, 1), ConfigError);
+  EXPECT_THROW(VisionLanguageModel(inverse_model(kConcat, {0}, {3}), kVocab, 1), ConfigError);
+  recipes::ModelSection with_projector = inverse_model(kConcat);
+  with_projector.projector.type = recipes::ProjectorType::kLinear;
   EXPECT_THROW(VisionLanguageModel(with_projector, kVocab, 1), ConfigError);
 }
 
 TEST(InverseFusion, FusionGroupSelectsExactlyTheFusionParameters) {
-  VisionLanguageModel model(inverse_model("concat", {0, 1}), kVocab, 1);
+  VisionLanguageModel model(inverse_model(kConcat, {0, 1}), kVocab, 1);
   model.set_trainable({"fusion"});
   int64_t trains = 0;
   for (const auto& [name, p] : model.named_parameters()) {
@@ -487,7 +489,7 @@ TEST(InverseFusion, FusionGroupSelectsExactlyTheFusionParameters) {
 }
 
 TEST(InverseFusion, LoraLandsOnEveryBlockButTheFusionBlocks) {
-  recipes::ModelSection config = inverse_model("concat", {1});
+  recipes::ModelSection config = inverse_model(kConcat, {1});
   config.llm.num_layers = 3;
   VisionLanguageModel model(config, kVocab, 1);
   recipes::LoraConfig lora;
@@ -516,7 +518,7 @@ ModelInputs text_only(const std::vector<int64_t>& ids) {
 // W_Q replaced by W_Q + alpha_Q W_concat^Q[:, :d_v] W_t2v (and so for K and V): the only path a
 // text token takes through the fusion is t2v.
 TEST(InverseFusion, WithoutImagesConcatModeIsALowRankUpdateThroughT2v) {
-  VisionLanguageModel model(inverse_model("concat", {0}, {-1}, /*qkv_bias=*/true), kVocab, 1);
+  VisionLanguageModel model(inverse_model(kConcat, {0}, {-1}, /*qkv_bias=*/true), kVocab, 1);
   model.module().to(at::kDouble);
   scramble(model, 2);
   c10::NoGradGuard no_grad;
@@ -548,7 +550,7 @@ TEST(InverseFusion, WithoutImagesConcatModeIsALowRankUpdateThroughT2v) {
 // In additive mode the text tokens see the fusion only through its biases (V = 0 there): with
 // zero biases a text-only batch computes exactly what the plain LLM does (alphas at zero).
 TEST(InverseFusion, WithoutImagesAdditiveModeAddsOnlyItsBiases) {
-  VisionLanguageModel model(inverse_model("additive"), kVocab, 1);
+  VisionLanguageModel model(inverse_model(kAdditive), kVocab, 1);
   model.module().to(at::kDouble);
   scramble(model, 3);
   c10::NoGradGuard no_grad;
@@ -565,7 +567,7 @@ TEST(InverseFusion, WithoutImagesAdditiveModeAddsOnlyItsBiases) {
 // Rows do not see each other, and a text-only batch (no vision stream at all) computes what the
 // same row does beside image rows (a vision stream with zeros in that row).
 TEST(InverseFusion, MixedBatchRowsMatchTheirSingleRowRuns) {
-  for (const char* mode : {"concat", "additive"}) {
+  for (const auto mode : {kConcat, kAdditive}) {
     VisionLanguageModel model(inverse_model(mode), kVocab, 1);
     model.module().to(at::kDouble);
     scramble(model, 4);
@@ -579,20 +581,24 @@ TEST(InverseFusion, MixedBatchRowsMatchTheirSingleRowRuns) {
     at::Generator gen = init::generator(6, "images");
     mixed.images = at::randn({1, 3, 16, 16}, gen, at::TensorOptions().dtype(at::kDouble));
     const ModelOutputs both = model.forward(mixed);
-    ASSERT_EQ(both.image_embeds.sizes(), at::IntArrayRef({1, 4, 16})) << mode;
+    ASSERT_EQ(both.image_embeds.sizes(), at::IntArrayRef({1, 4, 16})) << recipes::name_of(mode);
     EXPECT_TRUE(at::equal(both.input_embeds[1].narrow(0, 1, 4), at::zeros({4, 32}, at::kDouble)));
 
     const at::Tensor alone_text = model.forward(text_only(text)).logits;
-    EXPECT_LT((both.logits[0] - alone_text[0]).abs().max().item<double>(), 1e-12) << mode;
+    EXPECT_LT((both.logits[0] - alone_text[0]).abs().max().item<double>(), 1e-12)
+        << recipes::name_of(mode);
     ModelInputs single = text_only(image);
     single.images = mixed.images;
     const at::Tensor alone_image = model.forward(single).logits;
-    EXPECT_LT((both.logits[1] - alone_image[0]).abs().max().item<double>(), 1e-12) << mode;
+    EXPECT_LT((both.logits[1] - alone_image[0]).abs().max().item<double>(), 1e-12)
+        << recipes::name_of(mode);
     // The image matters, and only from its first slot on (causal attention).
     single.images = mixed.images * 2.0;
     const at::Tensor other_image = model.forward(single).logits;
-    EXPECT_LT((other_image[0][0] - alone_image[0][0]).abs().max().item<double>(), 1e-12) << mode;
-    EXPECT_GT((other_image[0][1] - alone_image[0][1]).abs().max().item<double>(), 1e-6) << mode;
+    EXPECT_LT((other_image[0][0] - alone_image[0][0]).abs().max().item<double>(), 1e-12)
+        << recipes::name_of(mode);
+    EXPECT_GT((other_image[0][1] - alone_image[0][1]).abs().max().item<double>(), 1e-6)
+        << recipes::name_of(mode);
   }
 }
 
@@ -606,7 +612,7 @@ class RecomputeEverything : public UnitObserver {
 };
 
 TEST(InverseFusion, RecomputationGivesTheSameGradients) {
-  VisionLanguageModel model(inverse_model("concat", {0, 1}, {-2, -1}), kVocab, 1);
+  VisionLanguageModel model(inverse_model(kConcat, {0, 1}, {-2, -1}), kVocab, 1);
   model.module().to(at::kDouble);
   scramble(model, 5);
   model.set_trainable({"fusion", "vision", "llm"});
@@ -638,7 +644,7 @@ TEST(InverseFusion, RecomputationGivesTheSameGradients) {
 
 TEST(InverseFusion, SaveAndLoadSavedReproduceTheLogits) {
   testing::TempDir dir;
-  const recipes::ModelSection config = inverse_model("concat", {0}, {-2, -1});
+  const recipes::ModelSection config = inverse_model(kConcat, {0}, {-2, -1});
   VisionLanguageModel a(config, kVocab, 1);
   scramble(a, 6);
   recipes::LoraConfig lora;

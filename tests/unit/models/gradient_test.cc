@@ -148,7 +148,7 @@ TEST(Gradients, VisionTransformerHiddenStates) {
 }
 
 TEST(Gradients, Projectors) {
-  for (const std::string type : {"mlp2x_gelu", "linear"}) {
+  for (const auto type : {recipes::ProjectorType::kMlp2xGelu, recipes::ProjectorType::kLinear}) {
     Projector projector(type, 6, 5);
     at::Generator gen = init::generator(4, "projector");
     projector->initialize(gen);
@@ -156,7 +156,7 @@ TEST(Gradients, Projectors) {
     const at::Tensor features = random({3, 4, 6}, gen, true);
     const at::Tensor weights = random({3, 4, 5}, gen);
     auto tensors = pick(*projector,
-                        type == "linear"
+                        type == recipes::ProjectorType::kLinear
                             ? std::vector<std::string>{"0.weight", "0.bias"}
                             : std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});
     tensors.emplace_back("features", features);

@@ -254,7 +254,7 @@ TEST(HfConfig, ReadsLlamaQwenAndClipConfigs) {
       "max_position_embeddings": 4096, "tie_word_embeddings": false, "vocab_size": 32000,
       "hidden_act": "silu", "torch_dtype": "float16"})",
                                              "vicuna/config.json", base);
-  EXPECT_EQ(llama.family, "llama");
+  EXPECT_EQ(llama.family, recipes::LlmFamily::kLlama);
   EXPECT_EQ(llama.hidden_size, 4096);
   EXPECT_EQ(llama.intermediate_size, 11008);
   EXPECT_EQ(llama.num_layers, 32);
@@ -272,7 +272,7 @@ TEST(HfConfig, ReadsLlamaQwenAndClipConfigs) {
       "max_position_embeddings": 32768, "tie_word_embeddings": false, "vocab_size": 152064,
       "sliding_window": 131072, "use_sliding_window": false})",
                                             "qwen/config.json", base);
-  EXPECT_EQ(qwen.family, "qwen2");
+  EXPECT_EQ(qwen.family, recipes::LlmFamily::kQwen2);
   EXPECT_TRUE(qwen.qkv_bias);
   EXPECT_EQ(qwen.num_kv_heads, 4);
   EXPECT_DOUBLE_EQ(qwen.rope_theta, 1e6);

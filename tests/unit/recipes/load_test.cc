@@ -107,7 +107,7 @@ TEST(StageInheritance, EveryRecipeHasTheCommonKeys) {
 
 void expect_tiny(const ModelSection& model) {
   EXPECT_EQ(model.preset, "tiny");
-  EXPECT_EQ(model.llm.family, "llama");
+  EXPECT_EQ(model.llm.family, recipes::LlmFamily::kLlama);
   EXPECT_EQ(model.llm.vocab_size, 0);
   EXPECT_EQ(model.llm.hidden_size, 128);
   EXPECT_EQ(model.llm.intermediate_size, 344);
@@ -117,7 +117,7 @@ void expect_tiny(const ModelSection& model) {
   EXPECT_DOUBLE_EQ(model.llm.rope_theta, 1e4);
   EXPECT_DOUBLE_EQ(model.llm.rms_norm_eps, 1e-5);
   EXPECT_EQ(model.llm.max_position, 512);
-  EXPECT_EQ(model.vision.type, "clip");
+  EXPECT_EQ(model.vision.type, recipes::VisionType::kClip);
   EXPECT_EQ(model.vision.image_size, 32);
   EXPECT_EQ(model.vision.patch_size, 8);
   EXPECT_EQ(model.vision.hidden_size, 64);
@@ -126,8 +126,8 @@ void expect_tiny(const ModelSection& model) {
   EXPECT_EQ(model.vision.num_heads, 4);
   EXPECT_EQ(model.vision.feature_layer, -2);
   EXPECT_TRUE(model.vision.drop_cls);
-  EXPECT_EQ(model.vision.position_init, "sincos");
-  EXPECT_EQ(model.projector.type, "mlp2x_gelu");
+  EXPECT_EQ(model.vision.position_init, recipes::PositionInit::kSincos);
+  EXPECT_EQ(model.projector.type, recipes::ProjectorType::kMlp2xGelu);
 }
 
 TEST(Presets, Tiny) { expect_tiny(preset("tiny")); }
@@ -135,7 +135,7 @@ TEST(Presets, Tiny) { expect_tiny(preset("tiny")); }
 TEST(Presets, Vicuna7bClipVitL336) {
   const ModelSection model = preset("vicuna-7b+clip-vit-l-336");
   EXPECT_EQ(model.preset, "vicuna-7b+clip-vit-l-336");
-  EXPECT_EQ(model.llm.family, "llama");
+  EXPECT_EQ(model.llm.family, recipes::LlmFamily::kLlama);
   EXPECT_EQ(model.llm.vocab_size, 32000);
   EXPECT_EQ(model.llm.hidden_size, 4096);
   EXPECT_EQ(model.llm.intermediate_size, 11008);
@@ -146,7 +146,7 @@ TEST(Presets, Vicuna7bClipVitL336) {
   EXPECT_DOUBLE_EQ(model.llm.rms_norm_eps, 1e-5);
   EXPECT_EQ(model.llm.max_position, 4096);
   EXPECT_FALSE(model.llm.qkv_bias);
-  EXPECT_EQ(model.vision.type, "clip");
+  EXPECT_EQ(model.vision.type, recipes::VisionType::kClip);
   EXPECT_EQ(model.vision.image_size, 336);
   EXPECT_EQ(model.vision.patch_size, 14);
   EXPECT_EQ(model.vision.hidden_size, 1024);
@@ -155,12 +155,12 @@ TEST(Presets, Vicuna7bClipVitL336) {
   EXPECT_EQ(model.vision.num_heads, 16);
   EXPECT_EQ(model.vision.feature_layer, -2);
   EXPECT_TRUE(model.vision.drop_cls);
-  EXPECT_EQ(model.projector.type, "mlp2x_gelu");
+  EXPECT_EQ(model.projector.type, recipes::ProjectorType::kMlp2xGelu);
 }
 
 TEST(Presets, Qwen25_7bAimv2Huge448) {
   const ModelSection model = preset("qwen2.5-7b+aimv2-huge-448");
-  EXPECT_EQ(model.llm.family, "qwen2");
+  EXPECT_EQ(model.llm.family, recipes::LlmFamily::kQwen2);
   EXPECT_EQ(model.llm.vocab_size, 152064);
   EXPECT_EQ(model.llm.hidden_size, 3584);
   EXPECT_EQ(model.llm.intermediate_size, 18944);
@@ -172,7 +172,7 @@ TEST(Presets, Qwen25_7bAimv2Huge448) {
   EXPECT_TRUE(model.llm.qkv_bias);
   EXPECT_EQ(model.llm.max_position, 32768);
   EXPECT_FALSE(model.llm.tie_word_embeddings);
-  EXPECT_EQ(model.vision.type, "aimv2");
+  EXPECT_EQ(model.vision.type, recipes::VisionType::kAimv2);
   EXPECT_EQ(model.vision.image_size, 448);
   EXPECT_EQ(model.vision.patch_size, 14);
   EXPECT_EQ(model.vision.hidden_size, 1536);
@@ -234,7 +234,7 @@ TEST(ShippedRecipes, TinyTwoStage) {
     EXPECT_EQ(stage.data.max_seq_len, 256);
     EXPECT_DOUBLE_EQ(stage.optimizer.lr, 1e-3);
     EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.0);
-    EXPECT_EQ(stage.schedule.type, "cosine");
+    EXPECT_EQ(stage.schedule.type, recipes::ScheduleKind::kCosine);
     EXPECT_DOUBLE_EQ(stage.schedule.warmup_ratio, 0.03);
   }
   const Stage& pretrain = recipe.stages[0];
@@ -279,7 +279,7 @@ TEST(ShippedRecipes, PublishedLlavaTwoStage) {
   for (const Stage& stage : recipe.stages) {
     EXPECT_EQ(stage.data.max_seq_len, 2048);
     EXPECT_DOUBLE_EQ(stage.schedule.warmup_ratio, 0.03);
-    EXPECT_EQ(stage.schedule.type, "cosine");
+    EXPECT_EQ(stage.schedule.type, recipes::ScheduleKind::kCosine);
     EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 0.0);
     EXPECT_DOUBLE_EQ(stage.optimizer.grad_clip, 1.0);
     EXPECT_DOUBLE_EQ(stage.training.epochs, 1.0);
@@ -316,9 +316,9 @@ TEST(ShippedRecipes, PublishedVdep) {
 TEST(ShippedRecipes, PublishedInverseLlavaAndItsHdVariant) {
   const Recipe recipe = load_recipe(repo_path("recipes/inverse_llava.yaml"));
   EXPECT_EQ(recipe.model.architecture, Architecture::kInverseLlava);
-  EXPECT_EQ(recipe.model.projector.type, "none");
+  EXPECT_EQ(recipe.model.projector.type, recipes::ProjectorType::kNone);
   EXPECT_EQ(recipe.model.fusion.layers, std::vector<int64_t>{0});
-  EXPECT_EQ(recipe.model.fusion.mode, "concat");
+  EXPECT_EQ(recipe.model.fusion.mode, recipes::FusionMode::kConcat);
   EXPECT_EQ(recipe.model.fusion.init, FusionInit::kPublicCode);
   EXPECT_EQ(recipe.model.fusion.vision_norm, FusionVisionNorm::kAuto);
   const Stage& stage = recipe.stages.at(0);
@@ -342,7 +342,7 @@ TEST(ShippedRecipes, PublishedVora) {
   EXPECT_EQ(pretrain.lora.layers.size(), 24u);  // N_vit: AIMv2-Huge's blocks
   EXPECT_EQ(static_cast<int64_t>(pretrain.lora.layers.size()), recipe.model.vision.num_layers);
   EXPECT_TRUE(pretrain.merge_lora_at_end);
-  EXPECT_EQ(pretrain.schedule.type, "constant");
+  EXPECT_EQ(pretrain.schedule.type, recipes::ScheduleKind::kConstant);
   EXPECT_EQ(pretrain.schedule.warmup_steps, 100);
   EXPECT_EQ(recipe.stages.at(1).trainable, (std::vector<std::string>{"llm", "vision_embedding"}));
   // The public code pads with black before AIMv2's processor, in both stages; so does the tiny

@@ -40,8 +40,8 @@ TEST(Overrides, ScalarCreatesSectionsTheFileLacks) {
   const Recipe recipe = with_set({"checkpoint.every_steps=100", "schedule.type=linear",
                                   "model.vision.position_init=learned", "run_dir=runs/other"});
   EXPECT_EQ(recipe.checkpoint.every_steps, 100);
-  EXPECT_EQ(recipe.stages[1].schedule.type, "linear");
-  EXPECT_EQ(recipe.model.vision.position_init, "learned");
+  EXPECT_EQ(recipe.stages[1].schedule.type, recipes::ScheduleKind::kLinear);
+  EXPECT_EQ(recipe.model.vision.position_init, recipes::PositionInit::kLearned);
   EXPECT_EQ(recipe.model.vision.image_size, 32);  // the rest of the preset stays
   EXPECT_EQ(recipe.run_dir, "runs/other");
 }

@@ -34,9 +34,9 @@ TEST(Schedule, CosineFallsFromBaseToMinimum) {
 TEST(Schedule, ConstantAndLinear) {
   recipes::ScheduleSection schedule;
   schedule.warmup_steps = 1;
-  schedule.type = "constant";
+  schedule.type = recipes::ScheduleKind::kConstant;
   EXPECT_DOUBLE_EQ(learning_rate(schedule, 3.0, 50, 100), 3.0);
-  schedule.type = "linear";
+  schedule.type = recipes::ScheduleKind::kLinear;
   EXPECT_NEAR(learning_rate(schedule, 3.0, 51, 101), 1.5, 1e-12);  // (51 - 1) / 100 of decay
 }
 
