@@ -1,6 +1,7 @@
 // The status endpoint's HTTP/1.x request reading, kept apart from the sockets so it can be tested
-// byte by byte. Only what a GET needs: a request line, header fields, no body. Anything else is
-// refused with the 4xx status that names the problem, as early as the bytes show it.
+// byte by byte. Boost.Beast parses; this adds what a GET to the endpoint needs: a path as target,
+// no body, Host for HTTP/1.1. Anything else is refused with the 4xx status that names the problem,
+// as early as the bytes show it.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +36,7 @@ struct ParseResult {
 // Reads the request head (request line and header fields up to the blank line) from the bytes
 // received so far. max_head_bytes bounds the head: beyond it, 431. A request line that is
 // already malformed is refused before its end arrives (random bytes get their 400 at once).
-// Line ends are CRLF; a bare LF is accepted too.
+// Line ends are CRLF, as RFC 9112 asks (a bare LF is a 400); a folded field value is unfolded.
 ParseResult parse_request_head(std::string_view received, size_t max_head_bytes);
 
 }  // namespace vlm::monitor
