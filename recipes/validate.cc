@@ -145,6 +145,21 @@ class CrossChecker {
     }
   }
 
+  // The run has one vocabulary: every stage names the same tokenizer (data/run_tokenizer.h then
+  // checks that each stage resolves it to the same file).
+  void one_tokenizer(const std::vector<Stage>& stages) {
+    const std::string first = child_path(index_path("stages", 0), "data.tokenizer");
+    for (size_t i = 1; i < stages.size(); ++i) {
+      const std::string path = child_path(index_path("stages", i), "data.tokenizer");
+      if (stages[i].data.tokenizer != stages[0].data.tokenizer) {
+        fail({path, first}, shown(path) + " is " + quoted(stages[i].data.tokenizer) + " but " +
+                                shown(first) + " is " + quoted(stages[0].data.tokenizer) +
+                                ": a run has one vocabulary (set data.tokenizer once, at the top "
+                                "level)");
+      }
+    }
+  }
+
   void unique_names(const std::vector<Stage>& stages) {
     for (size_t i = 0; i < stages.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
@@ -339,6 +354,7 @@ void validate(const Recipe& recipe, const Origins& origins, const ObjectiveCatal
   for (size_t i = 0; i < recipe.stages.size(); ++i) cross.stage(recipe.stages[i], i, recipe.model);
   cross.unique_names(recipe.stages);
   cross.one_device(recipe.stages);
+  cross.one_tokenizer(recipe.stages);
   cross.heartbeats(recipe.cluster);
 }
 

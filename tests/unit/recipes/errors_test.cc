@@ -68,6 +68,16 @@ TEST(RecipeErrors, OneDeviceForTheWholeRun) {
   EXPECT_NO_THROW(load_recipe_text(kTwoStage, kSource, {"training.device=cuda:3"}));
 }
 
+TEST(RecipeErrors, OneTokenizerForTheWholeRun) {
+  EXPECT_EQ(error_after("    data: {template: vicuna_v1}\n",
+                        "    data: {template: vicuna_v1, tokenizer: t.model}\n"),
+            "x.yaml:17: stages[1].data.tokenizer is 't.model' but stages[0].data.tokenizer is '': "
+            "a run has one vocabulary (set data.tokenizer once, at the top level)");
+  EXPECT_THAT(error_with_set({"stages.0.data.tokenizer=t.model"}),
+              StartsWith("--set stages.0.data.tokenizer=t.model: stages[1].data.tokenizer is ''"));
+  EXPECT_NO_THROW(load_recipe_text(kTwoStage, kSource, {"data.tokenizer=t.model"}));
+}
+
 TEST(RecipeErrors, DuplicateKey) {
   EXPECT_EQ(error_after("  lr: 1.0e-3\n", "  lr: 1.0e-3\n  lr: 2.0e-3\n"),
             "x.yaml:9: duplicate key 'optimizer.lr' (first given at x.yaml:8)");
