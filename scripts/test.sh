@@ -15,10 +15,14 @@ cd "$build_dir"
 # runs for about a quarter of their time); the sanitizer suite at the end then only runs.
 sanitize_build_pid=
 if [ "${VLM_SANITIZER_TESTS:-1}" = 1 ]; then
-  # A session of its own, so that a failing test run stops the compilers too.
-  VLM_SANITIZE_BUILD_ONLY=1 setsid nice -n 19 bash "$root/scripts/sanitize.sh" \
+  # A process group of its own (set -m), so that a failing test run stops the compilers too; not
+  # a session of its own (setsid): with the kernel's autogroup scheduling, nice counts only
+  # within a session, and a build in another one took half the cores from the learning runs.
+  set -m
+  VLM_SANITIZE_BUILD_ONLY=1 nice -n 19 bash "$root/scripts/sanitize.sh" \
     > "$build_dir/sanitize-build.log" 2>&1 &
   sanitize_build_pid=$!
+  set +m
   trap '[ -n "$sanitize_build_pid" ] && kill -- "-$sanitize_build_pid" 2>/dev/null || true' EXIT
 fi
 # Unit tests and whole-job tests share the cores (the whole-job tests that rest on short timeouts
