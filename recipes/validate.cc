@@ -130,32 +130,35 @@ class CrossChecker {
   // The model lives on one device for the whole run.
   void one_device(const std::vector<Stage>& stages) {
     for (size_t i = 0; i < stages.size(); ++i) {
-      const std::string path = child_path(index_path("stages", i), "training.device");
       const std::string& device = stages[i].training.device;
       if (!valid_device(device)) {
-        origins_.fail(path, "must be auto, cpu, cuda or cuda:<index>, got " + quoted(device));
-      }
-      if (i > 0 && device != stages[0].training.device) {
-        fail({path, child_path(index_path("stages", 0), "training.device")},
-             shown(path) + " is " + quoted(device) + " but " +
-                 shown(child_path(index_path("stages", 0), "training.device")) + " is " +
-                 quoted(stages[0].training.device) +
-                 ": a run trains on one device (set training.device at the top level)");
+        origins_.fail(child_path(index_path("stages", i), "training.device"),
+                      "must be auto, cpu, cuda or cuda:<index>, got " + quoted(device));
       }
     }
+    same_in_every_stage(
+        stages, "training.device", [](const Stage& stage) { return stage.training.device; },
+        "a run trains on one device (set training.device at the top level)");
   }
 
   // The run has one vocabulary: every stage names the same tokenizer (data/run_tokenizer.h then
   // checks that each stage resolves it to the same file).
   void one_tokenizer(const std::vector<Stage>& stages) {
-    const std::string first = child_path(index_path("stages", 0), "data.tokenizer");
+    same_in_every_stage(
+        stages, "data.tokenizer", [](const Stage& stage) { return stage.data.tokenizer; },
+        "a run has one vocabulary (set data.tokenizer once, at the top level)");
+  }
+
+  // A run-wide key every stage inherits: a stage whose value differs from the first's is refused.
+  template <typename ValueOf>
+  void same_in_every_stage(const std::vector<Stage>& stages, const std::string& key,
+                           ValueOf value_of, const std::string& why) {
+    const std::string first = child_path(index_path("stages", 0), key);
     for (size_t i = 1; i < stages.size(); ++i) {
-      const std::string path = child_path(index_path("stages", i), "data.tokenizer");
-      if (stages[i].data.tokenizer != stages[0].data.tokenizer) {
-        fail({path, first}, shown(path) + " is " + quoted(stages[i].data.tokenizer) + " but " +
-                                shown(first) + " is " + quoted(stages[0].data.tokenizer) +
-                                ": a run has one vocabulary (set data.tokenizer once, at the top "
-                                "level)");
+      const std::string path = child_path(index_path("stages", i), key);
+      if (value_of(stages[i]) != value_of(stages[0])) {
+        fail({path, first}, shown(path) + " is " + quoted(value_of(stages[i])) + " but " +
+                                shown(first) + " is " + quoted(value_of(stages[0])) + ": " + why);
       }
     }
   }
