@@ -25,10 +25,13 @@ class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
                             double eps) {
     const int64_t dim = x.size(-1), rows = dim == 0 ? 0 : x.numel() / dim;
     at::Tensor out = at::empty_like(x);
-    at::Tensor inverse_rms = at::empty({rows}, x.options());
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm", [&] {
-      kernels::rms_norm_forward(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(), rows, dim, eps,
-                                out.data_ptr<scalar_t>(), inverse_rms.data_ptr<scalar_t>());
+    at::Tensor inverse_rms =
+        at::empty({rows}, x.options().dtype(row_compute_dtype(x.scalar_type())));
+    VLM_DISPATCH_ROW_TYPES(x.scalar_type(), "rms_norm", [&] {
+      using Element = RowElementOf<scalar_t>;
+      kernels::rms_norm_forward(row_data<scalar_t>(x), row_data<scalar_t>(weight), rows, dim, eps,
+                                row_data<scalar_t>(out),
+                                inverse_rms.data_ptr<kernels::Compute<Element>>());
     });
     ctx->save_for_backward({x, weight, inverse_rms});
     return out;
@@ -42,11 +45,13 @@ class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     const bool want_x = ctx->needs_input_grad(0), want_w = ctx->needs_input_grad(1);
     at::Tensor grad_x = want_x ? at::empty_like(x) : at::Tensor();
     at::Tensor grad_w = want_w ? at::empty_like(weight) : at::Tensor();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm backward", [&] {
-      kernels::rms_norm_backward(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
-                                 inverse_rms.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(), rows,
-                                 dim, want_x ? grad_x.data_ptr<scalar_t>() : nullptr,
-                                 want_w ? grad_w.data_ptr<scalar_t>() : nullptr);
+    VLM_DISPATCH_ROW_TYPES(x.scalar_type(), "rms_norm backward", [&] {
+      using Element = RowElementOf<scalar_t>;
+      kernels::rms_norm_backward(row_data<scalar_t>(x), row_data<scalar_t>(weight),
+                                 inverse_rms.data_ptr<kernels::Compute<Element>>(),
+                                 row_data<scalar_t>(grad), rows, dim,
+                                 want_x ? row_data<scalar_t>(grad_x) : nullptr,
+                                 want_w ? row_data<scalar_t>(grad_w) : nullptr);
     });
     return {grad_x, grad_w, at::Tensor()};
   }
@@ -59,9 +64,9 @@ class FusedSwiGlu : public torch::autograd::Function<FusedSwiGlu> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
     const at::Tensor sigmoid = at::sigmoid(gate);
     at::Tensor out = at::empty_like(gate);
-    AT_DISPATCH_FLOATING_TYPES(gate.scalar_type(), "swiglu", [&] {
-      kernels::swiglu_forward(gate.data_ptr<scalar_t>(), up.data_ptr<scalar_t>(),
-                              sigmoid.data_ptr<scalar_t>(), gate.numel(), out.data_ptr<scalar_t>());
+    VLM_DISPATCH_ROW_TYPES(gate.scalar_type(), "swiglu", [&] {
+      kernels::swiglu_forward(row_data<scalar_t>(gate), row_data<scalar_t>(up),
+                              row_data<scalar_t>(sigmoid), gate.numel(), row_data<scalar_t>(out));
     });
     ctx->save_for_backward({gate, up, sigmoid});
     return out;
@@ -74,11 +79,11 @@ class FusedSwiGlu : public torch::autograd::Function<FusedSwiGlu> {
     const bool want_gate = ctx->needs_input_grad(0), want_up = ctx->needs_input_grad(1);
     at::Tensor d_gate = want_gate ? at::empty_like(gate) : at::Tensor();
     at::Tensor d_up = want_up ? at::empty_like(up) : at::Tensor();
-    AT_DISPATCH_FLOATING_TYPES(gate.scalar_type(), "swiglu backward", [&] {
-      kernels::swiglu_backward(gate.data_ptr<scalar_t>(), up.data_ptr<scalar_t>(),
-                               sigmoid.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
-                               gate.numel(), want_gate ? d_gate.data_ptr<scalar_t>() : nullptr,
-                               want_up ? d_up.data_ptr<scalar_t>() : nullptr);
+    VLM_DISPATCH_ROW_TYPES(gate.scalar_type(), "swiglu backward", [&] {
+      kernels::swiglu_backward(row_data<scalar_t>(gate), row_data<scalar_t>(up),
+                               row_data<scalar_t>(sigmoid), row_data<scalar_t>(grad), gate.numel(),
+                               want_gate ? row_data<scalar_t>(d_gate) : nullptr,
+                               want_up ? row_data<scalar_t>(d_up) : nullptr);
     });
     return {d_gate, d_up};
   }
@@ -87,7 +92,7 @@ class FusedSwiGlu : public torch::autograd::Function<FusedSwiGlu> {
 }  // namespace
 
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
-  if (cpu_kernel_applies(gate) && up.scalar_type() == gate.scalar_type() && up.is_cpu() &&
+  if (row_kernel_applies(gate) && up.scalar_type() == gate.scalar_type() && up.is_cpu() &&
       gate.sizes() == up.sizes()) {
     return FusedSwiGlu::apply(gate.contiguous(), up.contiguous());
   }
@@ -163,7 +168,7 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 at::Tensor RmsNormImpl::forward(const at::Tensor& x) const {
-  if (cpu_kernel_applies(x) && weight.scalar_type() == x.scalar_type() && weight.is_cpu()) {
+  if (row_kernel_applies(x) && weight.scalar_type() == x.scalar_type() && weight.is_cpu()) {
     return FusedRmsNorm::apply(x.contiguous(), weight.contiguous(), eps_);
   }
   const bool low_precision = x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf;

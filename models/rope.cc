@@ -63,10 +63,10 @@ void rotate_tensor(const at::Tensor& x, const RotaryAngles& angles, bool transpo
                    at::Tensor& out) {
   const kernels::RotaryLayout layout{x.size(0), x.size(1), x.size(2), x.size(3),
                                      angles.cos.dim() == 3};
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rotary", [&] {
-    kernels::rotate(x.data_ptr<scalar_t>(), angles.cos.data_ptr<scalar_t>(),
-                    angles.signed_sin.data_ptr<scalar_t>(), layout, transpose,
-                    out.data_ptr<scalar_t>());
+  VLM_DISPATCH_ROW_TYPES(x.scalar_type(), "rotary", [&] {
+    kernels::rotate(row_data<scalar_t>(x), row_data<scalar_t>(angles.cos),
+                    row_data<scalar_t>(angles.signed_sin), layout, transpose,
+                    row_data<scalar_t>(out));
   });
 }
 
@@ -100,7 +100,7 @@ bool rotary_kernel_applies(const at::Tensor& x, const RotaryAngles& angles) {
                 ? table.size(0) == x.size(1)
                 : table.dim() == 3 && table.size(0) == x.size(0) && table.size(1) == x.size(1));
   };
-  return x.dim() == 4 && cpu_kernel_applies(x) && fits(angles.cos) && fits(angles.signed_sin);
+  return x.dim() == 4 && row_kernel_applies(x) && fits(angles.cos) && fits(angles.signed_sin);
 }
 
 }  // namespace

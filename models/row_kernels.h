@@ -1,20 +1,38 @@
-// The arithmetic of the fused RMSNorm and RoPE nodes (layers.cc, rope.cc) on raw rows, float or
-// double, without LibTorch: compiled at -O3 on its own (models/CMakeLists.txt), since -O2's
-// vectoriser leaves loops of a run-time length scalar. Sums are kept in double.
+// The arithmetic of the fused RMSNorm, RoPE and SwiGLU nodes (layers.cc, rope.cc) on raw rows of
+// float, double or bfloat16, without LibTorch: compiled at -O3 on its own (models/CMakeLists.txt),
+// since -O2's vectoriser leaves loops of a run-time length scalar. Sums are kept in double;
+// bfloat16 elements are widened to float, computed on, and rounded once when stored.
 #pragma once
 
 #include <cstdint>
 
 namespace vlm::models::kernels {
 
+// bfloat16 as stored: the high half of a float, the layout of c10::BFloat16.
+struct Bf16 {
+  uint16_t bits;
+};
+
+// The type a kernel computes in for elements stored as T.
+template <typename T>
+struct ComputeOf {
+  using type = T;
+};
+template <>
+struct ComputeOf<Bf16> {
+  using type = float;
+};
+template <typename T>
+using Compute = typename ComputeOf<T>::type;
+
 // y = w * x * r per row of `dim`, r = (mean(x^2) + eps)^-1/2, written to inverse_rms[row].
 template <typename T>
 void rms_norm_forward(const T* x, const T* weight, int64_t rows, int64_t dim, double eps, T* y,
-                      T* inverse_rms);
+                      Compute<T>* inverse_rms);
 
 // dx = r (g w) - x r^3 mean((g w) x); dw = sum over rows of g x r. A null dx or dw is skipped.
 template <typename T>
-void rms_norm_backward(const T* x, const T* weight, const T* inverse_rms, const T* grad,
+void rms_norm_backward(const T* x, const T* weight, const Compute<T>* inverse_rms, const T* grad,
                        int64_t rows, int64_t dim, T* dx, T* dw);
 
 // rotate_half's rotation of x [B, T, heads, dim] by the angles of each position (cos and

@@ -99,5 +99,64 @@ INSTANTIATE_TEST_SUITE_P(Angles, RotaryKernel, ::testing::Values(false, true),
                                              : std::string("Consecutive");
                          });
 
+// bf16 takes the same kernels, computing in float and rounding once per stored element: each
+// output and gradient within a few bf16 roundings of the double formula on the same bf16 values.
+double relative_to(const at::Tensor& ours, const at::Tensor& formula) {
+  EXPECT_EQ(ours.scalar_type(), at::kBFloat16);
+  return ((ours.to(at::kDouble) - formula).abs().max() / formula.abs().max()).item<double>();
+}
+
+at::Tensor bf16_leaf(at::IntArrayRef shape, at::Generator& gen) {
+  return at::randn(shape, gen, at::TensorOptions().dtype(at::kDouble))
+      .to(at::kBFloat16)
+      .requires_grad_(true);
+}
+
+at::Tensor in_double(const at::Tensor& x) {
+  return x.detach().to(at::kDouble).requires_grad_(true);
+}
+
+TEST(CpuKernels, Bf16RowsRoundTheDoubleFormulas) {
+  constexpr double kBf16 = 1.0 / 128;  // two roundings of bf16's 8-bit significand
+  at::Generator gen = init::generator(11, "bf16 rows");
+  const at::Tensor x = bf16_leaf({3, 5, 64}, gen), weight = bf16_leaf({64}, gen);
+  const at::Tensor upstream = bf16_leaf({3, 5, 64}, gen).detach();
+  const at::Tensor xd = in_double(x), wd = in_double(weight), gd = upstream.to(at::kDouble);
+
+  RmsNorm norm(64, 1e-5);
+  norm->to(at::kBFloat16);
+  norm->weight = weight;
+  const at::Tensor normed = norm(x);
+  const at::Tensor normed_formula = wd * xd * at::rsqrt(xd.square().mean(-1, true) + 1e-5);
+  EXPECT_LT(relative_to(normed, normed_formula), kBf16);
+  auto ours = torch::autograd::grad({normed}, {x, weight}, {upstream});
+  auto want = torch::autograd::grad({normed_formula}, {xd, wd}, {gd});
+  EXPECT_LT(relative_to(ours[0], want[0]), kBf16);
+  EXPECT_LT(relative_to(ours[1], want[1]), kBf16);
+
+  const at::Tensor up = bf16_leaf({3, 5, 64}, gen), upd = in_double(up);
+  const at::Tensor product = swiglu(x, up);
+  const at::Tensor product_formula = xd / (1 + at::exp(-xd)) * upd;
+  EXPECT_LT(relative_to(product, product_formula), kBf16);
+  ours = torch::autograd::grad({product}, {x, up}, {upstream});
+  want = torch::autograd::grad({product_formula}, {xd, upd}, {gd});
+  EXPECT_LT(relative_to(ours[0], want[0]), kBf16);
+  EXPECT_LT(relative_to(ours[1], want[1]), kBf16);
+
+  RotaryTable table(16, 10000.0, 8);
+  const at::Tensor heads = bf16_leaf({2, 5, 3, 16}, gen), headsd = in_double(heads);
+  const at::Tensor heads_upstream = bf16_leaf({2, 5, 3, 16}, gen).detach();
+  const RotaryAngles angles = table.lookup(5, at::Tensor(), at::kBFloat16);
+  const at::Tensor rotated = apply_rotary(heads, angles);
+  const at::Tensor rotated_formula = rotate_half_formula(
+      headsd, angles.cos.to(at::kDouble),
+      at::cat({angles.signed_sin.narrow(-1, 8, 8), angles.signed_sin.narrow(-1, 8, 8)}, -1)
+          .to(at::kDouble));
+  EXPECT_LT(relative_to(rotated, rotated_formula), kBf16);
+  ours = torch::autograd::grad({rotated}, {heads}, {heads_upstream});
+  want = torch::autograd::grad({rotated_formula}, {headsd}, {heads_upstream.to(at::kDouble)});
+  EXPECT_LT(relative_to(ours[0], want[0]), kBf16);
+}
+
 }  // namespace
 }  // namespace vlm::models
