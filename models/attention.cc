@@ -184,6 +184,80 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
   }
 };
 
+// Attention in bf16 on the CPU as one autograd node over ATen's batched products (oneDNN's bf16
+// kernels): the queries of a key/value head's group stacked as [B * Hkv, group * T, D], the
+// softmax in ATen's bf16 kernel (float arithmetic inside), and only the scaled queries, keys,
+// values and probabilities kept for backward, all bf16. The composite form keeps an fp32 copy of
+// the probabilities and, through its in-place masking of a view, copies their gradient again.
+class Bf16Attention : public torch::autograd::Function<Bf16Attention> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const AdditiveMask& mask) {
+    const Shape s = shape_of(q, k);
+    const at::Tensor scaled_q = stack_queries(q, s).mul_(1.0 / std::sqrt(double(s.dim)));
+    const at::Tensor keys = stack_heads(k, s), values = stack_heads(v, s);
+    at::Tensor scores = at::bmm(scaled_q, keys.transpose(1, 2));  // [B * Hkv, group * T, S]
+    if (mask.values.defined()) {
+      scores.view({s.batch, s.kv_heads, s.group, s.queries, s.keys})
+          .add_(mask.values.unsqueeze(1));  // [B or 1, 1, 1, T, S]
+    }
+    const at::Tensor probs = at::_softmax(scores, -1, /*half_to_float=*/false);
+    ctx->save_for_backward({scaled_q, keys, values, probs});
+    ctx->saved_data["k_shape"] = k.sizes();
+    return unstack_queries(at::bmm(probs, values), s).reshape({s.batch, s.queries, -1});
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor &scaled_q = saved[0], &keys = saved[1], &values = saved[2], &probs = saved[3];
+    const std::vector<int64_t> k_shape = ctx->saved_data["k_shape"].toIntVector();
+    const int64_t dim = k_shape[3], heads = grad_outputs[0].size(2) / dim;
+    const Shape s{k_shape[0], grad_outputs[0].size(1), heads,
+                  k_shape[2], heads / k_shape[2],      k_shape[1],
+                  dim};
+    const at::Tensor grad_out =
+        stack_queries(grad_outputs[0].reshape({s.batch, s.queries, heads, dim}), s);
+    const at::Tensor grad_values = at::bmm(probs.transpose(1, 2), grad_out);
+    const at::Tensor grad_scores = at::_softmax_backward_data(
+        at::bmm(grad_out, values.transpose(1, 2)), probs, -1, probs.scalar_type());
+    const at::Tensor grad_q =
+        at::bmm(grad_scores, keys).mul_(1.0 / std::sqrt(static_cast<double>(dim)));
+    // d scores / d keys = the scaled queries: the scale is already in them.
+    const at::Tensor grad_keys = at::bmm(grad_scores.transpose(1, 2), scaled_q);
+    return {unstack_queries(grad_q, s), unstack_heads(grad_keys, s), unstack_heads(grad_values, s),
+            at::Tensor()};
+  }
+
+ private:
+  struct Shape {
+    int64_t batch, queries, heads, kv_heads, group, keys, dim;
+  };
+
+  static Shape shape_of(const at::Tensor& q, const at::Tensor& k) {
+    return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(2) / k.size(2),
+            k.size(1), q.size(3)};
+  }
+
+  // [B, T, H, D] -> [B * Hkv, group * T, D]: query head h = kv * group + g at row g * T + t.
+  static at::Tensor stack_queries(const at::Tensor& x, const Shape& s) {
+    return x.reshape({s.batch, s.queries, s.kv_heads, s.group, s.dim})
+        .permute({0, 2, 3, 1, 4})
+        .reshape({s.batch * s.kv_heads, s.group * s.queries, s.dim});
+  }
+  static at::Tensor unstack_queries(const at::Tensor& x, const Shape& s) {
+    return x.reshape({s.batch, s.kv_heads, s.group, s.queries, s.dim})
+        .permute({0, 3, 1, 2, 4})
+        .reshape({s.batch, s.queries, s.heads, s.dim});
+  }
+  // [B, S, Hkv, D] <-> [B * Hkv, S, D].
+  static at::Tensor stack_heads(const at::Tensor& x, const Shape& s) {
+    return x.permute({0, 2, 1, 3}).reshape({s.batch * s.kv_heads, s.keys, s.dim});
+  }
+  static at::Tensor unstack_heads(const at::Tensor& x, const Shape& s) {
+    return x.reshape({s.batch, s.kv_heads, s.keys, s.dim}).permute({0, 2, 1, 3}).contiguous();
+  }
+};
+
 // BLAS takes the heads as they lie when each row of D elements is dense and rows do not
 // overlap; anything else is copied once.
 at::Tensor blas_ready(const at::Tensor& x) {
@@ -230,8 +304,11 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
               ShapeError, "attention mask of shape ", mask.sizes(), " does not fit ", queries,
               " queries and ", keys, " keys");
   }
-  if (!cpu_kernel_applies(q)) return attention_by_matmul(q, k, v, mask);
+  const bool bf16_on_cpu = q.device().is_cpu() && q.scalar_type() == at::kBFloat16 &&
+                           k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16;
+  if (!cpu_kernel_applies(q) && !bf16_on_cpu) return attention_by_matmul(q, k, v, mask);
   const AdditiveMask plain_mask{mask.defined() ? mask.to(q.scalar_type()) : mask};
+  if (bf16_on_cpu) return Bf16Attention::apply(q, k, v, plain_mask);
   return FusedAttention::apply(blas_ready(q), blas_ready(k), blas_ready(v), plain_mask)
       .view({batch, queries, heads * dim});
 }

@@ -81,5 +81,38 @@ TEST(Attention, FloatAgreesWithDouble) {
   EXPECT_TRUE(at::allclose(in_float.to(at::kDouble), in_double, 1e-5, 1e-5));
 }
 
+// bf16 takes its own node (ATen's batched bf16 products, the softmax in bf16): the output and
+// every gradient within bf16 rounding of the fp64 textbook on the same rounded inputs, with
+// grouped heads, a per-row mask and keys that are a view.
+TEST(Attention, Bf16AgreesWithTheDoubleTextbook) {
+  at::Generator gen = init::generator(6, "attention");
+  const auto in_bf16 = [&](at::IntArrayRef shape) {
+    return at::randn(shape, gen, at::TensorOptions().dtype(at::kDouble)).to(at::kBFloat16);
+  };
+  const at::Tensor q = in_bf16({2, 9, 4, 16}), v = in_bf16({2, 9, 2, 16});
+  const at::Tensor k = in_bf16({2, 2, 9, 16}).transpose(1, 2);  // not contiguous
+  const at::Tensor mask = build_attention_mask(2, 9, {9, 6}, {{1, 2, 3}}, at::kDouble);
+  const at::Tensor weights = in_bf16({2, 9, 64});
+  const std::vector<at::Tensor> ours_in = {q.requires_grad_(), k.detach().requires_grad_(),
+                                           v.requires_grad_()};
+  std::vector<at::Tensor> want_in;
+  for (const auto& x : ours_in) want_in.push_back(x.detach().to(at::kDouble).requires_grad_());
+
+  const at::Tensor ours = attention(ours_in[0], ours_in[1], ours_in[2], mask);
+  const at::Tensor want = textbook(want_in[0], want_in[1], want_in[2], mask);
+  EXPECT_EQ(ours.scalar_type(), at::kBFloat16);
+  const auto close = [](const at::Tensor& a, const at::Tensor& b) {
+    return ((a.to(at::kDouble) - b).abs().max() / b.abs().max()).item<double>();
+  };
+  EXPECT_LT(close(ours, want), 2e-2);
+  const auto ours_grads = torch::autograd::grad({(ours * weights).sum()}, ours_in);
+  const auto want_grads = torch::autograd::grad({(want * weights.to(at::kDouble)).sum()}, want_in);
+  for (size_t i = 0; i < ours_in.size(); ++i) {
+    EXPECT_EQ(ours_grads[i].scalar_type(), at::kBFloat16);
+    EXPECT_EQ(ours_grads[i].sizes(), ours_in[i].sizes());
+    EXPECT_LT(close(ours_grads[i], want_grads[i]), 3e-2) << "gradient " << i;
+  }
+}
+
 }  // namespace
 }  // namespace vlm::models
