@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cluster/nccl.h"
+#include "cluster/widen.h"
 #include "common/error.h"
 
 namespace vlm::cluster {
@@ -33,11 +34,14 @@ class CompletedCollective final : public PendingCollective {
   bool done() override { return true; }
 };
 
-void copy_buffer(FlatBuffer from, FlatBuffer to, const std::string& what) {
-  VLM_CHECK(from.count == to.count && from.dtype == to.dtype, InternalError, what, ": ", from.count,
-            " ", dtype_name(from.dtype), " elements cannot fill ", to.count, " ",
+void copy_buffer(FlatBuffer from, FlatBuffer to, const std::string& what, bool widening = false) {
+  const bool widen = widening && from.dtype == DType::kBFloat16 && to.dtype == DType::kFloat32;
+  VLM_CHECK(from.count == to.count && (from.dtype == to.dtype || widen), InternalError, what, ": ",
+            from.count, " ", dtype_name(from.dtype), " elements cannot fill ", to.count, " ",
             dtype_name(to.dtype));
-  if (from.data != to.data && from.count > 0) {
+  if (widen) {
+    widen_bf16_into(static_cast<float*>(to.data), from.data, from.count, /*add=*/false);
+  } else if (from.data != to.data && from.count > 0) {
     std::memcpy(to.data, from.data, from.count * dtype_size(from.dtype));
   }
 }
@@ -65,7 +69,7 @@ class LocalCommunicator final : public Communicator {
   }
   Pending start_reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp,
                                const std::string& what) override {
-    copy_buffer(send, recv, "reduce_scatter of " + what);
+    copy_buffer(send, recv, "reduce_scatter of " + what, /*widening=*/true);
     return std::make_unique<CompletedCollective>();
   }
   Pending start_all_reduce(FlatBuffer, ReduceOp, const std::string&) override {
@@ -76,6 +80,7 @@ class LocalCommunicator final : public Communicator {
     return std::make_unique<CompletedCollective>();
   }
   void barrier(const std::string&) override {}
+  bool widens_bf16() const override { return true; }
   void set_timeout(double seconds) override { timeout_ = seconds; }
   double timeout() const override { return timeout_; }
 

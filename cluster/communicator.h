@@ -22,7 +22,8 @@ namespace vlm::cluster {
 enum class ReduceOp { kSum, kMax };
 
 // Element types of flat buffers. Reductions take kFloat32, kFloat64 and kInt64 (the engine reduces
-// in fp32 even when it computes in bf16); all-gather and broadcast move any type as bytes.
+// in fp32 even when it computes in bf16; see widens_bf16()); all-gather and broadcast move any
+// type as bytes.
 enum class DType { kFloat32, kBFloat16, kFloat64, kInt64 };
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -82,8 +83,12 @@ class Communicator {
   // may be recv's own block (elements from rank() * send.count on): nothing is copied then.
   Pending all_gather(FlatBuffer send, FlatBuffer recv, const std::string& what);
   // send (count = size() * recv.count) is reduced element-wise across ranks; rank r receives
-  // elements [r * recv.count, (r + 1) * recv.count) of the result.
+  // elements [r * recv.count, (r + 1) * recv.count) of the result. Where widens_bf16(), send
+  // may be bf16 with recv fp32 and kSum: bf16 travels, the sum is taken in fp32.
   Pending reduce_scatter(FlatBuffer send, FlatBuffer recv, ReduceOp op, const std::string& what);
+  // Whether reduce_scatter sums a bf16 send into an fp32 recv itself, with the same result as
+  // widening the send first (half the bytes on the wire, no widened copy). NCCL's does not.
+  virtual bool widens_bf16() const { return false; }
   // In place: every rank ends with the element-wise reduction.
   Pending all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what);
   // In place: every rank ends with root's buffer.

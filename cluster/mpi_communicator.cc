@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cluster/collective_thread.h"
+#include "cluster/widen.h"
 #include "common/error.h"
 
 namespace vlm::cluster {
@@ -196,6 +197,18 @@ void check_reducible(const std::string& name, DType dtype) {
             " is not reduced over MPI (reduce in float32)");
 }
 
+// A reduce-scatter's types: the same reducible type on both sides, or bf16 summed into fp32.
+bool check_reduce_scatter_types(const std::string& name, FlatBuffer send, FlatBuffer recv,
+                                ReduceOp op) {
+  if (send.dtype == DType::kBFloat16 && recv.dtype == DType::kFloat32) {
+    VLM_CHECK(op == ReduceOp::kSum, InternalError, name, ": bf16 into float32 is summed only");
+    return true;
+  }
+  check_same_type(name, send, recv);
+  check_reducible(name, send.dtype);
+  return false;
+}
+
 // MPI forbids send and receive buffers that overlap, and would not report it.
 void check_apart(const std::string& name, FlatBuffer send, FlatBuffer recv) {
   if (send.count == 0 || recv.count == 0) return;
@@ -244,6 +257,7 @@ class MpiCommunicator final : public Communicator {
   Pending start_all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) override;
   Pending start_broadcast(FlatBuffer buffer, int root, const std::string& what) override;
   void barrier(const std::string& what) override;
+  bool widens_bf16() const override { return true; }
 
   void set_timeout(double seconds) override { engine_->set_timeout(seconds); }
   double timeout() const override { return engine_->timeout(); }
@@ -275,8 +289,8 @@ class MpiCommunicator final : public Communicator {
   template <typename Into, typename From>
   void exchange_blocks(MpiOperation& operation, size_t block, DType dtype, Into into,
                        From from) const;
-  std::unique_ptr<Operation> reduce_scatter_operation(FlatBuffer send, FlatBuffer recv,
-                                                      ReduceOp op);
+  std::unique_ptr<Operation> reduce_scatter_operation(FlatBuffer send, FlatBuffer recv, ReduceOp op,
+                                                      bool widen);
   std::vector<std::string> gather_blobs(std::string_view bytes, int root, bool everyone);
 
   const size_t max_count_;
@@ -474,9 +488,10 @@ Pending MpiCommunicator::start_all_gather(FlatBuffer send, FlatBuffer recv,
 // size. It has (size - 1) messages per rank in flight at once,
 // fine for the single-node worlds this runs on; hundreds of ranks would want a ring.
 std::unique_ptr<Operation> MpiCommunicator::reduce_scatter_operation(FlatBuffer send,
-                                                                     FlatBuffer recv, ReduceOp op) {
+                                                                     FlatBuffer recv, ReduceOp op,
+                                                                     bool widen) {
   const size_t block = recv.count;
-  const size_t block_bytes = block * dtype_size(recv.dtype);
+  const size_t block_bytes = block * dtype_size(send.dtype);  // as it travels
   auto scratch = std::make_shared<ScratchPool::Buffer>();
   // Peer q's contribution goes to slot q, or q - 1 past this rank's own.
   const auto slot = [this](int peer) {
@@ -488,7 +503,7 @@ std::unique_ptr<Operation> MpiCommunicator::reduce_scatter_operation(FlatBuffer 
     exchange_blocks(
         operation, block, send.dtype,
         [&](int peer, size_t offset) {
-          return element(scratch->data.get(), slot(peer) * block + offset, recv.dtype);
+          return element(scratch->data.get(), slot(peer) * block + offset, send.dtype);
         },
         [&](int peer, size_t offset) {
           return element(send.data, static_cast<size_t>(peer) * block + offset, send.dtype);
@@ -499,8 +514,10 @@ std::unique_ptr<Operation> MpiCommunicator::reduce_scatter_operation(FlatBuffer 
     for (int r = 0; r < size_; ++r) {
       const void* contribution =
           r == rank_ ? element(send.data, static_cast<size_t>(rank_) * block, send.dtype)
-                     : element(scratch->data.get(), slot(r) * block, recv.dtype);
-      if (r == 0) {
+                     : element(scratch->data.get(), slot(r) * block, send.dtype);
+      if (widen) {
+        widen_bf16_into(static_cast<float*>(recv.data), contribution, block, /*add=*/r > 0);
+      } else if (r == 0) {
         std::memcpy(recv.data, contribution, block_bytes);
       } else {
         reduce_into(recv.data, contribution, block, recv.dtype, op);
@@ -516,12 +533,11 @@ Pending MpiCommunicator::start_reduce_scatter(FlatBuffer send, FlatBuffer recv, 
   std::string name = "reduce_scatter of " + what;
   check_data(name, "send", send);
   check_data(name, "recv", recv);
-  check_same_type(name, send, recv);
-  check_reducible(name, send.dtype);
+  const bool widen = check_reduce_scatter_types(name, send, recv, op);
   VLM_CHECK(send.count == recv.count * static_cast<size_t>(size_), InternalError, name,
             ": send holds ", send.count, " elements, not ", size_, " x recv's ", recv.count);
   check_apart(name, send, recv);
-  return engine_->submit(std::move(name), reduce_scatter_operation(send, recv, op));
+  return engine_->submit(std::move(name), reduce_scatter_operation(send, recv, op, widen));
 }
 
 Pending MpiCommunicator::start_all_reduce(FlatBuffer buffer, ReduceOp op, const std::string& what) {

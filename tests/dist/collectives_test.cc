@@ -382,6 +382,47 @@ void expect_rejected(Call call, const std::string& what, const std::string& reas
   }
 }
 
+// bf16 gradients travel as bf16 and are summed in float32, in rank order: the same bits as
+// widening every contribution first and reducing in float32; the traffic counts bf16 bytes.
+TEST(FlatCollectives, ReduceScatterSumsBf16IntoFloat) {
+  for (Communicator* c : {g_world, g_pieces}) {
+    ASSERT_TRUE(c->widens_bf16());
+    const size_t count = 4099;
+    const size_t size = static_cast<size_t>(c->size());
+    const auto bits = [](int rank, size_t j) {
+      const float value = static_cast<float>(std::sin(0.01 * static_cast<double>(j) + rank) * 3.0);
+      uint32_t wide;
+      std::memcpy(&wide, &value, sizeof wide);
+      return static_cast<uint16_t>(wide >> 16);
+    };
+    const auto widened = [](uint16_t b) {
+      const uint32_t wide = static_cast<uint32_t>(b) << 16;
+      float value;
+      std::memcpy(&value, &wide, sizeof value);
+      return value;
+    };
+    std::vector<uint16_t> send(count * size);
+    for (size_t j = 0; j < send.size(); ++j) send[j] = bits(c->rank(), j);
+    std::vector<float> mine(count, 7.0f);
+    const int64_t sent_before = c->traffic().bytes;
+    c->reduce_scatter(flat(send), flat(mine), ReduceOp::kSum, "bf16 into float" + where(*c))
+        ->wait();
+    EXPECT_EQ(c->traffic().bytes - sent_before,
+              static_cast<int64_t>(2 * count * (size - 1)));  // bf16 bytes, ring volume
+    const size_t offset = static_cast<size_t>(c->rank()) * count;
+    expect_elements(
+        mine,
+        [&](size_t i) {
+          float sum = widened(bits(0, offset + i));
+          for (int r = 1; r < c->size(); ++r) sum += widened(bits(r, offset + i));
+          return sum;
+        },
+        "bf16 summed into float32 in rank order" + where(*c));
+    expect_rejected([&] { c->reduce_scatter(flat(send), flat(mine), ReduceOp::kMax, "bf16 max"); },
+                    "reduce_scatter of bf16 max", "summed only");
+  }
+}
+
 TEST(FlatCollectives, RejectsBuffersThatDoNotFit) {
   Communicator& c = world();
   const size_t size = static_cast<size_t>(c.size());

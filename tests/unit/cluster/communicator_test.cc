@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace vlm::cluster {
 namespace {
 
@@ -48,6 +51,25 @@ TEST(Communicator, CollectivesAgreeAcrossRanks) {
   EXPECT_EQ(c.all_reduce(int64_t{rank}, ReduceOp::kMax), size - 1);
   EXPECT_DOUBLE_EQ(c.all_reduce(0.5 * rank, ReduceOp::kSum), 0.25 * size * (size - 1));
   EXPECT_DOUBLE_EQ(c.all_reduce(-1.0 * rank, ReduceOp::kMax), 0.0);
+}
+
+// A bf16 send summed into a float32 recv: with one rank (or many), each element is the exact
+// float32 the bf16 bits stand for, summed over ranks in rank order (here: values that are exact).
+TEST(Communicator, ReduceScatterWidensBf16IntoFloat) {
+  Communicator& c = world();
+  ASSERT_TRUE(c.widens_bf16());
+  const size_t size = static_cast<size_t>(c.size());
+  // 1.5, -2.25, 3.0, 0.0078125 as bf16 bits; every rank sends the same.
+  const std::vector<uint16_t> values = {0x3FC0, 0xC010, 0x4040, 0x3C00};
+  std::vector<uint16_t> send;
+  for (size_t r = 0; r < size; ++r) send.insert(send.end(), values.begin(), values.end());
+  std::vector<float> recv(values.size(), -1.0f);
+  c.reduce_scatter(FlatBuffer{send.data(), send.size(), DType::kBFloat16},
+                   FlatBuffer{recv.data(), recv.size(), DType::kFloat32}, ReduceOp::kSum,
+                   "the widening test")
+      ->wait();
+  const float n = static_cast<float>(size);
+  EXPECT_EQ(recv, (std::vector<float>{1.5f * n, -2.25f * n, 3.0f * n, 0.0078125f * n}));
 }
 
 }  // namespace
