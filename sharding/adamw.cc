@@ -1,6 +1,7 @@
 #include "sharding/adamw.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "common/error.h"
 
@@ -41,9 +42,11 @@ bool fusable(const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.is
 // One pass over the four fp32 arrays instead of eight tensor operations (each a pass over
 // memory): the update is memory-bound. Compiled with -O3 -fno-math-errno (CMakeLists.txt) so
 // that the loop vectorizes.
+// With a Rounded type (c10::BFloat16), each new parameter is also stored rounded to it.
+template <typename Rounded = void>
 void fused_adamw(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
                  const recipes::OptimizerSection& options, double bias1, double bias2, double lr,
-                 double weight_decay) {
+                 double weight_decay, Rounded* rounded = nullptr) {
   const auto beta1 = static_cast<float>(options.beta1);
   const auto beta2 = static_cast<float>(options.beta2);
   const auto one_minus_beta1 = static_cast<float>(1.0 - options.beta1);
@@ -58,7 +61,9 @@ void fused_adamw(float* param, const float* grad, float* exp_avg, float* exp_avg
     const float v = exp_avg_sq[i] * beta2 + g * g * one_minus_beta2;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
-    param[i] = param[i] * decay + step_size * (m / (std::sqrt(v * inv_bias2) + eps));
+    const float updated = param[i] * decay + step_size * (m / (std::sqrt(v * inv_bias2) + eps));
+    param[i] = updated;
+    if constexpr (!std::is_void_v<Rounded>) rounded[i] = static_cast<Rounded>(updated);
   }
 }
 
@@ -83,14 +88,27 @@ double sum_of_squares(const at::Tensor& flat) {
 
 void adamw_update(at::Tensor param, const at::Tensor& grad, at::Tensor exp_avg,
                   at::Tensor exp_avg_sq, const recipes::OptimizerSection& options, int64_t step,
-                  double lr, double weight_decay) {
+                  double lr, double weight_decay, at::Tensor rounded) {
   at::NoGradGuard no_grad;
   const double bias1 = 1.0 - std::pow(options.beta1, static_cast<double>(step));
   const double bias2 = 1.0 - std::pow(options.beta2, static_cast<double>(step));
   if (fusable(param) && fusable(grad) && fusable(exp_avg) && fusable(exp_avg_sq)) {
-    fused_adamw(param.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
-                exp_avg_sq.data_ptr<float>(), param.numel(), options, bias1, bias2, lr,
-                weight_decay);
+    const auto run = [&](auto* out) {
+      fused_adamw(param.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
+                  exp_avg_sq.data_ptr<float>(), param.numel(), options, bias1, bias2, lr,
+                  weight_decay, out);
+    };
+    if (!rounded.defined()) {
+      run(static_cast<void*>(nullptr));
+      return;
+    }
+    if (rounded.scalar_type() == at::kBFloat16 && rounded.is_contiguous() &&
+        rounded.numel() == param.numel()) {
+      run(rounded.data_ptr<at::BFloat16>());
+      return;
+    }
+    run(static_cast<void*>(nullptr));
+    rounded.copy_(param);
     return;
   }
   exp_avg.mul_(options.beta1).add_(grad, 1.0 - options.beta1);
@@ -98,6 +116,7 @@ void adamw_update(at::Tensor param, const at::Tensor& grad, at::Tensor exp_avg,
   if (weight_decay > 0) param.mul_(1.0 - lr * weight_decay);
   const at::Tensor denom = (exp_avg_sq / bias2).sqrt_().add_(options.eps);
   param.addcdiv_(exp_avg, denom, -lr / bias1);
+  if (rounded.defined()) rounded.copy_(param);
 }
 
 void AdamW::zero_grad() {

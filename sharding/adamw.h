@@ -48,10 +48,12 @@ ParamSettings param_settings(const std::string& name, const at::Tensor& param,
                              const recipes::OptimizerSection& options);
 
 // The AdamW update of one stretch of parameters, in place (shared with the sharded engine, so
-// both compute the same numbers element by element). step counts from 1.
+// both compute the same numbers element by element). step counts from 1. `rounded`, when given,
+// receives the updated parameters in its own (lower) precision in the same pass: the copy a
+// model computing in bf16 uses.
 void adamw_update(at::Tensor param, const at::Tensor& grad, at::Tensor exp_avg,
                   at::Tensor exp_avg_sq, const recipes::OptimizerSection& options, int64_t step,
-                  double lr, double weight_decay);
+                  double lr, double weight_decay, at::Tensor rounded = at::Tensor());
 
 // The sum of the squares of a flat fp32 tensor's elements, accumulated in fp64 in a fixed order
 // (so every rank and every run gets the same bits for the same values).

@@ -124,18 +124,22 @@ class ShardedEngine::State : public models::UnitObserver {
   void optimizer_step(double lr) {
     ++optimizer_steps_;
     at::NoGradGuard no_grad;
+    const bool mixed = options_.compute_dtype != at::kFloat;
     for (auto& unit : units_) {
       Group& group = unit.trainable;
+      // Mixed precision: the update writes the compute-dtype copy in the same pass.
+      const at::Tensor rounded = mixed && !group.empty() ? computed_master(group) : at::Tensor();
       for (const Segment& s : group.segments) {
         for (int64_t begin = s.begin; begin < s.end; begin += kPiece) {
           const int64_t n = std::min(kPiece, s.end - begin);
           adamw_update(group.master.narrow(0, begin, n), group.reduced.narrow(0, begin, n),
                        group.exp_avg.narrow(0, begin, n), group.exp_avg_sq.narrow(0, begin, n),
-                       options_.optimizer, optimizer_steps_, lr * s.lr_scale, s.weight_decay);
+                       options_.optimizer, optimizer_steps_, lr * s.lr_scale, s.weight_decay,
+                       mixed ? rounded.narrow(0, begin, n) : at::Tensor());
         }
       }
     }
-    publish_parameters();
+    publish_parameters(/*rounded=*/true);
     if (options_.stage >= 1) {
       for (auto& unit : units_) {
         if (!unit.trainable.empty()) free_storage(unit.trainable.reduced);
@@ -269,7 +273,7 @@ class ShardedEngine::State : public models::UnitObserver {
       }
     }
     optimizer_steps_ = optimizer_steps;
-    publish_parameters();
+    publish_parameters(/*rounded=*/false);
   }
 
  private:
@@ -511,8 +515,11 @@ class ShardedEngine::State : public models::UnitObserver {
       reduction.pending =
           comm_.all_reduce(flat_view(group.reduced), cluster::ReduceOp::kSum, what(j));
     } else {
+      // bf16 is summed in fp32 either way: by the communicator, or after widening here.
+      const bool widen_here =
+          mixed && !(group.grad_full.scalar_type() == at::kBFloat16 && comm_.widens_bf16());
       const at::Tensor source =
-          mixed ? (reduction.scratch = group.grad_full.to(at::kFloat)) : group.grad_full;
+          widen_here ? (reduction.scratch = group.grad_full.to(at::kFloat)) : group.grad_full;
       // The step's first reduction of this unit writes the slice; later micro batches' go to a
       // slice-sized buffer that is added once it arrives.
       at::Tensor target = group.reduced;
@@ -542,10 +549,18 @@ class ShardedEngine::State : public models::UnitObserver {
 
   // ---- after the update ----------------------------------------------------------------------
 
-  // Brings every rank's copy of the parameters up to date with the owners' new values.
-  void publish_parameters() {
+  // The compute-dtype parameters the rank's fp32 master stands for, element by element.
+  at::Tensor computed_master(Group& group) const {
+    if (options_.stage == 3) return group.owned;
+    const int64_t begin = options_.stage == 0 ? 0 : rank_ * (group.padded / world_);
+    return group.full.narrow(0, begin, group.master.numel());
+  }
+
+  // Brings every rank's copy of the parameters up to date with the owners' new values. rounded:
+  // the update already wrote the compute-dtype copy of the rank's own part.
+  void publish_parameters(bool rounded) {
     at::NoGradGuard no_grad;
-    const bool mixed = options_.compute_dtype != at::kFloat;
+    const bool mixed = options_.compute_dtype != at::kFloat && !rounded;
     std::vector<cluster::Pending> pending;
     for (size_t k = 0; k < units_.size(); ++k) {
       Group& group = units_[k].trainable;
