@@ -50,9 +50,11 @@ std::string blas_description() {
   return text;
 }
 
-double measure_matmul_gflops(int n, int repeats) {
-  const at::Tensor a = at::randn({n, n});
-  const at::Tensor b = at::randn({n, n});
+double measure_matmul_gflops(int n, int repeats, recipes::ComputeDtype dtype) {
+  const auto options =
+      at::TensorOptions().dtype(dtype == recipes::ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat);
+  const at::Tensor a = at::randn({n, n}, options);
+  const at::Tensor b = at::randn({n, n}, options);
   at::Tensor c = at::mm(a, b);  // warm-up: thread start, page faults
   double best_seconds = 1e30;
   for (int i = 0; i < repeats; ++i) {

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "recipes/recipe.h"
+
 namespace vlm::worker {
 
 struct ThreadPlan {
@@ -19,7 +21,8 @@ void apply_threads(const ThreadPlan& plan);
 // "OpenBLAS 0.3.21 ... SkylakeX" when OpenBLAS is the loaded BLAS; else "unknown BLAS".
 std::string blas_description();
 
-// fp32 GEMM throughput of an n x n x n product, best of `repeats`, in GFLOP/s.
-double measure_matmul_gflops(int n, int repeats);
+// GEMM throughput of an n x n x n product of `dtype` (fp32: OpenBLAS; bf16: LibTorch's oneDNN
+// kernels where the CPU has them), best of `repeats`, in GFLOP/s.
+double measure_matmul_gflops(int n, int repeats, recipes::ComputeDtype dtype);
 
 }  // namespace vlm::worker

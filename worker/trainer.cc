@@ -164,21 +164,22 @@ class PeakFlopsSource {
     if (training.peak_tflops_per_rank > 0) {
       return {training.peak_tflops_per_rank * 1e12 * comm_.size(), false};
     }
-    if (measured_ <= 0) {
-      std::vector<double> gflops{measure_matmul_gflops(1024, 3)};
+    double& measured = measured_[training.dtype];
+    if (measured <= 0) {
+      std::vector<double> gflops{measure_matmul_gflops(1024, 3, training.dtype)};
       comm_.all_reduce(gflops, cluster::ReduceOp::kSum);
-      measured_ = gflops[0] * 1e9;
+      measured = gflops[0] * 1e9;
       log::info(
-          "MFU: peak {:.1f} GFLOP/s per rank measured (fp32 1024^3 matmul, best of 3, all ranks "
+          "MFU: peak {:.1f} GFLOP/s per rank measured ({} 1024^3 matmul, best of 3, all ranks "
           "at once) x {} rank(s); set training.peak_tflops_per_rank for the hardware's figure",
-          gflops[0] / comm_.size(), comm_.size());
+          gflops[0] / comm_.size(), recipes::name_of(training.dtype), comm_.size());
     }
-    return {measured_, true};
+    return {measured, true};
   }
 
  private:
   cluster::Communicator& comm_;
-  double measured_ = 0.0;
+  std::map<recipes::ComputeDtype, double> measured_;  // per compute dtype: bf16 peaks apart
 };
 
 // Where a stage sits in the run.
