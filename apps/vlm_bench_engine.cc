@@ -33,6 +33,9 @@ int bench_main(int argc, char** argv) {
                "make resident memory follow live tensors (slower; for checking the memory plan)");
   app.add_option("--checkpoint", options.checkpoint_dir,
                  "after the timed steps, save a checkpoint into this folder and resume from it");
+  app.add_option(
+      "--trace", options.trace_prefix,
+      "profile the timed steps op by op; rank r writes a Chrome trace to <PREFIX><r>.json");
   bool glibc_heap = false;
   app.add_flag("--glibc-heap", glibc_heap,
                "allocate tensors from glibc's heap instead of the caching allocator");

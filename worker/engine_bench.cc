@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <chrono>
+#include <memory>
 
 #include "checkpoint/store.h"
 #include "common/error.h"
@@ -126,6 +129,7 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
   Clock::time_point start;
   int64_t misses_before = 0;
   int64_t sent_before = 0;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;  // written when reset
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
     if (step == options.warmup) {
       comm.barrier();
@@ -134,6 +138,10 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
       misses_before = sharding::cpu_cache_stats().misses;  // and restarts its live peak
       sent_before = comm.traffic().bytes;
       start = Clock::now();
+      if (!options.trace_prefix.empty()) {
+        trace = std::make_unique<torch::autograd::profiler::RecordProfile>(
+            fmt::format("{}{}.json", options.trace_prefix, comm.rank()));
+      }
     }
     const at::Tensor ids = at::randint(recipe.model.llm.vocab_size, {options.batch, options.seq},
                                        gen, at::TensorOptions().dtype(at::kLong));
@@ -155,6 +163,7 @@ EngineBenchResult run_engine_bench(const recipes::Recipe& recipe, const EngineBe
     result.final_loss = comm.all_reduce(loss.item<double>(), cluster::ReduceOp::kSum);
   }
   comm.barrier();
+  trace.reset();
   const double seconds = seconds_since(start);
   result.ms_per_step = 1000.0 * seconds / static_cast<double>(options.steps);
   for (double* phase : {&result.forward_ms, &result.backward_ms, &result.optimizer_ms}) {

@@ -23,6 +23,9 @@ struct EngineBenchOptions {
   bool caching_allocator = true;
   // After the timed steps: save a checkpoint here (synchronously) and resume from it, timed.
   std::string checkpoint_dir;
+  // Non-empty: LibTorch's profiler records every operator of the timed steps, and rank r writes
+  // a Chrome trace to <trace_prefix><r>.json (where a step's time goes, op by op).
+  std::string trace_prefix;
 };
 
 struct EngineBenchResult {
