@@ -237,9 +237,12 @@ def run_rank(rank, world, mode, cfg, args, results):
             reset_peak()
             start, cpu_start = time.perf_counter(), time.process_time()
         ids = torch.randint(cfg["vocab_size"], (args.batch, args.seq), generator=gen)
-        logits = model(ids)
-        # Next-token cross entropy, the mean over this rank's tokens; DDP averages the gradients.
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
+            logits = model(ids)
+            # Next-token cross entropy, the mean over this rank's tokens; DDP averages the
+            # gradients.
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
+                                   ids[:, 1:].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -259,7 +262,8 @@ def run_rank(rank, world, mode, cfg, args, results):
         peaks = [float(r[0]) for r in everyone]
         baselines = [float(r[1]) for r in everyone]
         results.put({
-            "mode": mode, "world_size": world, "params": params,
+            "mode": mode if args.dtype == "fp32" else f"{mode} bf16", "dtype": args.dtype,
+            "world_size": world, "params": params,
             "allocator": "tcmalloc" if TCMALLOC in os.environ.get("LD_PRELOAD", "") else "glibc",
             "batch_per_rank": args.batch, "seq": args.seq, "threads_per_rank": 1,
             "warmup": args.warmup, "steps": args.steps,
@@ -296,6 +300,10 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: forward and loss under CPU autocast to bfloat16 (what HF "
+                             "Trainer's --bf16 does on CPU); weights, gradients and AdamW stay "
+                             "fp32")
     parser.add_argument("--glibc-malloc", action="store_true",
                         help="run the ranks on glibc's malloc rather than tcmalloc")
     args = parser.parse_args()
