@@ -194,7 +194,8 @@ class Bf16Attention : public torch::autograd::Function<Bf16Attention> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, const AdditiveMask& mask) {
     const Shape s = shape_of(q, k);
-    const at::Tensor scaled_q = stack_queries(q, s).mul_(1.0 / std::sqrt(double(s.dim)));
+    // Out of place: with one batch row and one head per group the stack is a view of q.
+    const at::Tensor scaled_q = stack_queries(q, s) * (1.0 / std::sqrt(double(s.dim)));
     const at::Tensor keys = stack_heads(k, s), values = stack_heads(v, s);
     at::Tensor scores = at::bmm(scaled_q, keys.transpose(1, 2));  // [B * Hkv, group * T, S]
     if (mask.values.defined()) {

@@ -362,7 +362,7 @@ std::string unit_of(const std::string& name) {
 
 std::vector<ShardingUnit> VisionLanguageModel::sharding_units() const {
   std::vector<ShardingUnit> units;
-  const auto add_unit = [&](const std::string& name) { units.push_back({name, {}, {}}); };
+  const auto add_unit = [&](const std::string& name) { units.push_back({name, {}, {}, true}); };
   // VoRA's teacher runs after the LLM, in the distillation loss: its unit stands where it runs.
   const bool vora = static_cast<bool>(impl_->vision_embedding);
   if (!vora) add_unit("vision");
@@ -382,6 +382,8 @@ std::vector<ShardingUnit> VisionLanguageModel::sharding_units() const {
     VLM_CHECK(it != index.end(), InternalError, "parameter ", name, " belongs to no sharding unit");
     units[it->second].param_names.push_back(name);
   }
+  // The embedding's backward scatters into its gradient; a tied head reads it (and gathers it).
+  units[index.at("llm.embed_tokens")].backward_reads_parameters = false;
   if (impl_->config.llm.tie_word_embeddings)
     units[index.at("llm.head")].reads = {"llm.embed_tokens"};
   std::vector<ShardingUnit> non_empty;

@@ -44,6 +44,9 @@ struct ShardingUnit {
   std::string name;                      // "llm.layers.3", "llm.embed_tokens", "vision", ...
   std::vector<std::string> param_names;  // full names as in named_parameters()
   std::vector<std::string> reads;        // other units whose parameters it also reads
+  // False when its backward needs none of its own parameters (a lookup table's gradient is a
+  // scatter of the output's): stage 3 then does not gather it again for backward.
+  bool backward_reads_parameters = true;
 };
 
 // Told around each sharding unit's computation, so sharding/ can gather a unit's parameters

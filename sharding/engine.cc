@@ -20,8 +20,10 @@ struct Group {
   bool trainable = false;
   std::vector<FlatSlot> slots;
   int64_t padded = 0;
-  at::Tensor full;   // compute dtype, padded; the parameters view it (stage 3: only in use)
-  at::Tensor owned;  // stage 3: this rank's slice of the parameters, between uses
+  at::Tensor full;  // compute dtype, padded; the parameters view it (stage 3: only in use)
+  // Stage 3: this rank's slice of the parameters, between uses. Not kept for trainable
+  // parameters computed in bf16: their gathers round the fp32 master instead.
+  at::Tensor owned;
   // Trainable only:
   at::Tensor grad_full;  // compute dtype, padded; the parameters' .grad view it
   at::Tensor reduced;    // fp32: the optimizer's gradient (stage 0: padded, else the slice)
@@ -41,6 +43,7 @@ struct Unit {
   std::vector<size_t> reads;
   Group trainable, frozen;
   bool needs_backward = false;            // some parameter at or before it in forward order trains
+  bool backward_reads_parameters = true;  // else stage 3 does not gather it for backward
   std::vector<cluster::Pending> gathers;  // stage 3: in flight
   bool gathered = true;                   // the full buffers hold the parameters
 };
@@ -135,7 +138,7 @@ class ShardedEngine::State : public models::UnitObserver {
           adamw_update(group.master.narrow(0, begin, n), group.reduced.narrow(0, begin, n),
                        group.exp_avg.narrow(0, begin, n), group.exp_avg_sq.narrow(0, begin, n),
                        options_.optimizer, optimizer_steps_, lr * s.lr_scale, s.weight_decay,
-                       mixed ? rounded.narrow(0, begin, n) : at::Tensor());
+                       rounded.defined() ? rounded.narrow(0, begin, n) : at::Tensor());
         }
       }
     }
@@ -310,6 +313,7 @@ class ShardedEngine::State : public models::UnitObserver {
     for (size_t k = 0; k < declared.size(); ++k) {
       Unit& unit = units_[k];
       unit.name = declared[k].name;
+      unit.backward_reads_parameters = declared[k].backward_reads_parameters;
       for (const auto& read : declared[k].reads) unit.reads.push_back(index_.at(read));
       for (const auto& name : declared[k].param_names) {
         const at::Tensor& param = params.at(name);
@@ -375,6 +379,7 @@ class ShardedEngine::State : public models::UnitObserver {
       const at::Tensor source =
           options_.stage == 3 ? group.owned : group.full.narrow(0, begin, count);
       group.master = source.to(at::kFloat);
+      if (options_.stage == 3) group.owned = at::Tensor();  // the master's rounding stands for it
     } else {
       group.master = options_.stage == 3 ? group.owned : group.full.narrow(0, begin, count);
     }
@@ -396,8 +401,14 @@ class ShardedEngine::State : public models::UnitObserver {
     for (Group* group : {&unit.trainable, &unit.frozen}) {
       if (group->empty()) continue;
       allocate_storage(group->full);
-      unit.gathers.push_back(
-          comm_.all_gather(flat_view(group->owned), flat_view(group->full), what(k)));
+      at::Tensor own = group->owned;
+      if (!own.defined()) {
+        // Rounded from the master into the rank's own block, gathered in place.
+        own = group->full.narrow(0, rank_ * (group->padded / world_), group->padded / world_);
+        at::NoGradGuard no_grad;
+        own.copy_(group->master);
+      }
+      unit.gathers.push_back(comm_.all_gather(flat_view(own), flat_view(group->full), what(k)));
     }
   }
 
@@ -465,11 +476,11 @@ class ShardedEngine::State : public models::UnitObserver {
     arrived_[j] = true;
     Unit& unit = units_[j];
     if (options_.stage == 3 && unit.needs_backward) {
-      gather(j);
+      if (unit.backward_reads_parameters) gather(j);
       for (size_t read : unit.reads) gather(read);
       if (options_.prefetch) {
         for (size_t below = j; below-- > 0;) {
-          if (units_[below].needs_backward) {
+          if (units_[below].needs_backward && units_[below].backward_reads_parameters) {
             gather(below);
             break;
           }
@@ -549,9 +560,10 @@ class ShardedEngine::State : public models::UnitObserver {
 
   // ---- after the update ----------------------------------------------------------------------
 
-  // The compute-dtype parameters the rank's fp32 master stands for, element by element.
+  // The compute-dtype parameters the rank's fp32 master stands for, element by element; none at
+  // stage 3, whose gathers round the master.
   at::Tensor computed_master(Group& group) const {
-    if (options_.stage == 3) return group.owned;
+    if (options_.stage == 3) return at::Tensor();
     const int64_t begin = options_.stage == 0 ? 0 : rank_ * (group.padded / world_);
     return group.full.narrow(0, begin, group.master.numel());
   }
@@ -568,7 +580,7 @@ class ShardedEngine::State : public models::UnitObserver {
       if (options_.stage == 0) {
         if (mixed) group.full.copy_(group.master);
       } else if (options_.stage == 3) {
-        if (mixed) group.owned.copy_(group.master);
+        continue;  // its next gather rounds the master (the fp32 master is the parameters)
       } else {
         // In place: the rank's own block of the full buffer is what it sends (in fp32 it is
         // the master itself).

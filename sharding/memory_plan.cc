@@ -53,7 +53,9 @@ MemoryPlan plan_memory(const std::vector<UnitSize>& units, const EngineOptions& 
     largest_trainable = std::max(largest_trainable, trainable * elem);
     // Autograd computes a parameter's gradient in full, then adds it to the flat buffer.
     plan.transient = std::max(plan.transient, unit.largest_trainable_param * elem);
-    plan.parameters += stage == 3 ? full / world_size : full;
+    // Stage 3 keeps the rank's slice between gathers; of trainable parameters computed in bf16,
+    // only the fp32 master (counted with the optimizer).
+    plan.parameters += stage == 3 ? (masters ? frozen * elem : full) / world_size : full;
     // Stages 0 and 1 keep the full gradient (reduced once a step); 1-3 the owner's fp32 slice.
     if (stage <= 1) plan.gradients += trainable * elem;
     if (stage >= 1) plan.gradients += trainable / world_size * fp32;

@@ -83,24 +83,38 @@ TEST(Attention, FloatAgreesWithDouble) {
 
 // bf16 takes its own node (ATen's batched bf16 products, the softmax in bf16): the output and
 // every gradient within bf16 rounding of the fp64 textbook on the same rounded inputs, with
-// grouped heads, a per-row mask and keys that are a view.
-TEST(Attention, Bf16AgreesWithTheDoubleTextbook) {
+// grouped heads, a per-row mask and keys that are a view; and with one batch row and one head per
+// group, where the node's stacks are views of its inputs, which it must leave as they were.
+struct Bf16Case {
+  int64_t batch, heads, kv_heads;
+};
+
+class Bf16Attention : public ::testing::TestWithParam<Bf16Case> {};
+
+TEST_P(Bf16Attention, AgreesWithTheDoubleTextbook) {
+  const Bf16Case c = GetParam();
   at::Generator gen = init::generator(6, "attention");
   const auto in_bf16 = [&](at::IntArrayRef shape) {
     return at::randn(shape, gen, at::TensorOptions().dtype(at::kDouble)).to(at::kBFloat16);
   };
-  const at::Tensor q = in_bf16({2, 9, 4, 16}), v = in_bf16({2, 9, 2, 16});
-  const at::Tensor k = in_bf16({2, 2, 9, 16}).transpose(1, 2);  // not contiguous
-  const at::Tensor mask = build_attention_mask(2, 9, {9, 6}, {{1, 2, 3}}, at::kDouble);
-  const at::Tensor weights = in_bf16({2, 9, 64});
+  const at::Tensor q = in_bf16({c.batch, 9, c.heads, 16}),
+                   v = in_bf16({c.batch, 9, c.kv_heads, 16});
+  const at::Tensor k = in_bf16({c.batch, c.kv_heads, 9, 16}).transpose(1, 2);  // not contiguous
+  const at::Tensor mask = c.batch == 2
+                              ? build_attention_mask(2, 9, {9, 6}, {{1, 2, 3}}, at::kDouble)
+                              : build_attention_mask(1, 9, {9}, {}, at::kDouble);
+  const at::Tensor weights = in_bf16({c.batch, 9, c.heads * 16});
   const std::vector<at::Tensor> ours_in = {q.requires_grad_(), k.detach().requires_grad_(),
                                            v.requires_grad_()};
   std::vector<at::Tensor> want_in;
   for (const auto& x : ours_in) want_in.push_back(x.detach().to(at::kDouble).requires_grad_());
 
-  const at::Tensor ours = attention(ours_in[0], ours_in[1], ours_in[2], mask);
+  const at::Tensor ours = attention(ours_in[0] * 1, ours_in[1] * 1, ours_in[2] * 1, mask);
   const at::Tensor want = textbook(want_in[0], want_in[1], want_in[2], mask);
   EXPECT_EQ(ours.scalar_type(), at::kBFloat16);
+  for (size_t i = 0; i < ours_in.size(); ++i) {
+    EXPECT_TRUE(at::equal(ours_in[i].to(at::kDouble), want_in[i])) << "input " << i << " changed";
+  }
   const auto close = [](const at::Tensor& a, const at::Tensor& b) {
     return ((a.to(at::kDouble) - b).abs().max() / b.abs().max()).item<double>();
   };
@@ -113,6 +127,9 @@ TEST(Attention, Bf16AgreesWithTheDoubleTextbook) {
     EXPECT_LT(close(ours_grads[i], want_grads[i]), 3e-2) << "gradient " << i;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Bf16Attention,
+                         ::testing::Values(Bf16Case{2, 4, 2}, Bf16Case{1, 4, 4}));
 
 }  // namespace
 }  // namespace vlm::models
