@@ -295,6 +295,13 @@ class ShardedEngine::State : public models::UnitObserver {
     return options_.stage == 0 ? 0 : rank_ * (group.padded / world_);
   }
 
+  // This rank's block of the partition into world-size blocks, padding included: what it owns
+  // of the full buffer.
+  at::Tensor own_block(const Group& group) const {
+    const int64_t slice = group.padded / world_;
+    return group.full.narrow(0, rank_ * slice, slice);
+  }
+
   // What this rank saves: its share of the partition into world-size blocks, without padding.
   std::pair<int64_t, int64_t> saved_share(const Group& group) const {
     const int64_t slice = group.padded / world_;
@@ -350,9 +357,8 @@ class ShardedEngine::State : public models::UnitObserver {
       view.copy_(slot.param.detach().reshape({-1}));
       slot.param.set_data(view.view(slot.param.sizes()));
     }
-    const int64_t slice = group.padded / world_;
     if (options_.stage == 3) {
-      group.owned = group.full.narrow(0, rank_ * slice, slice).clone();
+      group.owned = own_block(group).clone();
       free_storage(group.full);
     }
     if (group.trainable) make_trainable_state(group);
@@ -361,7 +367,7 @@ class ShardedEngine::State : public models::UnitObserver {
   void make_trainable_state(Group& group) {
     const bool mixed = options_.compute_dtype != at::kFloat;
     const int64_t slice = group.padded / world_;
-    const int64_t begin = options_.stage == 0 ? 0 : rank_ * slice;
+    const int64_t begin = optimizer_range_begin(group);
     const int64_t count = options_.stage == 0 ? group.padded : slice;
     const auto fp32 = flat_options(group, at::kFloat);
     group.grad_full = at::zeros({group.padded}, flat_options(group, options_.compute_dtype));
@@ -404,7 +410,7 @@ class ShardedEngine::State : public models::UnitObserver {
       at::Tensor own = group->owned;
       if (!own.defined()) {
         // Rounded from the master into the rank's own block, gathered in place.
-        own = group->full.narrow(0, rank_ * (group->padded / world_), group->padded / world_);
+        own = own_block(*group);
         at::NoGradGuard no_grad;
         own.copy_(group->master);
       }
@@ -564,8 +570,7 @@ class ShardedEngine::State : public models::UnitObserver {
   // stage 3, whose gathers round the master.
   at::Tensor computed_master(Group& group) const {
     if (options_.stage == 3) return at::Tensor();
-    const int64_t begin = options_.stage == 0 ? 0 : rank_ * (group.padded / world_);
-    return group.full.narrow(0, begin, group.master.numel());
+    return group.full.narrow(0, optimizer_range_begin(group), group.master.numel());
   }
 
   // Brings every rank's copy of the parameters up to date with the owners' new values. rounded:
@@ -584,8 +589,7 @@ class ShardedEngine::State : public models::UnitObserver {
       } else {
         // In place: the rank's own block of the full buffer is what it sends (in fp32 it is
         // the master itself).
-        const int64_t slice = group.padded / world_;
-        at::Tensor own = group.full.narrow(0, rank_ * slice, slice);
+        at::Tensor own = own_block(group);
         if (mixed) own.copy_(group.master);
         pending.push_back(comm_.all_gather(flat_view(own), flat_view(group.full), what(k)));
       }
