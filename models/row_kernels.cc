@@ -1,8 +1,9 @@
 #include "models/row_kernels.h"
 
 #include <cmath>
-#include <cstring>
 #include <vector>
+
+#include "common/bf16.h"
 
 // Each kernel is also built for AVX2, chosen at load time where the CPU has it (twice the
 // vector width of the x86-64 baseline this file is otherwise built for). Not FMA: fused
@@ -17,23 +18,12 @@
 namespace vlm::models::kernels {
 namespace {
 
-inline float widen(Bf16 v) {
-  const uint32_t bits = static_cast<uint32_t>(v.bits) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
+inline float widen(Bf16 v) { return bf16::to_float(v.bits); }
 inline float widen(float v) { return v; }
 inline double widen(double v) { return v; }
 
-// Round to nearest even, NaN to a quiet NaN: the rounding of c10::BFloat16, so a fused node
-// stores what ATen's own conversion would.
-inline void store(float v, Bf16* out) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  out->bits = std::isnan(v) ? uint16_t{0x7FC0}
-                            : static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
+// Rounded as ATen's own conversion rounds.
+inline void store(float v, Bf16* out) { out->bits = bf16::from_float(v); }
 inline void store(float v, float* out) { *out = v; }
 inline void store(double v, double* out) { *out = v; }
 
