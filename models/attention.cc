@@ -54,6 +54,9 @@ void for_each_kv_head(int64_t batch, int64_t kv_heads, int64_t group, const Fn& 
   }
 }
 
+// The factor on q k^T: 1 / sqrt(head dimension).
+double score_scale(int64_t head_dim) { return 1.0 / std::sqrt(static_cast<double>(head_dim)); }
+
 // The additive mask, constant (no gradient), possibly undefined: passed to the autograd node
 // as a plain argument, since an undefined tensor cannot be one of its inputs.
 struct AdditiveMask {
@@ -97,9 +100,7 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
   }
 
  private:
-  static double scale(const at::Tensor& q) {
-    return 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-  }
+  static double scale(const at::Tensor& q) { return score_scale(q.size(3)); }
 
   // [B, H, T, S]: scale * Q K^T, plus the mask.
   static at::Tensor scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& mask) {
@@ -195,7 +196,7 @@ class Bf16Attention : public torch::autograd::Function<Bf16Attention> {
                             const at::Tensor& v, const AdditiveMask& mask) {
     const Shape s = shape_of(q, k);
     // Out of place: with one batch row and one head per group the stack is a view of q.
-    const at::Tensor scaled_q = stack_queries(q, s) * (1.0 / std::sqrt(double(s.dim)));
+    const at::Tensor scaled_q = stack_queries(q, s) * score_scale(s.dim);
     const at::Tensor keys = stack_heads(k, s), values = stack_heads(v, s);
     at::Tensor scores = at::bmm(scaled_q, keys.transpose(1, 2));  // [B * Hkv, group * T, S]
     if (mask.values.defined()) {
@@ -204,25 +205,22 @@ class Bf16Attention : public torch::autograd::Function<Bf16Attention> {
     }
     const at::Tensor probs = at::_softmax(scores, -1, /*half_to_float=*/false);
     ctx->save_for_backward({scaled_q, keys, values, probs});
-    ctx->saved_data["k_shape"] = k.sizes();
     return unstack_queries(at::bmm(probs, values), s).reshape({s.batch, s.queries, -1});
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const variable_list saved = ctx->get_saved_variables();
     const at::Tensor &scaled_q = saved[0], &keys = saved[1], &values = saved[2], &probs = saved[3];
-    const std::vector<int64_t> k_shape = ctx->saved_data["k_shape"].toIntVector();
-    const int64_t dim = k_shape[3], heads = grad_outputs[0].size(2) / dim;
-    const Shape s{k_shape[0], grad_outputs[0].size(1), heads,
-                  k_shape[2], heads / k_shape[2],      k_shape[1],
-                  dim};
-    const at::Tensor grad_out =
-        stack_queries(grad_outputs[0].reshape({s.batch, s.queries, heads, dim}), s);
+    // The shape again, from the output's gradient [B, T, H * D] and the keys [B * Hkv, S, D].
+    const at::Tensor& grad = grad_outputs[0];
+    const int64_t batch = grad.size(0), dim = keys.size(2), heads = grad.size(2) / dim;
+    const int64_t kv_heads = keys.size(0) / batch;
+    const Shape s{batch, grad.size(1), heads, kv_heads, heads / kv_heads, keys.size(1), dim};
+    const at::Tensor grad_out = stack_queries(grad.reshape({batch, s.queries, heads, dim}), s);
     const at::Tensor grad_values = at::bmm(probs.transpose(1, 2), grad_out);
     const at::Tensor grad_scores = at::_softmax_backward_data(
         at::bmm(grad_out, values.transpose(1, 2)), probs, -1, probs.scalar_type());
-    const at::Tensor grad_q =
-        at::bmm(grad_scores, keys).mul_(1.0 / std::sqrt(static_cast<double>(dim)));
+    const at::Tensor grad_q = at::bmm(grad_scores, keys).mul_(score_scale(dim));
     // d scores / d keys = the scaled queries: the scale is already in them.
     const at::Tensor grad_keys = at::bmm(grad_scores.transpose(1, 2), scaled_q);
     return {unstack_queries(grad_q, s), unstack_heads(grad_keys, s), unstack_heads(grad_values, s),
@@ -273,7 +271,7 @@ at::Tensor attention_by_matmul(const at::Tensor& q, const at::Tensor& k, const a
   const int64_t keys = k.size(1), kv_heads = k.size(2);
   const int64_t group = heads / kv_heads;
   // Queries of one group stacked along the sequence axis: [B, Hkv, group * T, D].
-  const at::Tensor grouped_q = (q * (1.0 / std::sqrt(static_cast<double>(dim))))
+  const at::Tensor grouped_q = (q * score_scale(dim))
                                    .view({batch, queries, kv_heads, group, dim})
                                    .permute({0, 2, 3, 1, 4})
                                    .reshape({batch, kv_heads, group * queries, dim});
