@@ -13,84 +13,125 @@
 # table and writes bench/results/engine.json. Targets: stage 2 >= 1.3x the fastest peer's
 # tokens/s at MFU >= 55%; stage 3 lean >= 1.0x its tokens/s at < 0.5x its peak resident memory
 # per rank. A benchmark: exits 0 whether they pass.
-# STEPS (default 20) timed steps after WARMUP (default 3); DTYPES (default "fp32 bf16"); our
-# rows are skipped when $VLM_BUILD_DIR/bin/vlm-bench-engine is missing.
+# This VM's speed drifts by 10-30% over tens of seconds, so the rows are measured in ROUNDS
+# (default 3) that interleave the two sides, each round in the other order (peer then ours, then
+# ours then peer), and each row is its median round (the matmul peaks: their medians).
+# STEPS (default 10) timed steps a round after WARMUP (default 3); DTYPES (default "fp32 bf16");
+# our rows are skipped when $VLM_BUILD_DIR/bin/vlm-bench-engine is missing.
 source "$(dirname "$0")/lib.sh"
 recipe=$root/bench/gpt_like.yaml
-steps=${STEPS:-20}
+rounds=${ROUNDS:-3}
+steps=${STEPS:-10}
 warmup=${WARMUP:-3}
+dtypes=${DTYPES:-fp32 bf16}
 # Other work on the machine skews every number: record the load around the run.
 cut -d' ' -f1-3 /proc/loadavg > "$work/load_before"
-
-dtypes=${DTYPES:-fp32 bf16}
-for dtype in $dtypes; do
-  echo "matmul $dtype, 1 thread ..." >&2
-  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$VLM_PYTHON" "$root/bench/matmul_peer.py" --size 2048 \
-    --dtype "$dtype" > "$work/matmul_pytorch_$dtype"
-  if [ -x "$bin/vlm-info" ]; then
-    "$bin/vlm-info" --size 2048 --threads 1 --dtype "$dtype" |
-      awk '$1 == "matmul_gflops" { print $4 }' > "$work/matmul_vlmtrain_$dtype"
-  fi
-done
-
-: > "$work/peer.jsonl"
-for dtype in $dtypes; do
-  echo "PyTorch $dtype: ddp, zero, gpt2_ddp, gpt2_zero ..." >&2
-  "$VLM_PYTHON" "$root/bench/engine_peer.py" --recipe "$recipe" \
-    --modes ddp zero gpt2_ddp gpt2_zero --dtype "$dtype" --batch 4 --seq 128 \
-    --warmup "$warmup" --steps "$steps" >> "$work/peer.jsonl"
-done
-
-if [ -x "$bin/vlm-bench-engine" ]; then
-  for dtype in $dtypes; do
-    # 3r, stage 3 lean: each block recomputed in backward.
-    for stage in 1 2 3 3r; do
-      echo "vlmtrain $dtype stage $stage ..." >&2
-      extra=()
-      [ "$stage" = 3r ] && extra=(--set sharding.activation_checkpointing=true)
-      # --bind-to none: the PyTorch ranks are not pinned either, so neither side gets a core
-      # each that the other does not.
-      out=$work/stage${stage}_$dtype
-      if ! mpirun -np 2 --bind-to none "$bin/vlm-bench-engine" --recipe "$recipe" \
-          --set sharding.stage="${stage%r}" --set training.dtype="$dtype" "${extra[@]}" \
-          --batch 4 --seq 128 --warmup "$warmup" --steps "$steps" --json "$out.json" \
-          > "$out.log" 2>&1; then
-        echo "$dtype stage $stage failed; its row is left out. Last lines:" >&2
-        tail -n 5 "$out.log" >&2
-        rm -f "$out.json"
-      fi
-    done
-  done
-else
+if [ ! -x "$bin/vlm-bench-engine" ]; then
   echo "no $bin/vlm-bench-engine (set VLM_BUILD_DIR?): the stage 1-3 rows are skipped" >&2
 fi
+
+# $1 round, $2 dtype: both sides' single-thread matmul of 2048^3.
+measure_matmul() {
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$VLM_PYTHON" "$root/bench/matmul_peer.py" --size 2048 \
+    --dtype "$2" > "$work/r$1/matmul_pytorch_$2"
+  if [ -x "$bin/vlm-info" ]; then
+    "$bin/vlm-info" --size 2048 --threads 1 --dtype "$2" |
+      awk '$1 == "matmul_gflops" { print $4 }' > "$work/r$1/matmul_vlmtrain_$2"
+  fi
+}
+
+run_peer() {
+  echo "round $1: PyTorch $2: ddp, zero, gpt2_ddp, gpt2_zero ..." >&2
+  "$VLM_PYTHON" "$root/bench/engine_peer.py" --recipe "$recipe" \
+    --modes ddp zero gpt2_ddp gpt2_zero --dtype "$2" --batch 4 --seq 128 \
+    --warmup "$warmup" --steps "$steps" > "$work/r$1/peer_$2.jsonl"
+}
+
+run_ours() {
+  [ -x "$bin/vlm-bench-engine" ] || return 0
+  # 3r, stage 3 lean: each block recomputed in backward.
+  for stage in 1 2 3 3r; do
+    echo "round $1: vlmtrain $2 stage $stage ..." >&2
+    extra=()
+    [ "$stage" = 3r ] && extra=(--set sharding.activation_checkpointing=true)
+    # --bind-to none: the PyTorch ranks are not pinned either, so neither side gets a core
+    # each that the other does not.
+    out=$work/r$1/stage${stage}_$2
+    if ! mpirun -np 2 --bind-to none "$bin/vlm-bench-engine" --recipe "$recipe" \
+        --set sharding.stage="${stage%r}" --set training.dtype="$2" "${extra[@]}" \
+        --batch 4 --seq 128 --warmup "$warmup" --steps "$steps" --json "$out.json" \
+        > "$out.log" 2>&1; then
+      echo "$2 stage $stage failed in round $1; that round leaves it out. Last lines:" >&2
+      tail -n 5 "$out.log" >&2
+      rm -f "$out.json"
+    fi
+  done
+}
+
+for round in $(seq 1 "$rounds"); do
+  mkdir -p "$work/r$round"
+  for dtype in $dtypes; do
+    measure_matmul "$round" "$dtype"
+    if [ $((round % 2)) = 1 ]; then
+      run_peer "$round" "$dtype"
+      run_ours "$round" "$dtype"
+    else
+      run_ours "$round" "$dtype"
+      run_peer "$round" "$dtype"
+    fi
+  done
+done
 cut -d' ' -f1-3 /proc/loadavg > "$work/load_after"
 
-"$VLM_PYTHON" - "$work" "$recipe" "$results/engine.json" "$warmup" "$steps" "$dtypes" <<'PY'
-import json, os, sys
+"$VLM_PYTHON" - "$work" "$recipe" "$results/engine.json" "$warmup" "$steps" "$dtypes" "$rounds" \
+  <<'PY'
+import collections, json, os, statistics, sys
 import yaml
 work, recipe_path, json_path = sys.argv[1:4]
-warmup, steps, dtypes = int(sys.argv[4]), int(sys.argv[5]), sys.argv[6].split()
+warmup, steps, rounds = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[7])
+dtypes = sys.argv[6].split()
 read = lambda name: open(os.path.join(work, name)).read().strip()
 exists = lambda name: os.path.exists(os.path.join(work, name))
 llm = yaml.safe_load(open(recipe_path))["model"]["llm"]
 
-rows = [json.loads(line) for line in read("peer.jsonl").splitlines()]
-for row in rows:
-    row["name"] = row["mode"]
-    row.setdefault("dtype", "fp32")
-for dtype in dtypes:
-    for stage, name in (("1", "stage 1"), ("2", "stage 2"), ("3", "stage 3"),
-                        ("3r", "stage 3 lean")):
-        path = f"stage{stage}_{dtype}.json"
-        if exists(path):
-            suffix = "" if dtype == "fp32" else f" {dtype}"
-            rows.append({**json.loads(read(path)), "name": name + suffix, "dtype": dtype})
+# Each row's records, round by round; a row is its median round (the lower middle of an even
+# count), whole, so its memory and bytes come from the same run as its time.
+records = collections.defaultdict(list)
+for r in range(1, rounds + 1):
+    for dtype in dtypes:
+        if exists(f"r{r}/peer_{dtype}.jsonl"):
+            for line in read(f"r{r}/peer_{dtype}.jsonl").splitlines():
+                row = json.loads(line)
+                records[row["mode"]].append({**row, "name": row["mode"], "dtype": dtype})
+        for stage, name in (("1", "stage 1"), ("2", "stage 2"), ("3", "stage 3"),
+                            ("3r", "stage 3 lean")):
+            path = f"r{r}/stage{stage}_{dtype}.json"
+            if exists(path):
+                suffix = "" if dtype == "fp32" else f" {dtype}"
+                records[name + suffix].append({**json.loads(read(path)), "name": name + suffix,
+                                               "dtype": dtype})
 
-# Per precision: both sides' measurements of the same product; the higher one is the peak, so MFU
-# is not flattered.
-matmul = {dtype: {side: float(read(f"matmul_{side}_{dtype}"))
-                  for side in ("pytorch", "vlmtrain") if exists(f"matmul_{side}_{dtype}")}
+
+def median_round(runs):
+    ordered = sorted(runs, key=lambda run: run["ms_per_step"])
+    return {**ordered[(len(ordered) - 1) // 2],
+            "rounds_ms_per_step": [run["ms_per_step"] for run in runs]}
+
+
+# Peers first, then ours; each in the order of DTYPES.
+rows = sorted((median_round(runs) for runs in records.values()),
+              key=lambda row: ("mode" not in row, dtypes.index(row["dtype"])))
+
+# Per precision: both sides' measurements of the same product, each side's median over the rounds;
+# the higher side is the peak, so MFU is not flattered.
+def matmul_median(side, dtype):
+    values = [float(read(f"r{r}/matmul_{side}_{dtype}")) for r in range(1, rounds + 1)
+              if exists(f"r{r}/matmul_{side}_{dtype}")]
+    return statistics.median(values) if values else None
+
+
+matmul = {dtype: {side: value for side in ("pytorch", "vlmtrain")
+                  if (value := matmul_median(side, dtype)) is not None}
           for dtype in dtypes}
 peak_gflops = {dtype: max(values.values()) for dtype, values in matmul.items()}
 
@@ -124,16 +165,19 @@ for row in rows:
     if row["params"] != params and not row["name"].startswith("gpt2"):
         print(f"warning: {row['name']} has {row['params']} parameters, the peer {params}")
 
-print(f"\n{'':<26} {'ms/step':>9} {'tokens/s':>9} {'x best':>7} {'x dtype':>8} "
+print(f"\n{'':<26} {'ms/step':>9} {'rounds':>9} {'tokens/s':>9} {'x best':>7} {'x dtype':>8} "
       f"{'peak MiB/rank':>14} {'above start':>12} {'MFU':>6} {'sent MB':>8} {'ZeRO MB':>8}")
 for row in rows:
     sent = (f"{row['sent_bytes_per_step'] / 1e6:>8.1f} {row['zero_bytes_per_step'] / 1e6:>8.1f}"
             if "sent_bytes_per_step" in row else f"{'':>8} {'':>8}")
-    print(f"{row['name']:<26} {row['ms_per_step']:>9.1f} {row['tokens_per_s']:>9.0f} "
+    spread = f"{min(row['rounds_ms_per_step']):.0f}-{max(row['rounds_ms_per_step']):.0f}"
+    print(f"{row['name']:<26} {row['ms_per_step']:>9.1f} {spread:>9} {row['tokens_per_s']:>9.0f} "
           f"{row['x_best_peer']:>6.2f}x {row['x_best_peer_same_dtype']:>7.2f}x "
           f"{row['peak_rss_mb']:>14.0f} {row['peak_above_baseline_mb']:>12.0f} "
           f"{100 * row['mfu']:>5.1f}% {sent}")
-print(f"({params:,} parameters; 2 ranks x 4 x {seq} tokens a step; {steps} steps after {warmup}; "
+print(f"({params:,} parameters; 2 ranks x 4 x {seq} tokens a step; each row the median of "
+      f"{rounds} interleaved rounds of {steps} steps after {warmup} (rounds: the fastest and "
+      f"slowest round's ms/step); "
       f"x best: against {best['name']}, the fastest PyTorch row; x dtype: against the fastest "
       f"PyTorch row of the same precision ("
       + ", ".join(f"{dtype}: {row['name']}" for dtype, row in best_of.items())
@@ -177,7 +221,7 @@ json.dump({"model": "bench/gpt_like.yaml", "params": params, "world_size": 2,
            "fastest_peer": best["name"],
            "fastest_peer_per_dtype": {dtype: row["name"] for dtype, row in best_of.items()},
            "batch_per_rank": 4, "seq": seq, "threads_per_rank": 1,
-           "warmup": warmup, "steps": steps,
+           "warmup": warmup, "steps": steps, "rounds": rounds,
            "load_average_before": read("load_before"), "load_average_after": read("load_after"),
            "matmul_gflops_1_thread": matmul, "flops_per_token": flops_per_token,
            "mfu_formula": formula, "rows": rows, "targets": targets},
