@@ -4,16 +4,9 @@
 #include <vector>
 
 #include "common/bf16.h"
+#include "common/vector_clones.h"
 
-// Each kernel is also built for AVX2, chosen at load time where the CPU has it (twice the
-// vector width of the x86-64 baseline this file is otherwise built for). Not FMA: fused
-// multiply-adds would round differently from the baseline build, and a run's numbers must not
-// depend on the machine's vector unit.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define VLM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define VLM_VECTOR_CLONES
-#endif
+// Each kernel is also built for AVX2 (common/vector_clones.h).
 
 namespace vlm::models::kernels {
 namespace {
