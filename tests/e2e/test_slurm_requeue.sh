@@ -17,7 +17,10 @@ for ((i = 0; i < ${#common[@]}; i += 2)); do sets+=(--set "${common[i + 1]}"); d
 
 start_slurm
 cd "$work"
-"$bin/vlm-launch" slurm --recipe "$recipe" "${sets[@]}" --ranks-per-node 2 --grace 60 \
+# The job's steps are paced (the worker's VLM_TEST_STEP_DELAY_MS, which sbatch and srun pass on
+# with the rest of the environment) so that the warning lands before step 60: unpaced, the
+# remaining 45 steps of this tiny model take about 2 s, less than scancel's way to the ranks.
+VLM_TEST_STEP_DELAY_MS=100 "$bin/vlm-launch" slurm --recipe "$recipe" "${sets[@]}" --ranks-per-node 2 --grace 60 \
   --run-dir "$work/runs/slurm-{job_id}" --submit > launch.out 2>&1 || { cat launch.out; fail "vlm-launch slurm"; }
 cat launch.out
 job=$(awk '/^submitted job/ { print $3 }' launch.out)
